@@ -1,0 +1,216 @@
+"""What the phone system has: extensions, destinations, teams, locations,
+client sessions; and what the portal did to it: target states, apply runs,
+mismatches. The simulated PBX keeps its actual device state here too."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from devices.validators import validate_extension_number, validate_number
+
+
+class Extension(models.Model):
+    class Kind(models.TextChoices):
+        DEE_MAIN = "dee_main", "DEE main device"
+        SOFTPHONE = "softphone", "Softphone"
+        DESK = "desk", "Desk phone"
+        DECT = "dect", "DECT handset"
+
+    number = models.CharField(max_length=8, unique=True, validators=[validate_extension_number])
+    name = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DEE_MAIN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="extensions"
+    )
+    is_hot_desk = models.BooleanField("hot-desk device", default=False)
+    hot_desk_logged_in = models.BooleanField(
+        "hot-desk user logged in", default=True, help_text="Only meaningful for hot-desk devices."
+    )
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}".strip()
+
+
+class Destination(models.Model):
+    """A DEE destination (Mitel) or FollowMe device (pascom) of a primary extension."""
+
+    class Family(models.TextChoices):
+        DESK = "desk", "Desk phone"
+        SOFTPHONE = "softphone", "Softphone"
+        MOBILE = "mobile", "Mobile"
+        DECT = "dect", "DECT"
+        EXTERNAL = "external", "External"
+        VOICEMAIL = "voicemail", "Voicemail"
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="destinations")
+    family = models.CharField(max_length=16, choices=Family.choices)
+    number = models.CharField(max_length=20, validators=[validate_number])
+    ring_delay = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(120)], help_text="Seconds before this destination rings."
+    )
+    ring_timeout = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MinValueValidator(5), MaxValueValidator(300)],
+        help_text="Seconds this destination rings.",
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["extension", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_family_display()} {self.number}"
+
+
+class Team(models.Model):
+    """A UCD group (Mitel) or team / call queue (pascom)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    queue = models.SlugField(max_length=64, unique=True, help_text="The queue's name on the phone system, e.g. sales.")
+    members = models.ManyToManyField(Extension, blank=True, related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Location(models.Model):
+    """A hot-desk workplace (Mitel) or location / workspace (pascom)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClientSession(models.Model):
+    """A desktop client connected to a softphone: the profile applies there too (rule 6)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_sessions")
+    extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="client_session")
+    connected_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.extension}"
+
+
+class TargetState(models.Model):
+    """A user's desired device state with a version; the converge task drives
+    the devices towards the latest version."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="target_state"
+    )
+    version = models.PositiveBigIntegerField(default=0)
+    state = models.JSONField(default=dict)
+    applied_version = models.PositiveBigIntegerField(default=0)
+    applied_state = models.JSONField(default=dict, help_text="The desired state last applied in full.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    error_permanent = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending"))]
+
+    def __str__(self) -> str:
+        return f"{self.user} v{self.version} ({self.status})"
+
+
+class ApplyRun(models.Model):
+    """One run of the converge task for one user (audit)."""
+
+    class Result(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        NOTHING = "nothing", "Nothing to change"
+        RETRYING = "retrying", "Transient error, retrying"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded by a newer target"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apply_runs")
+    target_version = models.PositiveBigIntegerField()
+    reason = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    result = models.CharField(max_length=16, choices=Result.choices)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["user", "-started_at"], name="applyrun_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} v{self.target_version}: {self.result}"
+
+
+class ApplyStep(models.Model):
+    run = models.ForeignKey(ApplyRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    extension = models.CharField(max_length=8)
+    op = models.CharField(max_length=32)
+    args = models.JSONField(default=dict)
+    description = models.CharField(max_length=200)
+    ok = models.BooleanField()
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "position"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Mismatch(models.Model):
+    """A field where a device differs from the last applied profile (rule 5).
+    Shown to the user; never overwritten by the portal."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mismatches")
+    extension = models.CharField(max_length=8)
+    op = models.CharField(max_length=32, help_text="The command that would fix it.")
+    args = models.JSONField(default=dict)
+    description = models.CharField(max_length=200)
+    detected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["user", "extension", "id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class SimulatedDevice(models.Model):
+    """The simulated PBX's actual state of one extension (embedded default driver).
+
+    ``fault`` lets tests and demos make the PBX fail: "transient" fails the
+    next ``fault_count`` writes with a retryable error, "permanent" fails
+    every write until cleared.
+    """
+
+    class Fault(models.TextChoices):
+        NONE = "", "None"
+        TRANSIENT = "transient", "Transient (retryable)"
+        PERMANENT = "permanent", "Permanent"
+
+    extension = models.OneToOneField(Extension, on_delete=models.CASCADE, primary_key=True, related_name="simulated")
+    state = models.JSONField(default=dict)
+    fault = models.CharField(max_length=16, choices=Fault.choices, default=Fault.NONE, blank=True)
+    fault_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"simulated {self.extension}"

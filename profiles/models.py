@@ -1,0 +1,361 @@
+"""What users choose: client profiles (policy), presence profiles with their
+action chains, triggers, the current selection, and the audit of switches."""
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from devices.models import Extension
+from profiles.icons import ICONS
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def validate_colour(value: str) -> None:
+    if not COLOUR.match(value or ""):
+        raise ValidationError("A colour is written #rrggbb, for example #2e7d32.", code="invalid_colour")
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            "%(value)s is not a time zone; use an IANA name such as Europe/Berlin.",
+            params={"value": value},
+            code="invalid_time_zone",
+        ) from None
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(available_timezones())]
+
+
+class ClientProfile(models.Model):
+    """Policy for a group of users (Mitel's Client Profile, pascom's role)."""
+
+    class EditPolicy(models.TextChoices):
+        APPLY = "apply", "Edits of the selected profile apply at once (Mitel)"
+        REFUSE = "refuse", "Edits of the selected profile are refused while it is in use (pascom)"
+
+    name = models.CharField(max_length=100, unique=True)
+    presence_profiles_enabled = models.BooleanField("enable presence profiles", default=False)
+    disable_dee_ucd_when_logged_out = models.BooleanField(
+        "disable DEE & UCD when hot-desk user is logged out", default=False
+    )
+    selected_profile_edit_policy = models.CharField(max_length=8, choices=EditPolicy.choices, default=EditPolicy.APPLY)
+    system_profiles = models.ManyToManyField(
+        "PresenceProfile",
+        blank=True,
+        related_name="client_profiles",
+        limit_choices_to={"kind": "system"},
+        help_text="The system-wide profiles its users get.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """The portal's view of one user: policy, time zone, primary extension."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account")
+    client_profile = models.ForeignKey(
+        ClientProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    primary_extension = models.OneToOneField(
+        Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="primary_of"
+    )
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @property
+    def presence_enabled(self) -> bool:
+        return bool(self.client_profile and self.client_profile.presence_profiles_enabled)
+
+
+class PresenceProfile(models.Model):
+    """A status colleagues see plus the actions it runs on entry and exit.
+
+    kind "system": owned by nobody, managed by administrators, given to users
+    through their client profile. kind "template": the administrator-editable
+    defaults copied to a user when presence profiles are enabled. kind
+    "personal": a user's own.
+    """
+
+    class Kind(models.TextChoices):
+        SYSTEM = "system", "System-wide"
+        TEMPLATE = "template", "Default template"
+        PERSONAL = "personal", "Personal"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="presence_profiles"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERSONAL)
+    name = models.CharField(max_length=64, help_text="Also the presence text colleagues see.")
+    icon = models.CharField(max_length=32, choices=ICONS, default="circle")
+    colour = models.CharField(max_length=7, default="#2e7d32", validators=[validate_colour])
+    icon_visible = models.BooleanField("icon visible to colleagues", default=True)
+    sticky = models.BooleanField(default=False, help_text="Never left by a trigger, only by the user's own choice.")
+    is_default = models.BooleanField(
+        default=False, help_text="Template only: the profile selected when presence profiles are enabled."
+    )
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(owner__isnull=False), name="profile_name_unique_per_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "name"], condition=Q(owner__isnull=True), name="profile_name_unique_per_kind"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="personal") & Q(owner__isnull=False)) | (~Q(kind="personal") & Q(owner__isnull=True)),
+                name="profile_owner_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == self.Kind.SYSTEM
+
+
+class Action(models.Model):
+    """One step of a profile's enter or exit chain; parameters per type are
+    described and validated in profiles.actions."""
+
+    class Phase(models.TextChoices):
+        ENTER = "enter", "On entering"
+        EXIT = "exit", "On leaving"
+
+    class Type(models.TextChoices):
+        SET_DND = "set_dnd", "Set do-not-disturb"
+        SET_FORWARD = "set_forward", "Set forward"
+        UNSET_FORWARD = "unset_forward", "Remove forward"
+        CHANGE_DESTINATIONS = "change_destinations", "Change destinations (FollowMe)"
+        SET_GSM_MODE = "set_gsm_mode", "Set GSM mode"
+        TEAM_LOGIN = "team_login", "Team login"
+        TEAM_LOGOUT = "team_logout", "Team logout"
+        TEAM_PAUSE = "team_pause", "Team pause"
+        TEAM_UNPAUSE = "team_unpause", "End team pause"
+        SET_LOCATION = "set_location", "Set location"
+        REMOVE_LOCATION = "remove_location", "Remove location"
+
+    profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="actions")
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ENTER)
+    position = models.PositiveIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    type = models.CharField(max_length=32, choices=Type.choices)
+    params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["profile", "phase", "position", "id"]
+        indexes = [models.Index(fields=["profile", "phase", "position"], name="action_chain_idx")]
+
+    def __str__(self) -> str:
+        from profiles.actions import describe_action
+
+        return describe_action(self.type, self.params)
+
+    def clean(self) -> None:
+        from profiles.actions import validate_params
+
+        self.params = validate_params(self.type, self.params)
+
+
+class StatusConnector(models.Model):
+    """A source of meeting status (pascom's Microsoft 365 Status Connector)."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Signed webhook"
+        M365 = "m365", "Microsoft 365 (Graph presence)"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    # Webhook: the shared HMAC-SHA256 signing secret (the sender needs it too).
+    webhook_secret = models.CharField(max_length=128, blank=True)
+    # Microsoft 365: app registration; the client secret is read from the
+    # environment variable named here, never stored in the database.
+    tenant_id = models.CharField(max_length=64, blank=True)
+    client_id = models.CharField(max_length=64, blank=True)
+    client_secret_env = models.CharField(max_length=64, blank=True, help_text="Name of the environment variable.")
+    graph_url = models.URLField(default="https://graph.microsoft.com/v1.0", blank=True)
+    authority_url = models.URLField(default="https://login.microsoftonline.com", blank=True)
+    status = models.TextField(blank=True, help_text="Last result of talking to the source.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def configured(self) -> bool:
+        if not self.enabled:
+            return False
+        if self.kind == self.Kind.WEBHOOK:
+            return bool(self.webhook_secret)
+        return bool(self.tenant_id and self.client_id and self.client_secret_env)
+
+
+class Trigger(models.Model):
+    """Switches to its profile automatically: at a local time on chosen
+    weekdays, or while the user is in a meeting."""
+
+    class Kind(models.TextChoices):
+        TIME = "time", "Time"
+        MEETING = "meeting", "Microsoft Teams meeting"
+
+    # Weekday bits, Monday first (date.weekday()).
+    WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+    profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="triggers")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TIME)
+    enabled = models.BooleanField(default=True)
+    time_of_day = models.TimeField(null=True, blank=True)
+    weekdays = models.PositiveSmallIntegerField(default=0b0011111, help_text="Bit 0 = Monday … bit 6 = Sunday.")
+    holiday_country = models.CharField(max_length=8, blank=True, help_text="Skip public holidays of, e.g., DE or US.")
+    holiday_subdivision = models.CharField(max_length=16, blank=True)
+    active_from = models.DateField(null=True, blank=True)
+    active_until = models.DateField(null=True, blank=True)
+    connector = models.ForeignKey(
+        StatusConnector, null=True, blank=True, on_delete=models.SET_NULL, related_name="triggers"
+    )
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["profile", "time_of_day", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_fire_at"],
+                name="trigger_due_idx",
+                condition=Q(enabled=True, next_fire_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.MEETING:
+            return f"meeting → {self.profile}"
+        return f"{self.time_of_day} → {self.profile}"
+
+    @property
+    def weekday_names(self) -> list[str]:
+        return [name for bit, name in enumerate(self.WEEKDAYS) if self.weekdays & (1 << bit)]
+
+
+class TriggerFiring(models.Model):
+    """One occurrence of a time trigger, recorded under a unique key so a
+    second Beat or a retried tick never fires it twice."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        MISSED = "missed", "Missed (too late)"
+        SKIPPED_STICKY = "skipped_sticky", "Skipped: sticky profile"
+        SKIPPED_SAME = "skipped_same", "Skipped: already selected"
+        SKIPPED_DISABLED = "skipped_disabled", "Skipped: presence profiles disabled"
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings")
+    scheduled_for = models.DateTimeField()
+    fired_at = models.DateTimeField()
+    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trigger", "scheduled_for"], name="firing_once")]
+        ordering = ["-scheduled_for"]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} at {self.scheduled_for:%Y-%m-%d %H:%M}Z: {self.outcome}"
+
+
+class Selection(models.Model):
+    """The user's current profile and why it is selected."""
+
+    class Source(models.TextChoices):
+        USER = "user", "By hand"
+        ADMIN = "admin", "Administrator"
+        TRIGGER = "trigger", "Time trigger"
+        MEETING = "meeting", "Meeting"
+        CLEAR_AFTER = "clear_after", "Timer ended"
+        API = "api", "API"
+        SYSTEM = "system", "System"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="selection"
+    )
+    profile = models.ForeignKey(PresenceProfile, on_delete=models.PROTECT, related_name="+")
+    previous_profile = models.ForeignKey(
+        PresenceProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    since = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.USER)
+    source_detail = models.CharField(max_length=200, blank=True)
+    prompt_values = models.JSONField(default=dict, blank=True)
+    until = models.DateTimeField(null=True, blank=True, help_text="Clear-after: return to the previous profile then.")
+
+    class Meta:
+        indexes = [models.Index(fields=["until"], name="selection_until_idx", condition=Q(until__isnull=False))]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.profile}"
+
+
+class SwitchEvent(models.Model):
+    """Audit of every switch: who or what caused it, old and new profile."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=16, choices=Selection.Source.choices)
+    source_detail = models.CharField(max_length=200, blank=True)
+    event = models.CharField(max_length=32, default="select", help_text="select, reapply, session, hot_desk, edit …")
+    old_profile = models.ForeignKey(PresenceProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    new_profile = models.ForeignKey(PresenceProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    old_name = models.CharField(max_length=64, blank=True)
+    new_name = models.CharField(max_length=64, blank=True)
+    prompt_values = models.JSONField(default=dict, blank=True)
+    target_version = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="switch_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.old_name} → {self.new_name}"
+
+
+class RecentValue(models.Model):
+    """Recently used prompt values (forward targets, DND messages) per user."""
+
+    class Kind(models.TextChoices):
+        FORWARD = "forward", "Forward target"
+        DND_MESSAGE = "dnd_message", "DND message"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recent_values")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=200)
+    last_used = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_used"]
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "value"], name="recent_value_unique")]
+
+    def __str__(self) -> str:
+        return self.value
