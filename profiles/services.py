@@ -1,0 +1,515 @@
+"""The one place each presence-profile state change happens.
+
+Views, admin actions, the API, tasks and commands call these functions;
+each runs in one transaction, writes its audit row, and enqueues device work
+on commit (devices never talk inside a transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from devices import services as device_services
+from devices.models import ClientSession, Destination, Location, Team
+from devices.state import UserState
+from profiles.actions import clean_prompt_values, prompts_needed, validate_params
+from profiles.engine import Devices, desired_state
+from profiles.errors import InUse, NotAllowed, PortalError, PresenceDisabled, PromptRequired
+from profiles.models import (
+    Account,
+    Action,
+    ClientProfile,
+    PresenceProfile,
+    RecentValue,
+    Selection,
+    SwitchEvent,
+)
+
+User = get_user_model()
+Source = Selection.Source
+# Sources that are automation: they never leave a sticky profile (rule 9).
+AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.CLEAR_AFTER}
+RECENT_VALUES_KEPT = 5
+
+
+# --- selectors ------------------------------------------------------------------
+
+
+def available_profiles(user) -> list[PresenceProfile]:
+    """The user's own profiles and the system profiles of their client
+    profile, in display order (one query)."""
+    return list(
+        PresenceProfile.objects.filter(
+            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
+            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
+        )
+        .distinct()
+        .order_by("kind", "position", "id")
+    )
+
+
+def get_available_profile(user, profile_id) -> PresenceProfile:
+    """The profile if this user may select it; PresenceProfile.DoesNotExist
+    otherwise (views answer 404, so other users' ids reveal nothing)."""
+    return (
+        PresenceProfile.objects.filter(
+            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
+            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
+        )
+        .distinct()
+        .get(pk=profile_id)
+    )
+
+
+def get_own_profile(user, profile_id) -> PresenceProfile:
+    """A personal profile of this user (to edit); DoesNotExist otherwise."""
+    return PresenceProfile.objects.get(pk=profile_id, owner=user, kind=PresenceProfile.Kind.PERSONAL)
+
+
+def load_devices(account: Account) -> Devices | None:
+    """What the user's profiles act on, in three queries; None without a
+    primary extension."""
+    primary = account.primary_extension
+    if primary is None:
+        return None
+    destinations = {str(i): f for i, f in Destination.objects.filter(extension=primary).values_list("id", "family")}
+    teams = tuple(
+        str(t)
+        for t in Team.members.through.objects.filter(extension=primary)
+        .order_by("team_id")
+        .values_list("team_id", flat=True)
+    )
+    softphones = tuple(
+        ClientSession.objects.filter(user_id=account.user_id)
+        .exclude(extension=primary)
+        .order_by("extension__number")
+        .values_list("extension__number", flat=True)
+    )
+    client = account.client_profile
+    return Devices(
+        primary=primary.number,
+        destinations=destinations,
+        teams=teams,
+        softphones=softphones,
+        hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
+        disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
+    )
+
+
+def _lock_account(user) -> Account:
+    """Lock the user's account row: the per-user mutex that serialises
+    switches, so the last committed selection is the target (issue: two
+    switches at the same moment end consistent)."""
+    try:
+        return (
+            Account.objects.select_for_update(of=("self",))
+            .select_related("client_profile", "primary_extension", "user")
+            .get(user=user)
+        )
+    except Account.DoesNotExist:
+        raise PresenceDisabled("Presence profiles are not set up for this user.") from None
+
+
+def _require_presence(account: Account) -> None:
+    if not account.presence_enabled:
+        raise PresenceDisabled("Presence profiles are not enabled for this user; ask your administrator.")
+
+
+# --- switching ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    selection: Selection | None
+    switched: bool
+    skipped_reason: str = ""
+    target_version: int = 0
+
+
+def select_profile(
+    *,
+    user,
+    profile: PresenceProfile,
+    source: str = Source.USER,
+    actor=None,
+    source_detail: str = "",
+    prompt_values: dict | None = None,
+    until: dt.datetime | None = None,
+    previous_profile: PresenceProfile | None = None,
+) -> SwitchResult:
+    """Select ``profile`` for ``user``: the old profile's exit chain, then the
+    new one's enter chain (rule 1), stored as the user's target state in the
+    same transaction, devices converged after commit.
+
+    ``prompt_values``: values for "prompt on selection" settings (rule 3);
+    PromptRequired is raised when the profile asks for values and none were
+    given. Automatic sources never leave a sticky profile: the result says
+    ``skipped_reason="sticky"``. ``until``: clear-after, return to the
+    previous profile at that time. ``previous_profile``: overrides the
+    profile to return to (used when returning from a meeting/timer).
+    """
+    with transaction.atomic():
+        account = _lock_account(user)
+        _require_presence(account)
+        if profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id != user.pk:
+            raise NotAllowed("That profile belongs to someone else.")
+        if profile.kind == PresenceProfile.Kind.TEMPLATE:
+            raise NotAllowed("Templates cannot be selected; they are copied to users.")
+        if (
+            profile.kind == PresenceProfile.Kind.SYSTEM
+            and not account.client_profile.system_profiles.filter(pk=profile.pk).exists()
+        ):
+            raise NotAllowed("That system profile is not available to you.")
+        selection = Selection.objects.select_related("profile").filter(user=user).first()
+        if source in AUTOMATIC_SOURCES and selection is not None and selection.profile.sticky:
+            return SwitchResult(selection=selection, switched=False, skipped_reason="sticky")
+
+        old = selection.profile if selection else None
+        actions = list(Action.objects.filter(profile_id__in={profile.pk} | ({old.pk} if old else set())))
+        new_actions = [a for a in actions if a.profile_id == profile.pk]
+        exit_actions = [a for a in actions if old and a.profile_id == old.pk] if old and old.pk != profile.pk else []
+        prompts = _prompts_for(new_actions, prompt_values)
+
+        devices = load_devices(account)
+        desired = (
+            desired_state(devices, profile, new_actions, exit_actions=exit_actions, prompts=prompts)
+            if devices
+            else UserState()
+        )
+        version = device_services.store_target(user_id=user.pk, desired=desired)
+
+        now = timezone.now()
+        if selection is None:
+            selection = Selection(user=user)
+        selection.previous_profile = previous_profile if previous_profile is not None else old
+        selection.profile = profile
+        selection.since = now
+        selection.source = source
+        selection.source_detail = source_detail
+        selection.prompt_values = prompts
+        selection.until = until
+        selection.save()
+        SwitchEvent.objects.create(
+            user=user,
+            actor=actor,
+            source=source,
+            source_detail=source_detail,
+            event="select",
+            old_profile=old,
+            new_profile=profile,
+            old_name=old.name if old else "",
+            new_name=profile.name,
+            prompt_values=prompts,
+            target_version=version,
+        )
+        _remember_prompt_values(user, prompts, now)
+        device_services.enqueue_converge(user.pk, reason="switch")
+    return SwitchResult(selection=selection, switched=True, target_version=version)
+
+
+def reapply(
+    *, user, event: str, source: str = Source.SYSTEM, actor=None, source_detail: str = "", hot_desk_login: bool = False
+) -> int | None:
+    """Apply the selected profile's enter chain again (an event of rule 4:
+    edit of the selected profile, session connect/disconnect, hot-desk
+    login/logout, administrator's re-apply, service start). Returns the new
+    target version, or None when the user has no selection."""
+    with transaction.atomic():
+        account = _lock_account(user)
+        if not account.presence_enabled:
+            return None
+        selection = Selection.objects.select_related("profile").filter(user=user).first()
+        if selection is None:
+            return None
+        profile = selection.profile
+        actions = list(profile.actions.all())
+        devices = load_devices(account)
+        desired = (
+            desired_state(devices, profile, actions, prompts=selection.prompt_values, hot_desk_login=hot_desk_login)
+            if devices
+            else UserState()
+        )
+        version = device_services.store_target(user_id=user.pk, desired=desired)
+        SwitchEvent.objects.create(
+            user=user,
+            actor=actor,
+            source=source,
+            source_detail=source_detail,
+            event=event,
+            old_profile=profile,
+            new_profile=profile,
+            old_name=profile.name,
+            new_name=profile.name,
+            prompt_values=selection.prompt_values,
+            target_version=version,
+        )
+        device_services.enqueue_converge(user.pk, reason=event)
+    return version
+
+
+def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
+    """The desired state a switch to ``profile`` would store, computed the
+    same way and stored nowhere (the device diff is devices.services.preview)."""
+    account = Account.objects.select_related("client_profile", "primary_extension").get(user=user)
+    selection = Selection.objects.select_related("profile").filter(user=user).first()
+    old = selection.profile if selection else None
+    actions = list(Action.objects.filter(profile_id__in={profile.pk} | ({old.pk} if old else set())))
+    new_actions = [a for a in actions if a.profile_id == profile.pk]
+    exit_actions = [a for a in actions if old and a.profile_id == old.pk] if old and old.pk != profile.pk else []
+    needed = set().union(*(prompts_needed(a.type, a.params) for a in new_actions if a.enabled))
+    prompts = {k: v for k, v in (prompt_values or {}).items() if k in needed}
+    devices = load_devices(account)
+    if devices is None:
+        return UserState()
+    return desired_state(devices, profile, new_actions, exit_actions=exit_actions, prompts=prompts)
+
+
+def _prompts_for(actions, prompt_values: dict | None) -> dict[str, str]:
+    needed = set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
+    if not needed:
+        return {}
+    if prompt_values is None:
+        raise PromptRequired(needed)
+    try:
+        return clean_prompt_values(needed, prompt_values)
+    except ValidationError as exc:
+        raise PromptRequired(needed, "; ".join(exc.messages)) from None
+
+
+def _remember_prompt_values(user, prompts: dict[str, str], now) -> None:
+    for kind, value in prompts.items():
+        if value:
+            RecentValue.objects.update_or_create(user=user, kind=kind, value=value, defaults={"last_used": now})
+
+
+def recent_values(user, kind: str) -> list[str]:
+    return list(
+        RecentValue.objects.filter(user=user, kind=kind)
+        .order_by("-last_used")
+        .values_list("value", flat=True)[:RECENT_VALUES_KEPT]
+    )
+
+
+# --- editing profiles -------------------------------------------------------------
+
+PROFILE_FIELDS = ("name", "icon", "colour", "icon_visible", "sticky")
+
+
+def _editable(user, profile: PresenceProfile) -> Selection | None:
+    """Check a user may change this profile now; returns the user's
+    selection when the profile is the selected one (rule 8)."""
+    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
+        raise NotAllowed("System profiles can only be changed by an administrator.")
+    selection = Selection.objects.select_related("profile").filter(user=user).first()
+    if selection is None or selection.profile_id != profile.pk:
+        return None
+    account = Account.objects.select_related("client_profile").get(user=user)
+    policy = (
+        account.client_profile.selected_profile_edit_policy
+        if account.client_profile
+        else ClientProfile.EditPolicy.APPLY
+    )
+    if policy == ClientProfile.EditPolicy.REFUSE:
+        raise InUse("This profile is in use. Select another profile before changing it.")
+    return selection
+
+
+def _after_edit(user, selection: Selection | None, actor) -> None:
+    if selection is not None:  # edits of the selected profile apply at once (Mitel)
+        reapply(user=user, event="edit", source=Source.USER, actor=actor or user)
+
+
+def _save_profile(profile: PresenceProfile) -> PresenceProfile:
+    profile.full_clean()
+    try:
+        with transaction.atomic():
+            profile.save()
+    except IntegrityError:
+        raise ValidationError({"name": "You already have a profile with this name."}) from None
+    return profile
+
+
+def create_profile(
+    *, user, name: str, icon: str = "circle", colour: str = "#2e7d32", icon_visible: bool = True, sticky: bool = False
+) -> PresenceProfile:
+    if PresenceProfile.objects.filter(owner=user, name=name).exists():
+        raise ValidationError({"name": "You already have a profile with this name."})
+    position = (PresenceProfile.objects.filter(owner=user).aggregate(m=Max("position"))["m"] or 0) + 1
+    profile = PresenceProfile(
+        owner=user,
+        kind=PresenceProfile.Kind.PERSONAL,
+        name=name,
+        icon=icon,
+        colour=colour,
+        icon_visible=icon_visible,
+        sticky=sticky,
+        position=position,
+    )
+    return _save_profile(profile)
+
+
+def update_profile(*, user, profile: PresenceProfile, actor=None, **fields) -> PresenceProfile:
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    selection = _editable(user, profile)
+    if (
+        "name" in fields
+        and PresenceProfile.objects.filter(owner=user, name=fields["name"]).exclude(pk=profile.pk).exists()
+    ):
+        raise ValidationError({"name": "You already have a profile with this name."})
+    for key, value in fields.items():
+        setattr(profile, key, value)
+    _save_profile(profile)
+    _after_edit(user, selection, actor)
+    return profile
+
+
+def delete_profile(*, user, profile: PresenceProfile) -> None:
+    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
+        raise NotAllowed("System profiles cannot be deleted.")
+    if Selection.objects.filter(user=user, profile=profile).exists():
+        raise InUse("You cannot delete the profile you have selected. Select another profile first.")
+    profile.delete()
+
+
+def copy_profile(*, user, profile: PresenceProfile, name: str | None = None) -> PresenceProfile:
+    """Copy a profile available to the user (a system profile, or one of
+    their own) into a new personal profile, actions and all."""
+    base = name or f"{profile.name} (copy)"
+    taken = set(PresenceProfile.objects.filter(owner=user, name__startswith=base).values_list("name", flat=True))
+    new_name, n = base, 2
+    while new_name in taken:
+        new_name, n = f"{base} {n}", n + 1
+    with transaction.atomic():
+        copy = create_profile(
+            user=user,
+            name=new_name[:64],
+            icon=profile.icon,
+            colour=profile.colour,
+            icon_visible=profile.icon_visible,
+            sticky=profile.sticky,
+        )
+        Action.objects.bulk_create(
+            Action(profile=copy, phase=a.phase, position=a.position, enabled=a.enabled, type=a.type, params=a.params)
+            for a in profile.actions.all()
+        )
+    return copy
+
+
+def move_profile(*, user, profile: PresenceProfile, direction: int) -> None:
+    """Move a personal profile up (-1) or down (+1) in the user's list."""
+    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
+        raise NotAllowed("System profiles cannot be reordered.")
+    _move(PresenceProfile.objects.filter(owner=user), profile, direction)
+
+
+def _move(queryset, item, direction: int) -> None:
+    with transaction.atomic():
+        items = list(queryset.select_for_update().order_by("position", "id"))
+        index = next(i for i, x in enumerate(items) if x.pk == item.pk)
+        other = index + (1 if direction > 0 else -1)
+        if not 0 <= other < len(items):
+            return
+        items[index], items[other] = items[other], items[index]
+        for position, x in enumerate(items):
+            x.position = position
+        type(item).objects.bulk_update(items, ["position"])
+
+
+# --- editing actions --------------------------------------------------------------
+
+
+def _reference_ids(user) -> tuple[set[int], set[int]]:
+    account = Account.objects.select_related("primary_extension").filter(user=user).first()
+    primary = account.primary_extension if account else None
+    teams = set(Team.objects.filter(members=primary).values_list("id", flat=True)) if primary else set()
+    locations = set(Location.objects.values_list("id", flat=True))
+    return teams, locations
+
+
+def add_action(
+    *,
+    user,
+    profile: PresenceProfile,
+    type: str,
+    params: dict,
+    phase: str = Action.Phase.ENTER,
+    enabled: bool = True,
+    actor=None,
+) -> Action:
+    selection = _editable(user, profile)
+    if phase not in Action.Phase.values:
+        raise ValidationError({"phase": "Choose on entering or on leaving."})
+    teams, locations = _reference_ids(user)
+    clean = validate_params(type, params, teams=teams, locations=locations)
+    with transaction.atomic():
+        position = (Action.objects.filter(profile=profile, phase=phase).aggregate(m=Max("position"))["m"] or 0) + 1
+        action = Action.objects.create(
+            profile=profile, phase=phase, position=position, enabled=enabled, type=type, params=clean
+        )
+    _after_edit(user, selection, actor)
+    return action
+
+
+def update_action(
+    *, user, action: Action, params: dict | None = None, enabled: bool | None = None, actor=None
+) -> Action:
+    selection = _editable(user, action.profile)
+    fields = []
+    if params is not None:
+        teams, locations = _reference_ids(user)
+        action.params = validate_params(action.type, params, teams=teams, locations=locations)
+        fields.append("params")
+    if enabled is not None:
+        action.enabled = enabled
+        fields.append("enabled")
+    if fields:
+        action.save(update_fields=fields)
+        _after_edit(user, selection, actor)
+    return action
+
+
+def delete_action(*, user, action: Action, actor=None) -> None:
+    selection = _editable(user, action.profile)
+    action.delete()
+    _after_edit(user, selection, actor)
+
+
+def move_action(*, user, action: Action, direction: int, actor=None) -> None:
+    """Move an action up (-1) or down (+1) within its chain (pascom's arrows)."""
+    selection = _editable(user, action.profile)
+    _move(Action.objects.filter(profile=action.profile, phase=action.phase), action, direction)
+    _after_edit(user, selection, actor)
+
+
+def get_own_action(user, action_id) -> Action:
+    return Action.objects.select_related("profile").get(
+        pk=action_id, profile__owner=user, profile__kind=PresenceProfile.Kind.PERSONAL
+    )
+
+
+__all__ = [
+    "PortalError",
+    "SwitchResult",
+    "available_profiles",
+    "select_profile",
+    "reapply",
+    "preview_switch",
+    "create_profile",
+    "update_profile",
+    "delete_profile",
+    "copy_profile",
+    "move_profile",
+    "add_action",
+    "update_action",
+    "delete_action",
+    "move_action",
+]

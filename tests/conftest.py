@@ -1,0 +1,13 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Unit and service tests run tasks in-process, on commit; the
+    integration tests start a real worker instead (tests/integration)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
