@@ -3,12 +3,15 @@ per-user defaults, and giving a user their own copy. All idempotent."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from devices.models import Extension
 from profiles.defaults import SYSTEM_DEFAULTS, USER_DEFAULTS
-from profiles.models import Account, Action, PresenceProfile, Selection
+from profiles.models import Account, Action, ClientProfile, PresenceProfile, Selection
+
+User = get_user_model()
 
 DEFAULT_CLIENT_PROFILE = "Standard"
 
@@ -99,3 +102,76 @@ def give_default_profiles(user) -> None:
             select_profile(
                 user=user, profile=owned[0], source=Selection.Source.SYSTEM, source_detail="presence profiles enabled"
             )
+
+
+# --- administrators' changes to client profiles and accounts -----------------------
+
+
+def members_without_dee_main(client_profile: ClientProfile) -> list[str]:
+    """Usernames of the client profile's members whose primary extension is
+    missing or not a DEE main device (rule 10), in one query."""
+    return list(
+        Account.objects.filter(client_profile=client_profile)
+        .exclude(primary_extension__kind=Extension.Kind.DEE_MAIN)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
+
+
+def check_client_profile_can_enable(client_profile: ClientProfile) -> None:
+    """Rule 10 for a whole client profile: refuse, naming the users."""
+    if client_profile.pk is None:
+        return
+    refused = members_without_dee_main(client_profile)
+    if refused:
+        raise ValidationError(
+            "Presence profiles need a primary extension that is a DEE main device; not so for: %(users)s.",
+            params={"users": ", ".join(refused)},
+            code="not_dee_main",
+        )
+
+
+def set_presence_enabled(*, client_profile: ClientProfile, enabled: bool) -> None:
+    """Turn presence profiles on or off for a client profile. Enabling is
+    refused (ValidationError naming the users) when any member's primary
+    extension is not a DEE main device; otherwise every member gets the
+    default profiles with "In the office" selected. Idempotent."""
+    with transaction.atomic():
+        locked = ClientProfile.objects.select_for_update().get(pk=client_profile.pk)
+        if enabled:
+            check_client_profile_can_enable(locked)
+        if locked.presence_profiles_enabled != enabled:
+            locked.presence_profiles_enabled = enabled
+            locked.save(update_fields=["presence_profiles_enabled"])
+    client_profile.presence_profiles_enabled = enabled
+    if enabled:
+        # One user at a time: give_default_profiles selects a profile, which
+        # locks that user's account and enqueues their converge on commit.
+        for user in User.objects.filter(account__client_profile=client_profile).order_by("pk"):
+            give_default_profiles(user)
+
+
+def assign_client_profile(*, account: Account, client_profile: ClientProfile | None) -> Account:
+    """Put a user under ``client_profile``. When that enables presence
+    profiles, the user's primary extension must be a DEE main device (rule
+    10) and the user gets the default profiles."""
+    account.client_profile = client_profile
+    if client_profile is not None and client_profile.presence_profiles_enabled:
+        check_can_enable(account)
+    with transaction.atomic():
+        account.save()
+    if account.presence_enabled:
+        give_default_profiles(account.user)
+    return account
+
+
+def reapply_profile_users(*, profile: PresenceProfile, actor=None) -> int:
+    """An administrator changed ``profile`` or its actions: apply it again for
+    every user who has it selected (rule 4: an edit of the selected profile
+    is an event). Returns how many users were re-applied."""
+    from profiles.services import reapply
+
+    users = list(User.objects.filter(selection__profile=profile).order_by("pk"))
+    for user in users:
+        reapply(user=user, event="edit", source=Selection.Source.ADMIN, actor=actor, source_detail="admin edit")
+    return len(users)
