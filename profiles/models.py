@@ -269,11 +269,15 @@ class TriggerFiring(models.Model):
         SKIPPED_STICKY = "skipped_sticky", "Skipped: sticky profile"
         SKIPPED_SAME = "skipped_same", "Skipped: already selected"
         SKIPPED_DISABLED = "skipped_disabled", "Skipped: presence profiles disabled"
+        PENDING = "pending", "Claimed, being applied"
+        DEFERRED = "deferred", "Deferred: meeting or timer active; returns to it after"
+        FAILED = "failed", "Failed"
 
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings")
     scheduled_for = models.DateTimeField()
     fired_at = models.DateTimeField()
     outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    detail = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trigger", "scheduled_for"], name="firing_once")]
@@ -307,12 +311,37 @@ class Selection(models.Model):
     source_detail = models.CharField(max_length=200, blank=True)
     prompt_values = models.JSONField(default=dict, blank=True)
     until = models.DateTimeField(null=True, blank=True, help_text="Clear-after: return to the previous profile then.")
+    # Only meaningful while source is "meeting": a meeting that interrupted
+    # a clear-after timer keeps that timer's ``until`` and the profile the
+    # timer returns to here, so it can resume after the meeting.
+    until_profile = models.ForeignKey(
+        PresenceProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["until"], name="selection_until_idx", condition=Q(until__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.user}: {self.profile}"
+
+
+class MeetingPresence(models.Model):
+    """What a status connector last said about one user: the Graph user id
+    it polls (Microsoft 365) and whether the user is in a meeting, so only
+    changes (started / ended) act."""
+
+    connector = models.ForeignKey(StatusConnector, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="meeting_presences")
+    external_id = models.CharField(max_length=64, blank=True, help_text="Graph user id (Microsoft 365).")
+    in_meeting = models.BooleanField(default=False)
+    activity = models.CharField(max_length=64, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "user"], name="meeting_presence_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.connector}: {'in a meeting' if self.in_meeting else 'free'}"
 
 
 class SwitchEvent(models.Model):
