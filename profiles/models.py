@@ -282,6 +282,8 @@ class TriggerFiring(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trigger", "scheduled_for"], name="firing_once")]
         ordering = ["-scheduled_for"]
+        # The due-scan looks for claimed firings whose batch task was lost.
+        indexes = [models.Index(fields=["fired_at"], name="firing_pending_idx", condition=Q(outcome="pending"))]
 
     def __str__(self) -> str:
         return f"{self.trigger} at {self.scheduled_for:%Y-%m-%d %H:%M}Z: {self.outcome}"
@@ -295,6 +297,7 @@ class Selection(models.Model):
         ADMIN = "admin", "Administrator"
         TRIGGER = "trigger", "Time trigger"
         MEETING = "meeting", "Meeting"
+        MEETING_END = "meeting_end", "Meeting ended"
         CLEAR_AFTER = "clear_after", "Timer ended"
         API = "api", "API"
         SYSTEM = "system", "System"

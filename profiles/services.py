@@ -35,7 +35,7 @@ from profiles.models import (
 User = get_user_model()
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
-AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.CLEAR_AFTER}
+AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER}
 RECENT_VALUES_KEPT = 5
 
 
