@@ -224,6 +224,19 @@ AMI_USERNAME = os.environ.get("AMI_USERNAME", "portal")
 AMI_SECRET = os.environ.get("AMI_SECRET", "")
 if PBX_DRIVER == "asterisk" and not AMI_SECRET:
     raise ImproperlyConfigured("AMI_SECRET is required when PBX_DRIVER=asterisk")
+# Seconds to wait for the connection and for each answer (a failed login
+# answers only after about 1 s).
+AMI_TIMEOUT = envint("AMI_TIMEOUT", 5, minimum=2)
+# Dialplan conventions the Asterisk driver assumes (FreePBX-style defaults;
+# README "Asterisk driver"). {ext} is the extension number.
+AMI_DND_FAMILY = os.environ.get("AMI_DND_FAMILY", "DND")
+AMI_CF_FAMILY = os.environ.get("AMI_CF_FAMILY", "CF")
+AMI_PORTAL_FAMILY = os.environ.get("AMI_PORTAL_FAMILY", "PORTAL")
+AMI_DND_DEVICE = os.environ.get("AMI_DND_DEVICE", "Custom:DND{ext}")
+AMI_PRESENCE_PROVIDER = os.environ.get("AMI_PRESENCE_PROVIDER", "CustomPresence:{ext}")
+AMI_QUEUE_INTERFACE = os.environ.get("AMI_QUEUE_INTERFACE", "Local/{ext}@from-queue/n")
+AMI_QUEUE_STATE_INTERFACE = os.environ.get("AMI_QUEUE_STATE_INTERFACE", "hint:{ext}@ext-local")
+AMI_QUEUE_MEMBER_NAME = os.environ.get("AMI_QUEUE_MEMBER_NAME", "Ext {ext}")
 # An apply still pending after this many seconds is re-enqueued by Beat.
 PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=1)
 # Time-trigger firings later than this are recorded as missed, not applied.
