@@ -151,17 +151,37 @@ def set_presence_enabled(*, client_profile: ClientProfile, enabled: bool) -> Non
             give_default_profiles(user)
 
 
-def assign_client_profile(*, account: Account, client_profile: ClientProfile | None) -> Account:
+def assign_client_profile(*, account: Account, client_profile: ClientProfile | None, actor=None) -> Account:
     """Put a user under ``client_profile``. When that enables presence
     profiles, the user's primary extension must be a DEE main device (rule
     10) and the user gets the default profiles."""
     account.client_profile = client_profile
-    if client_profile is not None and client_profile.presence_profiles_enabled:
+    return save_account(account=account, changed={"client_profile"}, actor=actor)
+
+
+def save_account(*, account: Account, changed=(), actor=None) -> Account:
+    """Store an account an administrator created or changed (``changed``:
+    the names of the fields that changed). Rule 10 is checked first; a new
+    time zone reschedules the user's time triggers; with presence profiles
+    enabled the user has the defaults, and a new primary extension gets the
+    selected profile re-applied."""
+    from profiles.services import reapply
+    from profiles.triggers import reschedule_user_triggers
+
+    changed = set(changed)
+    if account.client_profile is not None and account.client_profile.presence_profiles_enabled:
         check_can_enable(account)
     with transaction.atomic():
         account.save()
+    if "time_zone" in changed:
+        reschedule_user_triggers(account.user)
     if account.presence_enabled:
+        had_selection = Selection.objects.filter(user_id=account.user_id).exists()
         give_default_profiles(account.user)
+        if had_selection and "primary_extension" in changed:
+            reapply(
+                user=account.user, event="edit", source=Selection.Source.ADMIN, actor=actor, source_detail="new primary"
+            )
     return account
 
 

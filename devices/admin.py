@@ -1,0 +1,161 @@
+"""Admin for the telephony side: extensions and their destinations, teams,
+locations, client sessions, and the read-only apply audit.
+
+Each admin class is declarative; anything that changes state beyond plain
+configuration rows belongs in a service, called from an admin action
+(add them to the classes below as ``actions = [...]``).
+"""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from devices.models import (
+    ApplyRun,
+    ApplyStep,
+    ClientSession,
+    Destination,
+    Extension,
+    Location,
+    Mismatch,
+    SimulatedDevice,
+    TargetState,
+    Team,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit and runtime rows: written by the services only, so the admin
+    may look (and delete, so users can still be deleted) but not add or change."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DestinationInline(admin.TabularInline):
+    model = Destination
+    extra = 0
+    fields = ("position", "family", "number", "ring_delay", "ring_timeout")
+    ordering = ("position", "id")
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    list_display = ("number", "name", "kind", "owner", "is_hot_desk", "hot_desk_logged_in")
+    list_filter = ("kind", "is_hot_desk", "hot_desk_logged_in")
+    search_fields = ("number", "name", "owner__username", "owner__first_name", "owner__last_name")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    # Logging a hot-desk user in or out is an event that re-applies the
+    # profile (rule 7), so it is not a plain field edit here.
+    readonly_fields = ("hot_desk_logged_in",)
+    inlines = [DestinationInline]
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    list_display = ("extension", "family", "number", "ring_delay", "ring_timeout", "position")
+    list_filter = ("family",)
+    search_fields = ("number", "extension__number", "extension__name")
+    list_select_related = ("extension",)
+    autocomplete_fields = ("extension",)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "queue", "member_count")
+    search_fields = ("name", "queue", "members__number")
+    autocomplete_fields = ("members",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, team) -> int:
+        return team.member_count
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ("name", "description")
+    search_fields = ("name", "description")
+
+
+@admin.register(ClientSession)
+class ClientSessionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "extension", "connected_at")
+    search_fields = ("user__username", "extension__number")
+    list_filter = ("connected_at",)
+    list_select_related = ("user", "extension")
+
+
+@admin.register(TargetState)
+class TargetStateAdmin(ReadOnlyAdmin):
+    list_display = ("user", "version", "applied_version", "status", "error_permanent", "updated_at")
+    list_filter = ("status", "error_permanent")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+
+
+class ApplyStepInline(ReadOnlyInline):
+    model = ApplyStep
+    fields = ("position", "extension", "op", "args", "description", "ok", "error", "duration_ms")
+
+
+@admin.register(ApplyRun)
+class ApplyRunAdmin(ReadOnlyAdmin):
+    list_display = ("user", "target_version", "reason", "result", "step_count", "duration_ms", "started_at")
+    list_filter = ("result", "reason", "started_at")
+    search_fields = ("user__username", "error")
+    list_select_related = ("user",)
+    date_hierarchy = "started_at"
+    inlines = [ApplyStepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(step_count=Count("steps"))
+
+    @admin.display(description="steps", ordering="step_count")
+    def step_count(self, run) -> int:
+        return run.step_count
+
+
+@admin.register(Mismatch)
+class MismatchAdmin(ReadOnlyAdmin):
+    list_display = ("user", "extension", "description", "detected_at")
+    list_filter = ("op", "detected_at")
+    search_fields = ("user__username", "extension", "description")
+    list_select_related = ("user",)
+
+
+@admin.register(SimulatedDevice)
+class SimulatedDeviceAdmin(admin.ModelAdmin):
+    """The simulated PBX's devices. Their state changes only through
+    commands (the portal's, or a manual change at the "handset"); the fault
+    fields are the simulation's knobs for trying out failures."""
+
+    list_display = ("extension", "owner", "fault", "fault_count", "updated_at")
+    list_filter = ("fault",)
+    search_fields = ("extension__number", "extension__owner__username")
+    list_select_related = ("extension", "extension__owner")
+    fields = ("extension", "state", "fault", "fault_count", "updated_at")
+    readonly_fields = ("extension", "state", "updated_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="owner", ordering="extension__owner__username")
+    def owner(self, device):
+        return device.extension.owner

@@ -1,0 +1,322 @@
+"""Admin for the presence side: client profiles, accounts, presence profiles
+(system-wide, the per-user template, personal) with their ordered enter and
+exit chains, triggers, connectors, and the read-only audit.
+
+Admin classes are declarative; saving and admin actions go through the
+service functions in profiles.seeding / profiles.services / profiles.triggers.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+
+from devices.admin import ReadOnlyAdmin
+from profiles import seeding, triggers
+from profiles.actions import describe_action
+from profiles.admin_forms import AccountForm, ActionForm, ClientProfileForm, PresenceProfileForm, phase_action_form
+from profiles.errors import PortalError
+from profiles.models import (
+    Account,
+    Action,
+    ClientProfile,
+    MeetingPresence,
+    PresenceProfile,
+    RecentValue,
+    Selection,
+    StatusConnector,
+    SwitchEvent,
+    Trigger,
+    TriggerFiring,
+)
+
+admin.site.site_header = "Presence Profiles administration"
+admin.site.site_title = "Presence Profiles admin"
+admin.site.index_title = "Phone system and presence profiles"
+
+
+def _report(modeladmin, request, done: str, errors: list[str]) -> None:
+    if done:
+        modeladmin.message_user(request, done, messages.SUCCESS)
+    for error in errors:
+        modeladmin.message_user(request, error, messages.ERROR)
+
+
+# --- client profiles and accounts ---------------------------------------------------
+
+
+@admin.register(ClientProfile)
+class ClientProfileAdmin(admin.ModelAdmin):
+    form = ClientProfileForm
+    list_display = (
+        "name",
+        "presence_profiles_enabled",
+        "disable_dee_ucd_when_logged_out",
+        "selected_profile_edit_policy",
+        "member_count",
+    )
+    list_filter = ("presence_profiles_enabled", "disable_dee_ucd_when_logged_out", "selected_profile_edit_policy")
+    search_fields = ("name",)
+    filter_horizontal = ("system_profiles",)
+    actions = ["enable_presence", "disable_presence"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, client_profile) -> int:
+        return client_profile.member_count
+
+    def save_model(self, request, obj, form, change):
+        # Turning presence profiles on gives every member the defaults: the
+        # service does that, so the flag itself is stored through it.
+        if "presence_profiles_enabled" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        enabled = obj.presence_profiles_enabled
+        obj.presence_profiles_enabled = not enabled
+        super().save_model(request, obj, form, change)
+        seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
+
+    @admin.action(description="Enable presence profiles (gives members the defaults)")
+    def enable_presence(self, request, queryset):
+        self._set_presence(request, queryset, True)
+
+    @admin.action(description="Disable presence profiles")
+    def disable_presence(self, request, queryset):
+        self._set_presence(request, queryset, False)
+
+    def _set_presence(self, request, queryset, enabled: bool) -> None:
+        done, errors = [], []
+        for client_profile in queryset:
+            try:
+                seeding.set_presence_enabled(client_profile=client_profile, enabled=enabled)
+                done.append(client_profile.name)
+            except ValidationError as exc:
+                errors.append(f"{client_profile.name}: {' '.join(exc.messages)}")
+        state = "enabled" if enabled else "disabled"
+        _report(self, request, f"Presence profiles {state} for {', '.join(done)}." if done else "", errors)
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
+    list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
+    list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "primary_extension__number")
+    list_select_related = ("user", "client_profile", "primary_extension")
+    autocomplete_fields = ("user", "primary_extension")
+
+    @admin.display(description="primary kind", ordering="primary_extension__kind")
+    def primary_kind(self, account) -> str:
+        return account.primary_extension.get_kind_display() if account.primary_extension else "–"
+
+    def save_model(self, request, obj, form, change):
+        changed = set(form.changed_data) if change else {"client_profile", "primary_extension", "time_zone"}
+        seeding.save_account(account=obj, changed=changed, actor=request.user)
+
+
+# --- presence profiles and their chains ------------------------------------------------
+
+
+class PhaseActionInline(admin.TabularInline):
+    """One inline per chain, so the enter and exit chains read top to bottom."""
+
+    model = Action
+    phase = Action.Phase.ENTER
+    extra = 0
+    fields = ("position", "enabled", "type", "params", "summary")
+    readonly_fields = ("summary",)
+    ordering = ("position", "id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(phase=self.phase)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = phase_action_form(self.phase)
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="does")
+    def summary(self, action) -> str:
+        return describe_action(action.type, action.params) if action.pk else ""
+
+
+class EnterActionInline(PhaseActionInline):
+    phase = Action.Phase.ENTER
+    verbose_name = "action on entering"
+    verbose_name_plural = "actions on entering (run top to bottom)"
+
+
+class ExitActionInline(PhaseActionInline):
+    phase = Action.Phase.EXIT
+    verbose_name = "action on leaving"
+    verbose_name_plural = "actions on leaving (run before the next profile's entering actions)"
+
+
+@admin.register(PresenceProfile)
+class PresenceProfileAdmin(admin.ModelAdmin):
+    form = PresenceProfileForm
+    list_display = ("name", "kind", "owner", "icon", "colour", "icon_visible", "sticky", "position", "action_count")
+    list_filter = ("kind", "sticky", "icon_visible", "is_default", "icon")
+    search_fields = ("name", "owner__username")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    ordering = ("kind", "owner__username", "position", "id")
+    inlines = [EnterActionInline, ExitActionInline]
+    actions = ["reapply_for_users"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(action_count=Count("actions"))
+
+    @admin.display(description="actions", ordering="action_count")
+    def action_count(self, profile) -> int:
+        return profile.action_count
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and (form.has_changed() or any(formset.has_changed() for formset in formsets)):
+            count = seeding.reapply_profile_users(profile=form.instance, actor=request.user)
+            if count:
+                self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
+
+    @admin.action(description="Re-apply for the users who have it selected")
+    def reapply_for_users(self, request, queryset):
+        count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
+        self.message_user(request, f"Re-applied for {count} user(s).")
+
+
+@admin.register(Action)
+class ActionAdmin(admin.ModelAdmin):
+    """Every action of every profile, to find them; usually edited inline."""
+
+    form = ActionForm
+    list_display = ("profile", "profile_kind", "phase", "position", "type", "enabled", "summary")
+    list_filter = ("phase", "type", "enabled", "profile__kind")
+    search_fields = ("profile__name", "profile__owner__username")
+    list_select_related = ("profile", "profile__owner")
+    autocomplete_fields = ("profile",)
+    fields = ("profile", "phase", "position", "enabled", "type", "params")
+
+    @admin.display(description="profile kind", ordering="profile__kind")
+    def profile_kind(self, action) -> str:
+        return action.profile.get_kind_display()
+
+    @admin.display(description="does")
+    def summary(self, action) -> str:
+        return describe_action(action.type, action.params)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        seeding.reapply_profile_users(profile=obj.profile, actor=request.user)
+
+    def delete_model(self, request, obj):
+        profile = obj.profile
+        super().delete_model(request, obj)
+        seeding.reapply_profile_users(profile=profile, actor=request.user)
+
+
+# --- triggers and connectors ----------------------------------------------------------
+
+
+@admin.register(StatusConnector)
+class StatusConnectorAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "enabled", "is_configured", "checked_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "tenant_id", "client_id")
+    readonly_fields = ("status", "checked_at")
+
+    @admin.display(description="configured", boolean=True)
+    def is_configured(self, connector) -> bool:
+        return connector.configured
+
+
+@admin.register(Trigger)
+class TriggerAdmin(ReadOnlyAdmin):
+    """Triggers are the users' own; administrators can see them and turn
+    them on or off (which reschedules through the triggers service)."""
+
+    list_display = ("profile", "owner", "kind", "enabled", "time_of_day", "weekdays_display", "next_fire_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("profile__name", "profile__owner__username")
+    list_select_related = ("profile", "profile__owner", "connector")
+    actions = ["enable_triggers", "disable_triggers"]
+
+    @admin.display(description="owner", ordering="profile__owner__username")
+    def owner(self, trigger):
+        return trigger.profile.owner
+
+    @admin.display(description="weekdays")
+    def weekdays_display(self, trigger) -> str:
+        return " ".join(trigger.weekday_names)
+
+    @admin.action(description="Turn the selected triggers on")
+    def enable_triggers(self, request, queryset):
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Turn the selected triggers off")
+    def disable_triggers(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> None:
+        done, errors = 0, []
+        for trigger in queryset:
+            try:
+                triggers.set_trigger_enabled(user=trigger.profile.owner, trigger=trigger, enabled=enabled)
+                done += 1
+            except PortalError as exc:
+                errors.append(f"{trigger}: {exc.message}")
+            except ValidationError as exc:
+                errors.append(f"{trigger}: {' '.join(exc.messages)}")
+        _report(self, request, f"{done} trigger(s) turned {'on' if enabled else 'off'}.", errors)
+
+
+@admin.register(TriggerFiring)
+class TriggerFiringAdmin(ReadOnlyAdmin):
+    list_display = ("trigger", "owner", "scheduled_for", "fired_at", "outcome", "detail")
+    list_filter = ("outcome", "scheduled_for")
+    search_fields = ("trigger__profile__name", "trigger__profile__owner__username")
+    list_select_related = ("trigger", "trigger__profile", "trigger__profile__owner")
+
+    @admin.display(description="owner", ordering="trigger__profile__owner__username")
+    def owner(self, firing):
+        return firing.trigger.profile.owner
+
+
+@admin.register(MeetingPresence)
+class MeetingPresenceAdmin(ReadOnlyAdmin):
+    """What the status connectors last said about each user (written by them)."""
+
+    list_display = ("user", "connector", "in_meeting", "activity", "changed_at")
+    list_filter = ("in_meeting", "connector")
+    search_fields = ("user__username", "external_id")
+    list_select_related = ("user", "connector")
+
+
+# --- selection and audit ----------------------------------------------------------------
+
+
+@admin.register(Selection)
+class SelectionAdmin(ReadOnlyAdmin):
+    """Who has which profile selected; switching goes through the portal."""
+
+    list_display = ("user", "profile", "previous_profile", "since", "source", "until")
+    list_filter = ("source", "profile__kind")
+    search_fields = ("user__username", "profile__name")
+    list_select_related = ("user", "profile", "previous_profile")
+
+
+@admin.register(SwitchEvent)
+class SwitchEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "event", "old_name", "new_name", "source", "actor", "target_version")
+    list_filter = ("event", "source", "created_at")
+    search_fields = ("user__username", "old_name", "new_name", "source_detail")
+    list_select_related = ("user", "actor")
+    date_hierarchy = "created_at"
+
+
+@admin.register(RecentValue)
+class RecentValueAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "value", "last_used")
+    list_filter = ("kind",)
+    search_fields = ("user__username", "value")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
