@@ -1,46 +1,110 @@
 """Desired state, then converge: storing a user's target and driving the
-devices to it through the PBX driver.
+devices to it through the PBX driver; mismatch detection, the pending-apply
+sweep, the preview, and the simulated PBX's "handset".
 
 Talking to the PBX never happens inside a database transaction: converge()
-reads the target, talks to the driver, then records the outcome.
+reads the target, talks to the driver, then records the outcome in a short
+transaction of its own.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from devices.drivers import DriverError, get_driver
-from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
-from devices.state import UserState, diff_user
+from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
+from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
+from devices.validators import normalise_number
+
+log = logging.getLogger(__name__)
+
+# How many users one batch task handles (sweep, reconcile, re-apply).
+BATCH_SIZE = 500
+# A converge that finds its target superseded by a newer version while it
+# talked to the PBX converges again at once, at most this many times.
+MAX_PASSES = 3
+
+
+# --- the target -------------------------------------------------------------------
+
+
+def merged_target(previous: TargetState | None, desired: UserState) -> dict:
+    """The JSON stored as the new target: ``desired``, plus the extensions of
+    a previous target that was never applied in full and that ``desired``
+    leaves out. So a softphone released by a disconnect is still cleared
+    when the user switches again before the disconnect was applied."""
+    state = desired.to_json()
+    if previous is not None and previous.status != TargetState.Status.APPLIED and previous.state:
+        for number, value in (previous.state.get("extensions") or {}).items():
+            state["extensions"].setdefault(number, value)
+    return state
+
+
+def store_targets(desired_by_user: dict[int, UserState]) -> dict[int, int]:
+    """Store each user's desired state as their newest target version, in two
+    queries whatever the number of users; returns user id -> version. Must
+    run inside the caller's transaction, which holds the users' account
+    locks (the selection and its target commit together)."""
+    if not desired_by_user:
+        return {}
+    now = timezone.now()
+    existing = {
+        t.user_id: t
+        for t in TargetState.objects.select_for_update().filter(user_id__in=list(desired_by_user)).order_by("pk")
+    }
+    to_update, to_create, versions = [], [], {}
+    for user_id, desired in desired_by_user.items():
+        target = existing.get(user_id)
+        if target is None:
+            target = TargetState(user_id=user_id, version=1, state=merged_target(None, desired), updated_at=now)
+            to_create.append(target)
+        else:
+            target.state = merged_target(target, desired)
+            target.version += 1
+            target.status = TargetState.Status.PENDING
+            target.error = ""
+            target.error_permanent = False
+            target.updated_at = now
+            to_update.append(target)
+        versions[user_id] = target.version
+    if to_update:
+        TargetState.objects.bulk_update(
+            to_update, ["version", "state", "status", "error", "error_permanent", "updated_at"]
+        )
+    if to_create:
+        TargetState.objects.bulk_create(to_create)
+    return versions
 
 
 def store_target(*, user_id: int, desired: UserState) -> int:
-    """Store ``desired`` as the user's newest target version; returns the
-    version. Must run inside the caller's transaction (the selection and
-    its target commit together).
+    """store_targets for one user; returns the new version."""
+    return store_targets({user_id: desired})[user_id]
 
-    Softphones released by a disconnect are carried into the new target
-    while the previous target is still pending, so a quick switch after a
-    disconnect does not forget to clear them.
-    """
-    target, _ = TargetState.objects.select_for_update().get_or_create(user_id=user_id)
-    state = desired.to_json()
-    if target.status == TargetState.Status.PENDING and target.state:
-        previous = target.state.get("extensions", {})
-        for number, value in previous.items():
-            state["extensions"].setdefault(number, value)
-    target.version += 1
-    target.state = state
-    target.status = TargetState.Status.PENDING
-    target.error = ""
-    target.error_permanent = False
-    target.save(update_fields=["version", "state", "status", "error", "error_permanent", "updated_at"])
-    return target.version
+
+# --- enqueueing ---------------------------------------------------------------------
+
+
+def _publish(send, what: str) -> None:
+    """Send a task; a broker that is down must not turn a committed switch
+    into an error page: the target stays pending and the sweep (Beat)
+    enqueues it again once the broker is back."""
+    try:
+        send()
+    except (BrokerError, OSError) as exc:
+        log.warning("could not enqueue %s (%s); the pending-apply sweep will retry", what, exc)
 
 
 def enqueue_converge(user_id: int, *, reason: str = "") -> None:
@@ -51,7 +115,19 @@ def enqueue_converge(user_id: int, *, reason: str = "") -> None:
     if collected is not None:
         transaction.on_commit(lambda: collected.append(user_id))
         return
-    transaction.on_commit(lambda: converge_user.delay(user_id, reason))
+    transaction.on_commit(lambda: _publish(lambda: converge_user.delay(user_id, reason), f"converge of {user_id}"))
+
+
+def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
+    """Converge many users after commit: one task per batch of ids."""
+    from devices.tasks import converge_users
+
+    ids = list(user_ids)
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        transaction.on_commit(
+            lambda chunk=chunk: _publish(lambda: converge_users.delay(chunk, reason), f"converge of {len(chunk)} users")
+        )
 
 
 _collecting = threading.local()
@@ -71,6 +147,9 @@ def collect_converges():
         _collecting.user_ids = previous
 
 
+# --- converge -------------------------------------------------------------------------
+
+
 class ConvergeOutcome:
     def __init__(self, run: ApplyRun, transient: bool = False):
         self.run = run
@@ -79,13 +158,30 @@ class ConvergeOutcome:
 
 def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> ConvergeOutcome | None:
     """Read actual, diff against the latest target, send only the
-    differences, record the run and each step. Idempotent: running it again
+    differences, record the run and each step; then read again and record
+    what still differs as mismatches (rule 5). Idempotent: running it again
     when the devices already match sends nothing.
 
     Returns None when the user has no target. ``final_attempt=False`` lets a
     transient failure stay pending (the task retries); on the final attempt
     it is recorded as failed.
+
+    Two converges of one user may overlap (a redelivery, the sweep, two
+    quick switches on two workers). The one whose target was superseded
+    while it talked to the PBX may have written stale values after the
+    newer run read the devices, so it converges again to the newest target
+    (it re-reads after its own writes, so it sees and fixes them).
     """
+    outcome = None
+    for _ in range(MAX_PASSES):
+        outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt)
+        if outcome is None or outcome.run.result != ApplyRun.Result.SUPERSEDED:
+            break
+        reason = "superseded"
+    return outcome
+
+
+def _converge_once(*, user_id: int, reason: str, final_attempt: bool) -> ConvergeOutcome | None:
     target = TargetState.objects.filter(user_id=user_id).first()
     if target is None:
         return None
@@ -94,17 +190,22 @@ def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> C
     started_at = timezone.now()
     clock = time.perf_counter()
     driver = get_driver()
-    steps = []
+    numbers = sorted(desired.extensions)
+    steps, remaining = [], []
     error, transient = "", False
+    # Device I/O: outside any transaction of ours.
     try:
-        actual = UserState(extensions=driver.read(sorted(desired.extensions)))
+        actual = UserState(extensions=driver.read(numbers))
         commands = diff_user(actual, desired)
         steps = driver.apply(commands)
+        failed = next((s for s in steps if not s.ok), None)
+        if failed is not None:
+            error, transient = failed.error, failed.transient
+        elif steps:
+            # Verify: what still differs after the apply is a mismatch.
+            remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
     except DriverError as exc:
         error, transient = str(exc), exc.transient
-    failed = next((s for s in steps if not s.ok), None)
-    if failed is not None:
-        error, transient = failed.error, failed.transient
     duration_ms = int((time.perf_counter() - clock) * 1000)
 
     if error and transient and not final_attempt:
@@ -116,26 +217,29 @@ def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> C
     else:
         result = ApplyRun.Result.NOTHING
 
+    now = timezone.now()
     with transaction.atomic():
+        current = TargetState.objects.filter(user_id=user_id, version=version)
         if result in (ApplyRun.Result.APPLIED, ApplyRun.Result.NOTHING):
-            # Conditional: a newer target committed meanwhile stays pending
-            # for its own task.
-            updated = TargetState.objects.filter(user_id=user_id, version=version).update(
+            # Conditional: a newer target committed meanwhile stays pending.
+            updated = current.update(
                 status=TargetState.Status.APPLIED,
                 applied_version=version,
                 applied_state=target.state,
                 error="",
                 error_permanent=False,
-                updated_at=timezone.now(),
+                updated_at=now,
             )
             if not updated:
                 result = ApplyRun.Result.SUPERSEDED
             else:
-                Mismatch.objects.filter(user_id=user_id).delete()
+                _replace_mismatches({user_id: remaining}, now)
         elif result == ApplyRun.Result.FAILED:
-            TargetState.objects.filter(user_id=user_id, version=version).update(
-                status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=timezone.now()
-            )
+            current.update(status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=now)
+        else:
+            # Retrying: still pending; touching updated_at keeps the sweep
+            # from enqueueing a duplicate while the task backs off.
+            current.update(error=f"retrying: {error}", updated_at=now)
         run = ApplyRun.objects.create(
             user_id=user_id,
             target_version=version,
@@ -164,6 +268,261 @@ def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> C
 
 def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
     """Exponential backoff with full jitter: a random delay up to base·2^n, capped."""
-    import random
-
     return random.uniform(0, min(cap, base * (2**retries)))
+
+
+# --- mismatches (rule 5) ----------------------------------------------------------------
+
+
+def _replace_mismatches(found: dict[int, list[Command]], now) -> None:
+    """Make the users' Mismatch rows equal ``found`` (user id -> commands that
+    would fix their devices), keeping rows that are still true so their
+    detection time means something. Three queries whatever the number of
+    users. Never touches a device (rule 4)."""
+    if not found:
+        return
+    existing = list(Mismatch.objects.filter(user_id__in=list(found)))
+    wanted = {(uid, c.extension, c.op, _key(c.args)): c for uid, commands in found.items() for c in commands}
+    keep = set()
+    stale = []
+    for row in existing:
+        key = (row.user_id, row.extension, row.op, _key(row.args))
+        if key in wanted and key not in keep:
+            keep.add(key)
+        else:
+            stale.append(row.pk)
+    if stale:
+        Mismatch.objects.filter(pk__in=stale).delete()
+    new = [
+        Mismatch(
+            user_id=key[0],
+            extension=c.extension,
+            op=c.op,
+            args=c.args,
+            description=_mismatch_text(c)[:200],
+            detected_at=now,
+        )
+        for key, c in wanted.items()
+        if key not in keep
+    ]
+    if new:
+        Mismatch.objects.bulk_create(new)
+
+
+def _key(args: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in args.items()))
+
+
+def _mismatch_text(command: Command) -> str:
+    """What differs, for people: the command's description says what a
+    re-apply would do."""
+    return f"Differs from your profile; re-applying would {command.describe().split(': ', 1)[-1]}"
+
+
+def reconcile_users(user_ids: Iterable[int]) -> int:
+    """Compare the devices' actual state with the last applied target of
+    each user whose target is applied (nothing pending), and store what
+    differs as mismatches. Never writes to a device (rule 4). A constant
+    number of queries per batch plus one driver read. Returns the number
+    of users with a mismatch."""
+    ids = list(user_ids)
+    targets = {
+        t["user_id"]: t
+        for t in TargetState.objects.filter(user_id__in=ids, status=TargetState.Status.APPLIED).values(
+            "user_id", "version", "applied_version", "applied_state"
+        )
+        if t["version"] == t["applied_version"]
+    }
+    if not targets:
+        return 0
+    in_use = _numbers_in_use(list(targets))
+    applied = {}
+    for user_id, t in targets.items():
+        state = UserState.from_json(t["applied_state"])
+        applied[user_id] = UserState(
+            extensions={n: s for n, s in state.extensions.items() if n in in_use.get(user_id, ())}
+        )
+    numbers = sorted({n for s in applied.values() for n in s.extensions})
+    actual = get_driver().read(numbers) if numbers else {}  # device I/O, no transaction open
+    found = {
+        user_id: diff_user(
+            UserState(extensions={n: actual[n] for n in state.extensions if n in actual}),
+            state,
+        )
+        for user_id, state in applied.items()
+    }
+    with transaction.atomic():
+        # Only users whose target did not move meanwhile: a switch that
+        # committed during the read has its own converge and verification.
+        unchanged = set(
+            TargetState.objects.select_for_update()
+            .filter(user_id__in=list(found), status=TargetState.Status.APPLIED)
+            .order_by("pk")
+            .values_list("user_id", "version")
+        )
+        still = {uid: found[uid] for uid, version in unchanged if version == targets[uid]["version"]}
+        _replace_mismatches(still, timezone.now())
+    return sum(1 for commands in still.values() if commands)
+
+
+def _numbers_in_use(user_ids: list[int]) -> dict[int, set[str]]:
+    """Each user's primary extension and the softphones their client
+    sessions are connected to (two queries): a softphone released by a
+    disconnect is no longer the profile's, so a change there is no mismatch."""
+    from profiles.models import Account
+
+    numbers: dict[int, set[str]] = {}
+    for user_id, number in Account.objects.filter(user_id__in=user_ids, primary_extension__isnull=False).values_list(
+        "user_id", "primary_extension__number"
+    ):
+        numbers.setdefault(user_id, set()).add(number)
+    for user_id, number in ClientSession.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "extension__number"
+    ):
+        numbers.setdefault(user_id, set()).add(number)
+    return numbers
+
+
+def user_ids_with_targets() -> list[int]:
+    return list(TargetState.objects.order_by("pk").values_list("user_id", flat=True))
+
+
+def mismatches_for(user) -> list[Mismatch]:
+    """A user's mismatches with their descriptions, by extension (one query)."""
+    return list(Mismatch.objects.filter(user=user).order_by("extension", "id"))
+
+
+# --- the pending-apply sweep --------------------------------------------------------------
+
+
+def sweep_pending(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
+    """Claim targets left pending longer than PENDING_APPLY_SWEEP_SECONDS
+    (the broker was down when the switch committed, or a worker died with
+    the filesystem broker) and enqueue their converge after commit. The
+    claim moves ``updated_at`` on, so the next sweep waits again and two
+    sweeps never claim the same row (SKIP LOCKED). Returns the user ids."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PENDING_APPLY_SWEEP_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            TargetState.objects.select_for_update(skip_locked=True)
+            .filter(status=TargetState.Status.PENDING, updated_at__lt=cutoff)
+            .order_by("updated_at")
+            .values_list("user_id", flat=True)[:limit]
+        )
+        if ids:
+            TargetState.objects.filter(user_id__in=ids).update(updated_at=now)
+            enqueue_converge_many(ids, reason="sweep")
+    return ids
+
+
+# --- preview (item 7) ------------------------------------------------------------------------
+
+
+def preview_commands(*, user_id: int, desired: UserState) -> list[Command]:
+    """The exact commands converging to ``desired`` would send now: the same
+    target merge and diff as a real switch, sent nowhere. Raises
+    DriverError when the phone system cannot be read."""
+    previous = TargetState.objects.filter(user_id=user_id).first()
+    target = UserState.from_json(merged_target(previous, desired))
+    if not target.extensions:
+        return []
+    actual = UserState(extensions=get_driver().read(sorted(target.extensions)))
+    return diff_user(actual, target)
+
+
+# --- the simulated PBX's handset (item 5) ------------------------------------------------------
+
+HANDSET_OPS = ("set_dnd", "set_forward", "team_login", "team_logout", "team_pause", "team_unpause", "set_gsm")
+
+
+@dataclass(frozen=True)
+class HandsetResult:
+    extension: str
+    state: ExtensionState
+    owner_id: int | None
+
+
+def manual_change(*, extension: str, command: Command) -> HandsetResult:
+    """Change a simulated device as a person at the handset would (press
+    DND, set a forward, log in or out of a team). Not an event (rule 4):
+    the profile is not applied; the owner's devices are reconciled after
+    commit so the portal flags the difference (rule 5) without undoing it.
+
+    Raises ValidationError on bad input and changes nothing then.
+    """
+    from devices.drivers.simulated import configured_states, save_states
+
+    if command.op not in HANDSET_OPS:
+        raise ValidationError({"op": "A handset cannot do that."})
+    command = _clean_handset_command(extension, command)
+    with transaction.atomic():
+        # The simulated PBX's own storage: lock the extension so a converge
+        # writing the same device at this moment does not lose the change.
+        ext = Extension.objects.select_for_update().filter(number=extension).first()
+        if ext is None:
+            raise ValidationError({"extension": f"There is no extension {extension}."})
+        ext_obj, state = configured_states([extension])[extension]
+        if command.op.startswith("team_") and str(command.args["team"]) not in state.teams:
+            raise ValidationError({"team": f"Extension {extension} is not a member of that team."})
+        state = apply_command(state, command)
+        save_states({ext_obj: state})
+        owner_id = owner_of(ext)
+        if owner_id is not None:
+            transaction.on_commit(lambda: _publish(lambda: _reconcile_later(owner_id), "reconcile"))
+    return HandsetResult(extension=extension, state=state, owner_id=owner_id)
+
+
+def _reconcile_later(user_id: int) -> None:
+    from devices.tasks import reconcile_users as task
+
+    task.delay([user_id])
+
+
+def _clean_handset_command(extension: str, command: Command) -> Command:
+    a = dict(command.args)
+    if command.op == "set_dnd":
+        message = str(a.get("message") or "").strip()[:100]
+        return Command(extension, "set_dnd", {"on": bool(a.get("on")), "message": message if a.get("on") else ""})
+    if command.op == "set_forward":
+        target = str(a.get("target") or "").strip()
+        if target:
+            try:
+                target = normalise_number(target)
+            except ValidationError as exc:
+                raise ValidationError({"target": exc.messages[0]}) from None
+        return Command(extension, "set_forward", {"target": target})
+    if command.op == "set_gsm":
+        return Command(extension, "set_gsm", {"on": bool(a.get("on"))})
+    try:
+        team = str(int(a.get("team")))
+    except (TypeError, ValueError):
+        raise ValidationError({"team": "Choose a team."}) from None
+    return Command(extension, command.op, {"team": team})
+
+
+def owner_of(ext: Extension) -> int | None:
+    """Whose profile applies to this extension: the user whose primary
+    extension it is, or the user whose client session is connected to it."""
+    from profiles.models import Account
+
+    user_id = Account.objects.filter(primary_extension=ext).values_list("user_id", flat=True).first()
+    if user_id is None:
+        user_id = ClientSession.objects.filter(extension=ext).values_list("user_id", flat=True).first()
+    return user_id
+
+
+def set_fault(*, extension: Extension, fault: str, count: int = 1) -> SimulatedDevice:
+    """Make the simulated PBX fail writes to ``extension``: "transient" fails
+    the next ``count`` writes with a retryable error, "permanent" fails
+    every write until cleared with fault="" ."""
+    if fault not in SimulatedDevice.Fault.values:
+        raise ValidationError({"fault": "Choose none, transient or permanent."})
+    if count < 0 or count > 100:
+        raise ValidationError({"count": "Choose a count from 0 to 100."})
+    with transaction.atomic():
+        device, _ = SimulatedDevice.objects.select_for_update().get_or_create(extension=extension)
+        device.fault = fault
+        device.fault_count = count if fault == SimulatedDevice.Fault.TRANSIENT else 0
+        device.save(update_fields=["fault", "fault_count", "updated_at"])
+    return device

@@ -1,4 +1,9 @@
-"""Celery tasks: thin wrappers that take ids and call services."""
+"""Celery tasks: thin wrappers that take ids and call services.
+
+Every task here is idempotent, so ``acks_late`` with ``reject_on_worker_lost``
+(a task whose worker died is delivered again) is safe; tasks are enqueued on
+commit by the services.
+"""
 
 from celery import shared_task
 
@@ -6,16 +11,60 @@ from devices import services
 from devices.drivers import TransientDriverError
 
 MAX_RETRIES = 6
+RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, max_retries=MAX_RETRIES, **RELIABLE)
 def converge_user(self, user_id: int, reason: str = "") -> str:
-    """Converge one user's devices to their latest target. Idempotent, so a
-    redelivery after a worker crash is harmless. Transient driver errors are
-    retried with exponential backoff and jitter, bounded."""
+    """Converge one user's devices to their latest target. Transient driver
+    errors are retried with exponential backoff and full jitter, at most
+    MAX_RETRIES times; then (or at once for a permanent error) the failure
+    is recorded on the target and shown to the user."""
     final = self.request.retries >= self.max_retries
     outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final)
     if outcome is not None and outcome.transient and not final:
         countdown = services.retry_delay(self.request.retries)
         raise self.retry(exc=TransientDriverError(outcome.run.error), countdown=countdown)
     return outcome.run.result if outcome else "no target"
+
+
+@shared_task(**RELIABLE)
+def converge_users(user_ids: list[int], reason: str = "") -> int:
+    """Converge a batch of users; one that hits a transient error gets its
+    own converge_user task, which owns the retries."""
+    retrying = 0
+    for user_id in user_ids:
+        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=False)
+        if outcome is not None and outcome.transient:
+            retrying += 1
+            converge_user.apply_async((user_id, reason), countdown=services.retry_delay(0), retries=1)
+    return retrying
+
+
+@shared_task(**RELIABLE)
+def sweep_pending() -> int:
+    """Beat: re-enqueue applies left pending (no switch lost to a broker outage)."""
+    return len(services.sweep_pending())
+
+
+@shared_task(**RELIABLE)
+def reconcile_users(user_ids: list[int]) -> int:
+    """Flag differences between devices and the applied profile (rule 5)."""
+    return services.reconcile_users(user_ids)
+
+
+@shared_task(**RELIABLE)
+def reconcile_all() -> int:
+    """Beat: reconcile everyone, one task per batch of users."""
+    ids = services.user_ids_with_targets()
+    for start in range(0, len(ids), services.BATCH_SIZE):
+        reconcile_users.delay(ids[start : start + services.BATCH_SIZE])
+    return len(ids)
+
+
+@shared_task(**RELIABLE)
+def reapply_users(user_ids: list[int], event: str = "reapply", actor_id: int | None = None, detail: str = "") -> int:
+    """Administrator's / service start's re-apply of a batch of users."""
+    from profiles.services import reapply_many
+
+    return reapply_many(user_ids=user_ids, event=event, actor_id=actor_id, source_detail=detail)

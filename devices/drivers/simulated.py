@@ -52,16 +52,22 @@ class SimulatedDriver:
         if not commands:
             return []
         numbers = sorted({c.extension for c in commands})
+        # This transaction is the simulated PBX's own storage, not the
+        # portal's: a real driver talks to the PBX here with no transaction
+        # open. Locking the extension rows (in a fixed order, so two applies
+        # cannot deadlock) serialises writers of one device, so a handset
+        # change (devices.services.manual_change) made meanwhile is not lost.
         with transaction.atomic():
+            list(Extension.objects.select_for_update().filter(number__in=numbers).order_by("pk").values_list("pk"))
             current = configured_states(numbers)
-            faults = {
-                d.extension_id: d
-                for d in SimulatedDevice.objects.select_for_update().filter(extension__number__in=numbers)
-            }
+            faults = {d.extension_id: d for d in SimulatedDevice.objects.filter(extension__number__in=numbers)}
             results: list[StepResult] = []
             changed: dict[str, ExtensionState] = {}
             for command in commands:
                 started = time.perf_counter()
+                if command.extension not in current:
+                    results.append(StepResult(command, ok=False, error=f"extension {command.extension} does not exist"))
+                    break
                 ext, state = current[command.extension]
                 device = faults.get(ext.pk)
                 if device is not None and device.fault == SimulatedDevice.Fault.PERMANENT:
