@@ -213,6 +213,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-applies": {"task": "devices.tasks.sweep_pending", "schedule": 30.0},
     "reconcile-devices": {"task": "devices.tasks.reconcile_all", "schedule": 300.0},
+    # Every time trigger and clear-after timer: one scan of an indexed table.
+    "due-scan": {"task": "profiles.tasks.due_scan", "schedule": 30.0},
+    "poll-status-connectors": {"task": "profiles.tasks.poll_status_connectors", "schedule": 60.0},
 }
 
 # --- The portal -------------------------------------------------------------
@@ -241,6 +244,8 @@ AMI_QUEUE_MEMBER_NAME = os.environ.get("AMI_QUEUE_MEMBER_NAME", "Ext {ext}")
 PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=1)
 # Time-trigger firings later than this are recorded as missed, not applied.
 TRIGGER_GRACE_MINUTES = envint("TRIGGER_GRACE_MINUTES", 15, minimum=0)
+# Signed status webhooks older or newer than this many seconds are refused.
+STATUS_WEBHOOK_REPLAY_SECONDS = envint("STATUS_WEBHOOK_REPLAY_SECONDS", 300, minimum=1)
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from profiles.webhooks import status_webhook
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
 ]

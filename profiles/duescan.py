@@ -1,0 +1,177 @@
+"""The due-scan: one Beat entry finds what is due (time triggers, ended
+clear-after timers, claimed firings whose batch task was lost) and hands
+it to batch tasks.
+
+Why not one django-celery-beat PeriodicTask per trigger: its
+DatabaseScheduler reloads the whole schedule on every change and has open
+bugs with thousands of entries and across DST changes (django-celery-beat
+issues 454, 675, 786, 194, 604). Here each trigger row keeps a UTC
+``next_fire_at`` behind a partial index, so a tick with nothing due is one
+indexed query.
+
+Exactly once: due trigger rows are claimed with SELECT … FOR UPDATE SKIP
+LOCKED (a second scan skips them), each occurrence is inserted under the
+unique (trigger, scheduled_for) key with ON CONFLICT DO NOTHING (only rows
+actually inserted go on), and ``next_fire_at`` advances in the same
+transaction. The batch task then acts on a firing only while it is still
+"pending" (profiles.precedence.apply_firing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from profiles.models import Selection, Trigger, TriggerFiring
+from profiles.triggers import trigger_next_fire
+
+BATCH_SIZE = 500
+# A firing still pending this long after it was claimed lost its batch task
+# (a worker killed hard, a broker that dropped the message): send it again.
+STALE_PENDING = dt.timedelta(minutes=2)
+
+
+@dataclass
+class ScanResult:
+    claimed: int = 0
+    queued: int = 0
+    missed: int = 0
+    clear_after: int = 0
+    requeued: int = 0
+    batches: int = 0
+
+
+def anything_due(now: dt.datetime) -> tuple[bool, bool, bool]:
+    """One query, three index probes: due triggers (trigger_due_idx), ended
+    timers (selection_until_idx), stale pending firings (firing_pending_idx)."""
+    trigger, selection, firing = (
+        Trigger._meta.db_table,
+        Selection._meta.db_table,
+        TriggerFiring._meta.db_table,
+    )
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {trigger} WHERE enabled AND next_fire_at IS NOT NULL AND next_fire_at <= %s),"
+        f" EXISTS (SELECT 1 FROM {selection} WHERE until IS NOT NULL AND until <= %s AND source <> %s),"
+        f" EXISTS (SELECT 1 FROM {firing} WHERE outcome = %s AND fired_at <= %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now, Selection.Source.MEETING, TriggerFiring.Outcome.PENDING, now - STALE_PENDING])
+        row = cursor.fetchone()
+    return bool(row[0]), bool(row[1]), bool(row[2])
+
+
+def _claim_query(now: dt.datetime, batch_size: int):
+    query = Trigger.objects.filter(enabled=True, next_fire_at__isnull=False, next_fire_at__lte=now)
+    if connection.features.has_select_for_update_skip_locked:
+        query = query.select_for_update(skip_locked=True, of=("self",))
+    else:
+        # SQLite (the embedded default) has no row locks: its IMMEDIATE
+        # transactions already serialise writers, and the unique firing key
+        # still guarantees exactly once.
+        query = query.select_for_update()
+    return query.annotate(zone=F("profile__owner__account__time_zone")).order_by("next_fire_at", "id")[:batch_size]
+
+
+def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) -> list[tuple[int, str]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the occurrences
+    inserted now come back (a conflict means someone already fired it)."""
+    if not rows:
+        return []
+    table = TriggerFiring._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
+    params = [x for trigger_id, scheduled, outcome in rows for x in (trigger_id, scheduled, now, outcome)]
+    sql = (
+        f"INSERT INTO {table} (trigger_id, scheduled_for, fired_at, outcome, detail) VALUES {values}"
+        " ON CONFLICT (trigger_id, scheduled_for) DO NOTHING RETURNING id, outcome"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
+def claim_triggers(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> tuple[list[int], int, int]:
+    """Claim one batch of due triggers, record their firings and advance
+    them, in one transaction. Returns (pending firing ids, missed, claimed)."""
+    grace = dt.timedelta(minutes=settings.TRIGGER_GRACE_MINUTES)
+    with transaction.atomic():
+        triggers = list(_claim_query(now, batch_size))
+        if not triggers:
+            return [], 0, 0
+        rows = []
+        for trigger in triggers:
+            scheduled = trigger.next_fire_at
+            late = now - scheduled > grace
+            rows.append(
+                (trigger.pk, scheduled, TriggerFiring.Outcome.MISSED if late else TriggerFiring.Outcome.PENDING)
+            )
+            # After a late firing, look again from the start of the grace
+            # window: an occurrence inside it still fires on the next pass.
+            trigger.next_fire_at = trigger_next_fire(trigger, trigger.zone or "UTC", max(scheduled, now - grace))
+        inserted = _insert_firings(rows, now)
+        Trigger.objects.bulk_update(triggers, ["next_fire_at"])
+    pending = [pk for pk, outcome in inserted if outcome == TriggerFiring.Outcome.PENDING]
+    return pending, len(inserted) - len(pending), len(triggers)
+
+
+def scan(
+    *,
+    now: dt.datetime | None = None,
+    send_firings: Callable[[list[int]], None],
+    send_clear_after: Callable[[list[int]], None],
+    batch_size: int = BATCH_SIZE,
+) -> ScanResult:
+    """One Beat tick. ``send_*`` enqueue a batch task with a list of ids;
+    they are called after the claiming transaction committed."""
+    now = now or timezone.now()
+    result = ScanResult()
+    triggers_due, timers_due, stale_due = anything_due(now)
+    while triggers_due:
+        pending, missed, claimed = claim_triggers(now, batch_size=batch_size)
+        result.claimed += claimed
+        result.missed += missed
+        if pending:
+            send_firings(pending)
+            result.queued += len(pending)
+            result.batches += 1
+        if claimed < batch_size:
+            break
+    if timers_due:
+        # No claim marker is needed: clear_after re-checks the timer under
+        # the user's lock and the switch clears it, so a user sent twice
+        # (two scans, a redelivery) returns once. Keyset paging keeps one
+        # scan from sending anyone twice.
+        last_until, last_user = None, 0
+        while True:
+            query = Selection.objects.filter(until__isnull=False, until__lte=now).exclude(
+                source=Selection.Source.MEETING
+            )
+            if last_until is not None:
+                query = query.filter(until__gte=last_until).exclude(until=last_until, user_id__lte=last_user)
+            page = list(query.order_by("until", "user_id").values_list("until", "user_id")[:batch_size])
+            if not page:
+                break
+            send_clear_after([user_id for _, user_id in page])
+            result.clear_after += len(page)
+            result.batches += 1
+            last_until, last_user = page[-1]
+            if len(page) < batch_size:
+                break
+    if stale_due:
+        stale = list(
+            TriggerFiring.objects.filter(
+                outcome=TriggerFiring.Outcome.PENDING, fired_at__lte=now - STALE_PENDING
+            ).values_list("id", flat=True)[: batch_size * 20]
+        )
+        for start in range(0, len(stale), batch_size):
+            send_firings(stale[start : start + batch_size])
+            result.batches += 1
+        # Bump fired_at so the next tick does not send them again at once.
+        TriggerFiring.objects.filter(pk__in=stale, outcome=TriggerFiring.Outcome.PENDING).update(fired_at=now)
+        result.requeued = len(stale)
+    return result

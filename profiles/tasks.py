@@ -1,0 +1,64 @@
+"""Celery tasks for triggers: thin wrappers that take ids and call services.
+
+One Beat entry (due_scan) drives every time trigger and clear-after timer;
+work is handed on in batches of ids, so 10,000 users switched at one minute
+are ~20 tasks of 500, not 10,000 tasks.
+"""
+
+from celery import shared_task
+
+from devices import services as device_services
+from profiles import duescan, precedence
+
+
+def converge_users(user_ids: list[int], *, reason: str) -> None:
+    """Converge the users a batch switched, in this task. A transient
+    driver error hands that user to converge_user, which owns the retries."""
+    from devices.tasks import converge_user
+
+    for user_id in dict.fromkeys(user_ids):
+        outcome = device_services.converge(user_id=user_id, reason=reason, final_attempt=False)
+        if outcome is not None and outcome.transient:
+            converge_user.apply_async((user_id, reason), countdown=device_services.retry_delay(0))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def fire_triggers(firing_ids: list[int]) -> int:
+    """Act on a batch of claimed firings. Safe to run twice: a firing that
+    is no longer pending is skipped."""
+    with device_services.collect_converges() as switched:
+        for firing_id in firing_ids:
+            precedence.apply_firing(firing_id)
+    converge_users(switched, reason="trigger")
+    return len(switched)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def clear_after_users(user_ids: list[int]) -> int:
+    """Return a batch of users whose timer ended to their previous profile
+    (each at most once, see precedence.clear_after)."""
+    with device_services.collect_converges() as switched:
+        for user_id in user_ids:
+            precedence.clear_after(user_id)
+    converge_users(switched, reason="clear_after")
+    return len(switched)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def due_scan() -> dict:
+    """The one Beat entry for triggers and timers (settings.CELERY_BEAT_SCHEDULE)."""
+    result = duescan.scan(send_firings=fire_triggers.delay, send_clear_after=clear_after_users.delay)
+    return result.__dict__
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_status_connectors() -> dict:
+    """Poll every enabled Microsoft 365 connector (Beat entry)."""
+    from profiles import connectors
+
+    return connectors.poll_all()
+
+
+@shared_task
+def noop(*args) -> None:
+    """Does nothing: the bench's yardstick for what a worker spends per task."""
