@@ -65,6 +65,8 @@ def reconcile_all() -> int:
 @shared_task(**RELIABLE)
 def reapply_users(user_ids: list[int], event: str = "reapply", actor_id: int | None = None, detail: str = "") -> int:
     """Administrator's / service start's re-apply of a batch of users."""
+    from profiles.models import Selection
     from profiles.services import reapply_many
 
-    return reapply_many(user_ids=user_ids, event=event, actor_id=actor_id, source_detail=detail)
+    source = Selection.Source.ADMIN if actor_id is not None else Selection.Source.SYSTEM
+    return len(reapply_many(user_ids=user_ids, event=event, source=source, actor_id=actor_id, source_detail=detail))

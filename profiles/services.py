@@ -20,7 +20,7 @@ from devices import services as device_services
 from devices.models import ClientSession, Destination, Location, Team
 from devices.state import UserState
 from profiles.actions import clean_prompt_values, prompts_needed, validate_params
-from profiles.engine import Devices, desired_state
+from profiles.engine import Devices, desired_state, released_softphone_state
 from profiles.errors import InUse, NotAllowed, PortalError, PresenceDisabled, PromptRequired
 from profiles.models import (
     Account,
@@ -76,31 +76,48 @@ def get_own_profile(user, profile_id) -> PresenceProfile:
 def load_devices(account: Account) -> Devices | None:
     """What the user's profiles act on, in three queries; None without a
     primary extension."""
-    primary = account.primary_extension
-    if primary is None:
-        return None
-    destinations = {str(i): f for i, f in Destination.objects.filter(extension=primary).values_list("id", "family")}
-    teams = tuple(
-        str(t)
-        for t in Team.members.through.objects.filter(extension=primary)
+    return load_devices_many([account]).get(account.user_id)
+
+
+def load_devices_many(accounts) -> dict[int, Devices]:
+    """load_devices for many accounts in three queries whatever their number
+    (accounts come with client_profile and primary_extension loaded)."""
+    with_primary = [a for a in accounts if a.primary_extension is not None]
+    if not with_primary:
+        return {}
+    primary_ids = [a.primary_extension_id for a in with_primary]
+    destinations: dict[int, dict[str, str]] = {}
+    for ext_id, dest_id, family in Destination.objects.filter(extension_id__in=primary_ids).values_list(
+        "extension_id", "id", "family"
+    ):
+        destinations.setdefault(ext_id, {})[str(dest_id)] = family
+    teams: dict[int, list[str]] = {}
+    for ext_id, team_id in (
+        Team.members.through.objects.filter(extension_id__in=primary_ids)
         .order_by("team_id")
-        .values_list("team_id", flat=True)
-    )
-    softphones = tuple(
-        ClientSession.objects.filter(user_id=account.user_id)
-        .exclude(extension=primary)
+        .values_list("extension_id", "team_id")
+    ):
+        teams.setdefault(ext_id, []).append(str(team_id))
+    softphones: dict[int, list[tuple[int, str]]] = {}
+    for user_id, ext_id, number in (
+        ClientSession.objects.filter(user_id__in=[a.user_id for a in with_primary])
         .order_by("extension__number")
-        .values_list("extension__number", flat=True)
-    )
-    client = account.client_profile
-    return Devices(
-        primary=primary.number,
-        destinations=destinations,
-        teams=teams,
-        softphones=softphones,
-        hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
-        disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
-    )
+        .values_list("user_id", "extension_id", "extension__number")
+    ):
+        softphones.setdefault(user_id, []).append((ext_id, number))
+    result = {}
+    for account in with_primary:
+        primary = account.primary_extension
+        client = account.client_profile
+        result[account.user_id] = Devices(
+            primary=primary.number,
+            destinations=destinations.get(primary.pk, {}),
+            teams=tuple(teams.get(primary.pk, ())),
+            softphones=tuple(n for ext_id, n in softphones.get(account.user_id, ()) if ext_id != primary.pk),
+            hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
+            disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
+        )
+    return result
 
 
 def _lock_account(user) -> Account:
@@ -215,43 +232,109 @@ def select_profile(
 
 
 def reapply(
-    *, user, event: str, source: str = Source.SYSTEM, actor=None, source_detail: str = "", hot_desk_login: bool = False
+    *,
+    user,
+    event: str,
+    source: str = Source.SYSTEM,
+    actor=None,
+    source_detail: str = "",
+    hot_desk_login: bool = False,
+    released: tuple[str, ...] = (),
 ) -> int | None:
     """Apply the selected profile's enter chain again (an event of rule 4:
     edit of the selected profile, session connect/disconnect, hot-desk
     login/logout, administrator's re-apply, service start). Returns the new
-    target version, or None when the user has no selection."""
+    target version, or None when the user has no selection.
+
+    ``released``: softphones whose client session just ended; the target
+    removes the profile's changes from them (rule 6)."""
+    versions = reapply_many(
+        user_ids=[user.pk],
+        event=event,
+        source=source,
+        actor_id=actor.pk if actor is not None else None,
+        source_detail=source_detail,
+        hot_desk_login=hot_desk_login,
+        released={user.pk: released} if released else None,
+    )
+    return versions.get(user.pk)
+
+
+def reapply_many(
+    *,
+    user_ids,
+    event: str,
+    source: str = Source.SYSTEM,
+    actor_id: int | None = None,
+    source_detail: str = "",
+    hot_desk_login: bool = False,
+    released: dict[int, tuple[str, ...]] | None = None,
+) -> dict[int, int]:
+    """reapply for a batch of users in a constant number of queries whatever
+    their number (administrator's re-apply, service start). Users without
+    presence profiles or a selection are left alone. Returns user id -> new
+    target version; their converges are enqueued on commit."""
+    released = released or {}
     with transaction.atomic():
-        account = _lock_account(user)
-        if not account.presence_enabled:
-            return None
-        selection = Selection.objects.select_related("profile").filter(user=user).first()
-        if selection is None:
-            return None
-        profile = selection.profile
-        actions = list(profile.actions.all())
-        devices = load_devices(account)
-        desired = (
-            desired_state(devices, profile, actions, prompts=selection.prompt_values, hot_desk_login=hot_desk_login)
-            if devices
-            else UserState()
+        accounts = [
+            a
+            for a in Account.objects.select_for_update(of=("self",))
+            .select_related("client_profile", "primary_extension")
+            .filter(user_id__in=list(user_ids))
+            .order_by("pk")
+            if a.presence_enabled
+        ]
+        selections = {
+            s.user_id: s
+            for s in Selection.objects.select_related("profile").filter(user_id__in=[a.user_id for a in accounts])
+        }
+        actions: dict[int, list[Action]] = {}
+        for action in Action.objects.filter(profile_id__in={s.profile_id for s in selections.values()}):
+            actions.setdefault(action.profile_id, []).append(action)
+        devices = load_devices_many([a for a in accounts if a.user_id in selections])
+        desired: dict[int, UserState] = {}
+        for account in accounts:
+            selection = selections.get(account.user_id)
+            if selection is None:
+                continue
+            user_devices = devices.get(account.user_id)
+            state = (
+                desired_state(
+                    user_devices,
+                    selection.profile,
+                    actions.get(selection.profile_id, []),
+                    prompts=selection.prompt_values,
+                    hot_desk_login=hot_desk_login,
+                )
+                if user_devices
+                else UserState()
+            )
+            gone = {
+                n: released_softphone_state() for n in released.get(account.user_id, ()) if n not in state.extensions
+            }
+            desired[account.user_id] = UserState(extensions={**state.extensions, **gone})
+        versions = device_services.store_targets(desired)
+        SwitchEvent.objects.bulk_create(
+            SwitchEvent(
+                user_id=user_id,
+                actor_id=actor_id,
+                source=source,
+                source_detail=source_detail[:200],
+                event=event[:32],
+                old_profile=selections[user_id].profile,
+                new_profile=selections[user_id].profile,
+                old_name=selections[user_id].profile.name,
+                new_name=selections[user_id].profile.name,
+                prompt_values=selections[user_id].prompt_values,
+                target_version=version,
+            )
+            for user_id, version in versions.items()
         )
-        version = device_services.store_target(user_id=user.pk, desired=desired)
-        SwitchEvent.objects.create(
-            user=user,
-            actor=actor,
-            source=source,
-            source_detail=source_detail,
-            event=event,
-            old_profile=profile,
-            new_profile=profile,
-            old_name=profile.name,
-            new_name=profile.name,
-            prompt_values=selection.prompt_values,
-            target_version=version,
-        )
-        device_services.enqueue_converge(user.pk, reason=event)
-    return version
+        if len(versions) == 1:
+            device_services.enqueue_converge(next(iter(versions)), reason=event)
+        elif versions:
+            device_services.enqueue_converge_many(list(versions), reason=event)
+    return versions
 
 
 def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
@@ -269,6 +352,15 @@ def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None
     if devices is None:
         return UserState()
     return desired_state(devices, profile, new_actions, exit_actions=exit_actions, prompts=prompts)
+
+
+def preview_changes(*, user, profile: PresenceProfile, prompt_values: dict | None = None):
+    """The exact device commands a switch to ``profile`` would send now (item
+    7): the desired state select_profile would store, merged and diffed the
+    way converge does it, sent nowhere. Each command has ``describe()``.
+    Raises DriverError when the phone system cannot be read."""
+    desired = preview_switch(user=user, profile=profile, prompt_values=prompt_values)
+    return device_services.preview_commands(user_id=user.pk, desired=desired)
 
 
 def _prompts_for(actions, prompt_values: dict | None) -> dict[str, str]:
@@ -503,6 +595,8 @@ __all__ = [
     "select_profile",
     "reapply",
     "preview_switch",
+    "preview_changes",
+    "reapply_many",
     "create_profile",
     "update_profile",
     "delete_profile",

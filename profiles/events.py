@@ -1,0 +1,170 @@
+"""Events that re-apply a user's selected profile (DESIGN rule 4): client
+sessions connecting and disconnecting (rule 6), hot-desk login and logout
+(rule 7), an administrator's re-apply, the service starting; and the
+reconcile that only flags differences (rule 5).
+
+Each function is the one place its state change happens; pages, the admin,
+the API, tasks and commands call it.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from devices import services as device_services
+from devices.models import ClientSession, Extension
+from profiles.errors import InUse, NotAllowed
+from profiles.models import Account, ClientProfile, Selection
+from profiles.services import reapply
+
+User = get_user_model()
+Source = Selection.Source
+
+
+# --- client sessions (rule 6) -------------------------------------------------------
+
+
+def connect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> ClientSession:
+    """A desktop client of ``user`` connected to the softphone ``extension``:
+    record the session and re-apply, so the softphone gets the profile's DND,
+    forward and presence. Connecting again is harmless (nothing re-applied)."""
+    if extension.kind != Extension.Kind.SOFTPHONE:
+        raise NotAllowed(f"Extension {extension.number} is not a softphone; a client connects to a softphone.")
+    if extension.owner_id not in (None, user.pk):
+        raise NotAllowed(f"Softphone {extension.number} belongs to someone else.")
+    with transaction.atomic():
+        # The account lock is the per-user mutex of every switch.
+        Account.objects.select_for_update().filter(user=user).exists()
+        session = ClientSession.objects.select_for_update().filter(extension=extension).first()
+        if session is not None:
+            if session.user_id != user.pk:
+                raise InUse(f"Another user's client is connected to softphone {extension.number}.")
+            return session
+        session = ClientSession.objects.create(user=user, extension=extension)
+        reapply(
+            user=user,
+            event="session_connect",
+            source=source,
+            actor=actor or user,
+            source_detail=f"client connected to {extension.number}",
+        )
+    return session
+
+
+def disconnect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> bool:
+    """The client on softphone ``extension`` disconnected: delete the session
+    and re-apply, the target removing the profile's changes from that
+    softphone (they stay on the primary). Returns False when no session of
+    this user was connected there (nothing changes)."""
+    with transaction.atomic():
+        Account.objects.select_for_update().filter(user=user).exists()
+        deleted, _ = ClientSession.objects.filter(user=user, extension=extension).delete()
+        if not deleted:
+            return False
+        reapply(
+            user=user,
+            event="session_disconnect",
+            source=source,
+            actor=actor or user,
+            source_detail=f"client disconnected from {extension.number}",
+            released=(extension.number,),
+        )
+    return True
+
+
+# --- hot desk (rule 7) ------------------------------------------------------------------
+
+
+def hot_desk_login(*, extension: Extension, actor=None, source: str = Source.USER) -> bool:
+    """The hot-desk user logged in on their main device: with the client
+    profile's "disable DEE & UCD when logged out" option, destinations and
+    teams come back, then the profile is applied again. Returns False when
+    already logged in (not an event then)."""
+    return _set_hot_desk(extension, logged_in=True, actor=actor, source=source)
+
+
+def hot_desk_logout(*, extension: Extension, actor=None, source: str = Source.USER) -> bool:
+    """The hot-desk user logged out: with the option, the main device leaves
+    its teams and its destinations go inactive. Returns False when already
+    logged out."""
+    return _set_hot_desk(extension, logged_in=False, actor=actor, source=source)
+
+
+def _set_hot_desk(extension: Extension, *, logged_in: bool, actor, source: str) -> bool:
+    if not extension.is_hot_desk:
+        raise NotAllowed(f"Extension {extension.number} is not a hot-desk device.")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().select_related("user").filter(primary_extension=extension).first()
+        locked = Extension.objects.select_for_update().get(pk=extension.pk)
+        if locked.hot_desk_logged_in == logged_in:
+            return False
+        locked.hot_desk_logged_in = logged_in
+        locked.save(update_fields=["hot_desk_logged_in"])
+        extension.hot_desk_logged_in = logged_in
+        if account is not None:
+            reapply(
+                user=account.user,
+                event="hot_desk_login" if logged_in else "hot_desk_logout",
+                source=source,
+                actor=actor,
+                source_detail=f"hot desk {extension.number}",
+                hot_desk_login=logged_in,
+            )
+    return True
+
+
+# --- administrator's and service start's re-apply ------------------------------------------
+
+
+def reapply_user(*, user, actor=None, event: str = "reapply") -> int | None:
+    """An administrator (or the user) re-applies one user's profile now.
+    Returns the new target version, None without a selection."""
+    source = Source.ADMIN if actor is not None and actor.pk != user.pk else Source.USER
+    return reapply(user=user, event=event, source=source, actor=actor, source_detail="re-apply")
+
+
+def schedule_reapply(*, user_ids, event: str = "reapply", actor=None, detail: str = "") -> int:
+    """Re-apply many users in the background: one task per batch of ids,
+    each costing a constant number of queries. Returns how many users."""
+    from devices.tasks import reapply_users
+
+    ids = list(user_ids)
+    actor_id = actor.pk if actor is not None else None
+    for start in range(0, len(ids), device_services.BATCH_SIZE):
+        chunk = ids[start : start + device_services.BATCH_SIZE]
+        transaction.on_commit(
+            lambda chunk=chunk: device_services._publish(
+                lambda: reapply_users.delay(chunk, event, actor_id, detail), f"re-apply of {len(chunk)} users"
+            )
+        )
+    return len(ids)
+
+
+def _presence_users():
+    return Account.objects.filter(client_profile__presence_profiles_enabled=True, user__selection__isnull=False)
+
+
+def reapply_client_profile(*, client_profile: ClientProfile, actor=None) -> int:
+    """Re-apply every user of a client profile (administrator's action)."""
+    ids = list(
+        _presence_users().filter(client_profile=client_profile).order_by("user_id").values_list("user_id", flat=True)
+    )
+    return schedule_reapply(user_ids=ids, actor=actor, detail=f"client profile {client_profile.name}")
+
+
+def reapply_everyone(*, actor=None, event: str = "reapply", detail: str = "everyone") -> int:
+    """Re-apply every user with presence profiles (administrator's action, or
+    the service starting: event "service_start")."""
+    ids = list(_presence_users().order_by("user_id").values_list("user_id", flat=True))
+    return schedule_reapply(user_ids=ids, event=event, actor=actor, detail=detail)
+
+
+# --- reconcile (rule 5) ---------------------------------------------------------------------
+
+
+def reconcile_user(*, user) -> list:
+    """Read the user's devices now and flag (never fix) what differs from the
+    applied profile. Returns the user's mismatches."""
+    device_services.reconcile_users([user.pk])
+    return device_services.mismatches_for(user)
