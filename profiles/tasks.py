@@ -12,14 +12,12 @@ from profiles import duescan, precedence
 
 
 def converge_users(user_ids: list[int], *, reason: str) -> None:
-    """Converge the users a batch switched, in this task. A transient
-    driver error hands that user to converge_user, which owns the retries."""
-    from devices.tasks import converge_user
+    """Converge the users a batch switched, in this task (devices'
+    converge_users run in-process; it hands a user with a transient driver
+    error to converge_user, which owns the retries)."""
+    from devices.tasks import converge_users as converge_batch
 
-    for user_id in dict.fromkeys(user_ids):
-        outcome = device_services.converge(user_id=user_id, reason=reason, final_attempt=False)
-        if outcome is not None and outcome.transient:
-            converge_user.apply_async((user_id, reason), countdown=device_services.retry_delay(0))
+    converge_batch(list(dict.fromkeys(user_ids)), reason)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
