@@ -36,6 +36,7 @@ from profiles.models import (
     Account,
     MeetingPresence,
     PresenceProfile,
+    RecentValue,
     Selection,
     StatusConnector,
     Trigger,
@@ -87,12 +88,23 @@ def _lock(user_id: int) -> tuple[Account | None, Selection | None]:
     return account, selection
 
 
+def _last_values(user) -> dict[str, str]:
+    """The user's most recent value of each prompt (DND message, forward
+    target): what an automatic switch answers when a profile asks."""
+    values: dict[str, str] = {}
+    for kind, value in RecentValue.objects.filter(user=user).order_by("-last_used").values_list("kind", "value"):
+        values.setdefault(kind, value)
+    return values
+
+
 def _switch(user, profile: PresenceProfile, **kwargs) -> Result:
     """select_profile for an automatic source, its refusals as a Result."""
     try:
-        result = select_profile(user=user, profile=profile, **kwargs)
-    except PromptRequired:
-        return Result(Outcome.FAILED, f"{profile.name} asks for a value when selected; a trigger cannot answer it")
+        result = select_profile(user=user, profile=profile, prompt_values=_last_values(user), **kwargs)
+    except PromptRequired as exc:
+        return Result(
+            Outcome.FAILED, f"{profile.name} asks for a value ({exc.message}) and there is no earlier one to reuse"
+        )
     except PresenceDisabled as exc:
         return Result(Outcome.SKIPPED_DISABLED, exc.message)
     except PortalError as exc:
