@@ -7,4 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
+    path("", include("profiles.urls")),
 ]

@@ -1,0 +1,315 @@
+"""Read-side queries for the user pages: each returns plain values or
+querysets in a fixed number of queries, whatever the number of profiles,
+actions, users or runs. Writes live in profiles.services."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+
+from devices.drivers import DriverError, get_driver
+from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Location, Mismatch, TargetState, Team
+from devices.state import Command, ExtensionState, UserState, diff_user
+from profiles.actions import describe_action
+from profiles.models import Account, Action, PresenceProfile, Selection, SwitchEvent
+
+User = get_user_model()
+
+
+# --- the user's account -----------------------------------------------------------
+
+
+def account_for(user) -> Account | None:
+    """The user's account with what every page needs (one query)."""
+    return Account.objects.select_related("client_profile", "primary_extension").filter(user=user).first()
+
+
+# --- my presence --------------------------------------------------------------------
+
+
+def current_selection(user) -> Selection | None:
+    return Selection.objects.select_related("profile").filter(user=user).first()
+
+
+@dataclass(frozen=True)
+class ApplyStatus:
+    """What the status partial shows: the target's state and the mismatches."""
+
+    target: TargetState | None
+    mismatches: list[Mismatch]
+
+    @property
+    def etag(self) -> str:
+        # Changes whenever anything shown changes; cheap (no rendering).
+        t = self.target
+        parts = [
+            f"{t.version}:{t.applied_version}:{t.status}:{t.updated_at.timestamp() if t.updated_at else 0}"
+            if t
+            else "none"
+        ]
+        parts += [f"{m.pk}:{m.detected_at.timestamp()}" for m in self.mismatches]
+        return '"' + hashlib.sha1("|".join(parts).encode()).hexdigest()[:20] + '"'
+
+    @property
+    def pending(self) -> bool:
+        return self.target is not None and self.target.status == TargetState.Status.PENDING
+
+
+def apply_status(user) -> ApplyStatus:
+    """Two queries."""
+    return ApplyStatus(
+        target=TargetState.objects.filter(user=user).first(),
+        mismatches=list(Mismatch.objects.filter(user=user).order_by("extension", "id")),
+    )
+
+
+def preview_commands(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> list[Command]:
+    """The commands a switch to ``profile`` would send now: the desired state
+    preview_switch computes, diffed against the devices' actual state (the
+    same diff converge uses, not sent). Raises DriverError when the phone
+    system cannot be read."""
+    from profiles.services import preview_switch
+
+    desired: UserState = preview_switch(user=user, profile=profile, prompt_values=prompt_values)
+    if not desired.extensions:
+        return []
+    actual = UserState(extensions=get_driver().read(sorted(desired.extensions)))
+    return diff_user(actual, desired)
+
+
+# --- profiles and their chains --------------------------------------------------------
+
+
+def reference_names() -> dict[str, dict[int, str]]:
+    """Team and location names for describing actions (two queries)."""
+    return {
+        "teams": dict(Team.objects.values_list("id", "name")),
+        "locations": dict(Location.objects.values_list("id", "name")),
+    }
+
+
+@dataclass
+class ChainItem:
+    action: Action
+    description: str
+    first: bool = False
+    last: bool = False
+
+
+@dataclass
+class Chains:
+    enter: list[ChainItem] = field(default_factory=list)
+    exit: list[ChainItem] = field(default_factory=list)
+
+
+def profile_chains(profile: PresenceProfile) -> Chains:
+    """The enter and exit chains with descriptions (three queries)."""
+    names = reference_names()
+    chains = Chains()
+    for action in Action.objects.filter(profile=profile).order_by("phase", "position", "id"):
+        items = chains.enter if action.phase == Action.Phase.ENTER else chains.exit
+        items.append(ChainItem(action, describe_action(action.type, action.params, names)))
+    for items in (chains.enter, chains.exit):
+        if items:
+            items[0].first = True
+            items[-1].last = True
+    return chains
+
+
+def profiles_with_counts(user) -> list[PresenceProfile]:
+    """The user's own and system profiles with action and trigger counts
+    (one query)."""
+    return list(
+        PresenceProfile.objects.filter(
+            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
+            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
+        )
+        .annotate(
+            action_count=Count("actions", distinct=True),
+            trigger_count=Count("triggers", distinct=True),
+        )
+        .order_by("kind", "position", "id")
+    )
+
+
+def user_teams(user) -> list[Team]:
+    """The teams of the user's primary extension (one query)."""
+    return list(Team.objects.filter(members__primary_of__user=user).order_by("name"))
+
+
+def all_locations() -> list[Location]:
+    return list(Location.objects.order_by("name"))
+
+
+# --- colleagues board ---------------------------------------------------------------
+
+
+def board_queryset(*, search: str = "", team_id: int | None = None) -> QuerySet[Selection]:
+    """Everyone's presence, by name; filtered by a search over names and
+    extension numbers and by team. Rows carry user and profile (one join)."""
+    qs = Selection.objects.filter(user__is_active=True).select_related("user", "profile")
+    if search:
+        qs = qs.filter(
+            Q(user__username__icontains=search)
+            | Q(user__first_name__icontains=search)
+            | Q(user__last_name__icontains=search)
+            | Q(user__account__primary_extension__number__startswith=search)
+            | Q(profile__name__icontains=search)
+        )
+    if team_id is not None:
+        qs = qs.filter(user__account__primary_extension__teams=team_id)
+    return qs.annotate(extension_number=Max("user__account__primary_extension__number")).order_by(
+        "user__first_name", "user__last_name", "user__username"
+    )
+
+
+def board_etag(*, search: str = "", team_id: int | None = None, page: str = "") -> str:
+    """A fingerprint of what the board shows, from one aggregate query and no
+    rendering: the latest switch, the latest profile edit and the row count.
+    A poll that sends it back gets 304 while nothing changed."""
+    qs = Selection.objects.filter(user__is_active=True)
+    if search or team_id is not None:
+        qs = board_queryset(search=search, team_id=team_id).order_by()
+    figures = qs.aggregate(since=Max("since"), edited=Max("profile__updated_at"), count=Count("pk"))
+    raw = "|".join(
+        [
+            str(figures["since"].timestamp() if figures["since"] else 0),
+            str(figures["edited"].timestamp() if figures["edited"] else 0),
+            str(figures["count"]),
+            search,
+            str(team_id),
+            page,
+        ]
+    )
+    return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'
+
+
+def all_teams() -> list[Team]:
+    return list(Team.objects.order_by("name"))
+
+
+# --- my devices ----------------------------------------------------------------------
+
+
+@dataclass
+class FieldRow:
+    label: str
+    actual: object
+    implied: object
+
+    @property
+    def differs(self) -> bool:
+        return self.implied is not None and self.actual is not None and self.actual != self.implied
+
+
+@dataclass
+class DeviceView:
+    extension: Extension
+    role: str
+    actual: ExtensionState | None
+    implied: ExtensionState | None
+    rows: list[FieldRow] = field(default_factory=list)
+
+
+def my_devices(user, account: Account | None) -> dict:
+    """Extensions, destinations, teams, location, hot-desk state and client
+    sessions, with the devices' actual state next to what the profile
+    implies. A fixed number of queries plus one driver read."""
+    primary = account.primary_extension if account else None
+    sessions = list(ClientSession.objects.filter(user=user).select_related("extension").order_by("connected_at"))
+    destinations = list(primary.destinations.order_by("position", "id")) if primary else []
+    teams = list(primary.teams.order_by("name")) if primary else []
+    target = TargetState.objects.filter(user=user).first()
+    locations = dict(Location.objects.values_list("id", "name"))
+
+    extensions = ([primary] if primary else []) + [
+        s.extension for s in sessions if s.extension_id != getattr(primary, "pk", None)
+    ]
+    numbers = [e.number for e in extensions]
+    read_error = ""
+    actual: dict[str, ExtensionState] = {}
+    if numbers:
+        try:
+            actual = get_driver().read(numbers)
+        except DriverError as exc:
+            read_error = str(exc)
+    implied_state = UserState.from_json(target.state) if target and target.state else UserState()
+
+    devices = []
+    for ext in extensions:
+        have = actual.get(ext.number)
+        want = implied_state.extensions.get(ext.number)
+        view = DeviceView(ext, "Primary extension" if ext is primary else "Softphone (client session)", have, want)
+        view.rows = _field_rows(have, want, locations)
+        devices.append(view)
+
+    primary_actual = actual.get(primary.number) if primary else None
+    primary_implied = implied_state.extensions.get(primary.number) if primary else None
+    destination_rows = [
+        (
+            d,
+            primary_actual.destinations.get(str(d.pk)) if primary_actual else None,
+            primary_implied.destinations.get(str(d.pk)) if primary_implied else None,
+        )
+        for d in destinations
+    ]
+    team_rows = [
+        (
+            t,
+            primary_actual.teams.get(str(t.pk)) if primary_actual else None,
+            primary_implied.teams.get(str(t.pk)) if primary_implied else None,
+        )
+        for t in teams
+    ]
+    return {
+        "primary": primary,
+        "devices": devices,
+        "destination_rows": destination_rows,
+        "team_rows": team_rows,
+        "sessions": sessions,
+        "target": target,
+        "read_error": read_error,
+    }
+
+
+def _field_rows(have: ExtensionState | None, want: ExtensionState | None, locations: dict[int, str]) -> list[FieldRow]:
+    def get(state, name):
+        return getattr(state, name) if state is not None else None
+
+    def location(value):
+        if value is None:
+            return None
+        return locations.get(value, "none") if value else "none"
+
+    return [
+        FieldRow("Do not disturb", get(have, "dnd"), get(want, "dnd")),
+        FieldRow("DND message", get(have, "dnd_message") or None, get(want, "dnd_message") or None),
+        FieldRow("Forward", get(have, "forward") or ("none" if have else None), _forward(get(want, "forward"))),
+        FieldRow("GSM mode", get(have, "gsm"), get(want, "gsm")),
+        FieldRow("Location", location(get(have, "location")), location(get(want, "location"))),
+        FieldRow("Presence text", get(have, "presence") or None, get(want, "presence") or None),
+    ]
+
+
+def _forward(value):
+    if value is None:
+        return None
+    return value or "none"
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+def switch_events(user) -> QuerySet[SwitchEvent]:
+    return SwitchEvent.objects.filter(user=user).select_related("actor").order_by("-created_at", "-id")
+
+
+def apply_runs(user) -> QuerySet[ApplyRun]:
+    return (
+        ApplyRun.objects.filter(user=user)
+        .prefetch_related(Prefetch("steps", queryset=ApplyStep.objects.order_by("position")))
+        .order_by("-started_at", "-id")
+    )

@@ -1,0 +1,61 @@
+"""Template helpers for the user pages: inline SVG icons from the vendored
+Lucide set, and small display filters."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from django import template
+from django.contrib.staticfiles import finders
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+_NAME = re.compile(r"^[a-z0-9-]+$")
+_COMMENT = re.compile(r"<!--.*?-->\s*", re.S)
+
+
+@lru_cache(maxsize=128)
+def _svg(name: str) -> str:
+    # Inline SVG (not <img>) so icons take the text colour (currentColor)
+    # and the profile colour; read once per process.
+    if not _NAME.match(name):
+        return ""
+    path = finders.find(f"icons/{name}.svg")
+    if not path:
+        return ""
+    with open(path, encoding="utf-8") as fh:
+        svg = _COMMENT.sub("", fh.read()).strip()
+    return svg.replace("<svg", '<svg aria-hidden="true" focusable="false"', 1)
+
+
+@register.simple_tag
+def icon(name: str, css_class: str = "icon") -> SafeString:
+    """``{% icon "house" %}``: the named icon, decorative (aria-hidden);
+    the caller supplies visible or screen-reader text."""
+    svg = _svg(str(name)) or _svg("circle")
+    # Only our own vendored files reach mark_safe; the class is escaped.
+    return format_html('<span class="{}">{}</span>', css_class, mark_safe(svg))
+
+
+@register.filter
+def get_item(mapping, key):
+    """``{{ mapping|get_item:key }}`` for dicts keyed by runtime values."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def yesno_dash(value) -> str:
+    """None (the profile does not care) as a dash; booleans as on/off."""
+    if value is None:
+        return "—"
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value

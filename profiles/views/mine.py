@@ -1,0 +1,36 @@
+"""The user's own devices (actual next to what the profile implies) and
+history (switches and apply runs)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from profiles import selectors
+from profiles.views.common import page, with_account
+
+HISTORY_PAGE_SIZE = 20
+
+
+@login_required
+@with_account
+@require_GET
+def devices(request: HttpRequest) -> HttpResponse:
+    context = selectors.my_devices(request.user, request.account)
+    context["account"] = request.account
+    return page(request, "profiles/devices.html", context, "devices")
+
+
+@login_required
+@with_account
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    events = Paginator(selectors.switch_events(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("events"))
+    runs = Paginator(selectors.apply_runs(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("runs"))
+    context = {"events": events, "runs": runs}
+    partial = "runs" if request.GET.get("runs") and not request.GET.get("events") else "events"
+    if not request.htmx:
+        partial = "history"
+    return page(request, "profiles/history.html", context, partial)

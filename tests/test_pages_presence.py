@@ -1,0 +1,159 @@
+"""My presence: the page, one-click switching with prompts, the live apply
+status, mismatches with re-apply, and the switch preview."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from devices.models import Mismatch, TargetState
+from profiles.models import RecentValue, Selection, SwitchEvent
+from profiles.services import select_profile
+from tests.factories import make_user, profile_named
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def alice(client):
+    user = make_user("alice", "1000", teams=["Sales"])
+    client.force_login(user)
+    return user
+
+
+def test_presence_requires_login(client):
+    response = client.get(reverse("profiles:presence"))
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+def test_presence_page_shows_current_profile_and_every_available_profile(client, alice):
+    response = client.get(reverse("profiles:presence"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "In the office" in html
+    for name in ("Do Not Disturb", "Working from home", "On holiday"):
+        assert name in html
+    assert 'hx-headers=\'{"X-CSRFToken"' in html
+
+
+def test_switch_without_prompt_selects_and_status_turns_applied(client, alice, django_capture_on_commit_callbacks):
+    meeting = profile_named(alice, "In a meeting")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("profiles:select", args=[meeting.pk]), **HX)
+    assert response.status_code == 200
+    assert Selection.objects.get(user=alice).profile == meeting
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'id="presence"' in html
+    assert "Applying to your phones" in html  # the converge runs after commit
+    # The poll then shows the result (Celery eager ran the converge on commit).
+    assert "Applied to your phones" in client.get(reverse("profiles:status"), **HX).content.decode()
+
+
+def test_switch_to_prompting_profile_opens_dialog_and_changes_nothing(client, alice):
+    home = profile_named(alice, "Working from home")
+    response = client.post(reverse("profiles:select", args=[home.pk]), **HX)
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#dialog-slot"
+    html = response.content.decode()
+    assert "<dialog" in html and 'name="forward"' in html
+    assert Selection.objects.get(user=alice).profile.name == "In the office"
+
+
+def test_prompt_dialog_offers_recent_values(client, alice):
+    RecentValue.objects.create(user=alice, kind="forward", value="+4930999888", last_used=timezone.now())
+    home = profile_named(alice, "Working from home")
+    html = client.post(reverse("profiles:select", args=[home.pk]), **HX).content.decode()
+    assert '<datalist id="recent-forward"><option value="+4930999888">' in html
+
+
+def test_prompt_value_switches_and_clears_dialog(client, alice):
+    home = profile_named(alice, "Working from home")
+    response = client.post(
+        reverse("profiles:select", args=[home.pk]), {"prompted": "1", "forward": "+49 30 1234567"}, **HX
+    )
+    assert response.status_code == 200
+    selection = Selection.objects.get(user=alice)
+    assert selection.profile == home
+    assert selection.prompt_values == {"forward": "+49301234567"}
+    assert 'id="dialog-slot" hx-swap-oob="true"' in response.content.decode()
+
+
+def test_bad_prompt_value_shows_field_error_and_changes_nothing(client, alice):
+    home = profile_named(alice, "Working from home")
+    response = client.post(reverse("profiles:select", args=[home.pk]), {"prompted": "1", "forward": "call me"}, **HX)
+    assert response.status_code == 422
+    assert 'class="field-error"' in response.content.decode()
+    assert Selection.objects.get(user=alice).profile.name == "In the office"
+
+
+def test_switch_without_javascript_redirects_or_shows_prompt_page(client, alice):
+    meeting = profile_named(alice, "In a meeting")
+    response = client.post(reverse("profiles:select", args=[meeting.pk]))
+    assert response.status_code == 302
+    home = profile_named(alice, "Working from home")
+    response = client.post(reverse("profiles:select", args=[home.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html and 'name="forward"' in html
+
+
+def test_bob_cannot_select_alices_profile(client, alice):
+    bob = make_user("bob", "1001")
+    client.force_login(bob)
+    response = client.post(reverse("profiles:select", args=[profile_named(alice, "In a meeting").pk]), **HX)
+    assert response.status_code == 404
+    assert Selection.objects.get(user=bob).profile.name == "In the office"
+
+
+def test_status_partial_answers_304_when_nothing_changed(client, alice):
+    response = client.get(reverse("profiles:status"), **HX)
+    assert response.status_code == 200
+    etag = response["ETag"]
+    assert client.get(reverse("profiles:status"), HTTP_IF_NONE_MATCH=etag, **HX).status_code == 304
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    assert client.get(reverse("profiles:status"), HTTP_IF_NONE_MATCH=etag, **HX).status_code == 200
+
+
+def test_status_shows_pending_and_failure_reason(client, alice):
+    TargetState.objects.filter(user=alice).update(status="pending")
+    assert "Applying to your phones" in client.get(reverse("profiles:status"), **HX).content.decode()
+    TargetState.objects.filter(user=alice).update(status="failed", error="PBX said no", error_permanent=True)
+    html = client.get(reverse("profiles:status"), **HX).content.decode()
+    assert "Could not apply: PBX said no" in html
+
+
+def test_mismatch_alert_and_reapply(client, alice):
+    Mismatch.objects.create(
+        user=alice,
+        extension="1000",
+        op="set_dnd",
+        args={"on": False},
+        description="1000: turn DND off",
+        detected_at=timezone.now(),
+    )
+    html = client.get(reverse("profiles:presence")).content.decode()
+    assert "Your phones differ from your profile" in html and "1000: turn DND off" in html
+    response = client.post(reverse("profiles:reapply"), **HX)
+    assert response.status_code == 200
+    assert SwitchEvent.objects.filter(user=alice, event="reapply", source="user", actor=alice).exists()
+
+
+def test_preview_lists_commands_without_switching(client, alice):
+    meeting = profile_named(alice, "In a meeting")
+    response = client.get(reverse("profiles:preview", args=[meeting.pk]), **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "1000: turn DND on" in html
+    assert Selection.objects.get(user=alice).profile.name == "In the office"
+
+
+def test_profile_name_is_escaped(client, alice):
+    profile = profile_named(alice, "On holiday")
+    profile.name = "<script>alert(1)</script>"
+    profile.save()
+    html = client.get(reverse("profiles:presence")).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
