@@ -1,0 +1,413 @@
+"""The Django admin: every page renders for a superuser, others are sent to
+the login, bad input is a form error (never a 500), saves go through the
+services, and changelists cost the same number of queries whatever the
+number of rows."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+
+from devices.models import (
+    ApplyRun,
+    ClientSession,
+    Extension,
+    Location,
+    Mismatch,
+    SimulatedDevice,
+    TargetState,
+)
+from profiles.models import (
+    Account,
+    Action,
+    ClientProfile,
+    MeetingPresence,
+    PresenceProfile,
+    RecentValue,
+    Selection,
+    StatusConnector,
+    SwitchEvent,
+    Trigger,
+    TriggerFiring,
+)
+from profiles.services import select_profile
+from tests.factories import client_profile, make_user, profile_named
+
+User = get_user_model()
+pytestmark = pytest.mark.django_db
+
+REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def populate(username: str, number: str, softphone: str) -> User:
+    """One user with a row in every table the admin shows."""
+    user = make_user(username, number, teams=["Sales", "Support"])
+    ext = Extension.objects.create(number=softphone, kind=Extension.Kind.SOFTPHONE, owner=user)
+    ClientSession.objects.create(user=user, extension=ext)
+    Location.objects.get_or_create(name=f"Desk {number}")
+    Mismatch.objects.create(
+        user=user,
+        extension=number,
+        op="set_dnd",
+        args={"on": False},
+        description="DND is on",
+        detected_at=timezone.now(),
+    )
+    connector, _ = StatusConnector.objects.get_or_create(
+        name="Webhook", defaults={"kind": StatusConnector.Kind.WEBHOOK, "webhook_secret": "s3cret"}
+    )
+    MeetingPresence.objects.create(connector=connector, user=user, in_meeting=True)
+    trigger = Trigger.objects.create(
+        profile=profile_named(user, "Out of the office"), time_of_day=dt.time(18, 0), next_fire_at=timezone.now()
+    )
+    TriggerFiring.objects.create(
+        trigger=trigger, scheduled_for=timezone.now(), fired_at=timezone.now(), outcome=TriggerFiring.Outcome.APPLIED
+    )
+    RecentValue.objects.create(
+        user=user, kind=RecentValue.Kind.FORWARD, value="+493012345678", last_used=timezone.now()
+    )
+    return user
+
+
+@pytest.fixture
+def company(db):
+    alice = populate("alice", "1000", "2000")
+    bob = populate("bob", "1001", "2001")
+    Group.objects.create(name="Operators")
+    interval = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    CrontabSchedule.objects.create(minute="0", hour="7")
+    SolarSchedule.objects.create(event="sunrise", latitude=52.52, longitude=13.40)
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
+    PeriodicTask.objects.create(name="sweep", task="devices.tasks.sweep_pending", interval=interval)
+    # The converge runs on commit; a row stands in for its audit here.
+    run = ApplyRun.objects.create(
+        user=alice, target_version=1, reason="switch", started_at=timezone.now(), result=ApplyRun.Result.APPLIED
+    )
+    run.steps.create(position=0, extension="1000", op="set_dnd", args={}, description="DND off", ok=True)
+    SimulatedDevice.objects.get_or_create(extension=alice.account.primary_extension)
+    return {"alice": alice, "bob": bob}
+
+
+def form_data(response) -> dict:
+    """The POST data of an admin change form as rendered, inlines included,
+    so a test can change one value and submit the rest unchanged."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms.append(inline.formset.management_form)
+        forms.extend(inline.formset.forms)
+    for form in forms:
+        for field in form:
+            value = field.value()
+            if value is None or value is False:
+                continue
+            if value is True:
+                value = "on"
+            data[field.html_name] = value
+    return data
+
+
+def inline_prefix(response, phase: str) -> str:
+    for inline in response.context["inline_admin_formsets"]:
+        if getattr(inline.opts, "phase", None) == phase:
+            return inline.formset.prefix
+    raise AssertionError(f"no inline for {phase}")
+
+
+# --- every page renders --------------------------------------------------------------
+
+
+def test_every_model_of_the_portal_is_in_the_admin():
+    from django.apps import apps
+
+    ours = [m for app in ("devices", "profiles") for m in apps.get_app_config(app).get_models()]
+    missing = [m._meta.label for m in ours if m not in admin.site._registry and m._meta.model_name != "applystep"]
+    assert missing == []
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_every_admin_page_renders_for_a_superuser(admin_client, company, model):
+    model_admin = admin.site._registry[model]
+    assert admin_client.get(_url(model, "changelist")).status_code == 200
+    assert admin_client.get(_url(model, "changelist"), {"q": "alice"}).status_code == 200
+
+    obj = model._default_manager.order_by("pk").first()
+    assert obj is not None, f"the fixture has no {model._meta.label}"
+    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+
+    add = admin_client.get(_url(model, "add"))
+    request = add.wsgi_request
+    assert add.status_code == (200 if model_admin.has_add_permission(request) else 403)
+
+
+def test_a_non_staff_user_is_sent_to_the_admin_login(client, company):
+    client.force_login(company["bob"])
+    for url in (reverse("admin:index"), _url(PresenceProfile, "changelist"), _url(ClientProfile, "add")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_audit_rows_cannot_be_changed_in_the_admin(admin_client, company):
+    event = SwitchEvent.objects.first()
+    response = admin_client.post(_url(SwitchEvent, "change", event.pk), {"new_name": "Forged"})
+    assert response.status_code == 403
+    event.refresh_from_db()
+    assert event.new_name != "Forged"
+
+
+# --- bad input is a form error -------------------------------------------------------
+
+
+@pytest.fixture
+def available(company):
+    return PresenceProfile.objects.get(kind=PresenceProfile.Kind.SYSTEM, name="Available")
+
+
+@pytest.mark.parametrize(
+    "params",
+    ['{"on": "maybe"}', "[1, 2]", "not json", '{"on": false, "prompt": true}'],
+    ids=["bad-boolean", "not-an-object", "not-json", "prompt-with-dnd-off"],
+)
+def test_invalid_action_params_in_the_inline_are_a_form_error(admin_client, available, params):
+    url = _url(PresenceProfile, "change", available.pk)
+    page = admin_client.get(url)
+    data = form_data(page)
+    prefix = inline_prefix(page, "enter")
+    dnd_row = next(i for i in range(int(data[f"{prefix}-TOTAL_FORMS"])) if data[f"{prefix}-{i}-type"] == "set_dnd")
+    data[f"{prefix}-{dnd_row}-params"] = params
+    before = list(Action.objects.filter(profile=available).values_list("type", "params"))
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors[dnd_row]
+    assert "params" in errors
+    assert list(Action.objects.filter(profile=available).values_list("type", "params")) == before
+
+
+def test_an_unknown_team_in_an_action_is_a_form_error(admin_client, available):
+    url = _url(PresenceProfile, "change", available.pk)
+    page = admin_client.get(url)
+    data = form_data(page)
+    prefix = inline_prefix(page, "enter")
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    data.update(
+        {
+            f"{prefix}-TOTAL_FORMS": str(total + 1),
+            f"{prefix}-{total}-position": "9",
+            f"{prefix}-{total}-enabled": "on",
+            f"{prefix}-{total}-type": "team_login",
+            f"{prefix}-{total}-params": json.dumps({"team": 999999}),
+            f"{prefix}-{total}-profile": str(available.pk),
+        }
+    )
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "team: That team does not exist" in str(response.context["inline_admin_formsets"][0].formset.errors)
+    assert not Action.objects.filter(profile=available, type="team_login").exists()
+
+
+def test_an_invalid_colour_is_a_form_error(admin_client, available):
+    url = _url(PresenceProfile, "change", available.pk)
+    data = form_data(admin_client.get(url))
+    data["colour"] = "green"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "colour" in response.context["adminform"].form.errors
+    available.refresh_from_db()
+    assert available.colour == "#2e7d32"
+
+
+def test_a_duplicate_system_profile_name_is_a_form_error(admin_client, available):
+    url = _url(PresenceProfile, "add")
+    response = admin_client.post(
+        url,
+        {
+            "kind": "system",
+            "name": "Available",
+            "icon": "circle",
+            "colour": "#123456",
+            "position": "0",
+            "actions-TOTAL_FORMS": "0",
+            "actions-INITIAL_FORMS": "0",
+            "actions-2-TOTAL_FORMS": "0",
+            "actions-2-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "name" in response.context["adminform"].form.errors
+    assert PresenceProfile.objects.filter(kind="system", name="Available").count() == 1
+
+
+def test_a_personal_profile_without_owner_is_a_form_error(admin_client, company):
+    response = admin_client.post(
+        _url(PresenceProfile, "add"),
+        {
+            "kind": "personal",
+            "name": "Lunch",
+            "icon": "utensils",
+            "colour": "#123456",
+            "position": "0",
+            "actions-TOTAL_FORMS": "0",
+            "actions-INITIAL_FORMS": "0",
+            "actions-2-TOTAL_FORMS": "0",
+            "actions-2-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "owner" in response.context["adminform"].form.errors
+    assert not PresenceProfile.objects.filter(name="Lunch").exists()
+
+
+@pytest.fixture
+def softphone_team(company):
+    """A client profile with presence profiles off, whose member carol has a
+    softphone (not a DEE main device) as primary extension."""
+    team = ClientProfile.objects.create(name="Softphone users")
+    carol = make_user("carol", "1002", kind=Extension.Kind.SOFTPHONE, client=team, enable=False)
+    return team, carol
+
+
+def test_enabling_presence_on_a_client_profile_with_a_non_dee_member_is_a_form_error(admin_client, softphone_team):
+    team, _ = softphone_team
+    url = _url(ClientProfile, "change", team.pk)
+    data = form_data(admin_client.get(url))
+    data["presence_profiles_enabled"] = "on"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["presence_profiles_enabled"]
+    assert "carol" in errors[0]
+    team.refresh_from_db()
+    assert team.presence_profiles_enabled is False
+
+
+def test_the_enable_action_refuses_a_client_profile_with_a_non_dee_member(admin_client, softphone_team):
+    team, carol = softphone_team
+    response = admin_client.post(
+        _url(ClientProfile, "changelist"),
+        {"action": "enable_presence", "_selected_action": [team.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert any("carol" in str(m) for m in response.context["messages"])
+    team.refresh_from_db()
+    assert team.presence_profiles_enabled is False
+    assert not PresenceProfile.objects.filter(owner=carol).exists()
+
+
+def test_the_enable_action_gives_members_the_defaults(admin_client, company):
+    team = ClientProfile.objects.create(name="Later")
+    dave = make_user("dave", "1003", client=team, enable=False)
+    admin_client.post(_url(ClientProfile, "changelist"), {"action": "enable_presence", "_selected_action": [team.pk]})
+    team.refresh_from_db()
+    assert team.presence_profiles_enabled is True
+    assert PresenceProfile.objects.filter(owner=dave).count() == 6
+    assert Selection.objects.get(user=dave).profile.name == "In the office"
+
+
+def test_putting_a_non_dee_user_under_an_enabled_client_profile_is_a_form_error(admin_client, softphone_team):
+    _, carol = softphone_team
+    account = carol.account
+    url = _url(Account, "change", account.pk)
+    data = form_data(admin_client.get(url))
+    data["client_profile"] = str(client_profile().pk)
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "DEE main device" in str(response.context["adminform"].form.errors["primary_extension"])
+    account.refresh_from_db()
+    assert account.client_profile.name == "Softphone users"
+
+
+def test_a_bad_time_zone_on_an_account_is_a_form_error(admin_client, company):
+    account = company["alice"].account
+    url = _url(Account, "change", account.pk)
+    data = form_data(admin_client.get(url))
+    data["time_zone"] = "Mars/Olympus"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "time_zone" in response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert account.time_zone == "Europe/Berlin"
+
+
+# --- saves go through the services ----------------------------------------------------
+
+
+def test_editing_a_selected_system_profile_reapplies_it_for_its_users(admin_client, company, available):
+    alice, bob = company["alice"], company["bob"]
+    select_profile(user=alice, profile=available)
+    url = _url(PresenceProfile, "change", available.pk)
+    page = admin_client.get(url)
+    data = form_data(page)
+    prefix = inline_prefix(page, "enter")
+    dnd_row = next(i for i in range(int(data[f"{prefix}-TOTAL_FORMS"])) if data[f"{prefix}-{i}-type"] == "set_dnd")
+    data[f"{prefix}-{dnd_row}-params"] = json.dumps({"on": True, "message": "Back soon"})
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    edit = SwitchEvent.objects.filter(user=alice, event="edit").get()
+    assert edit.source == Selection.Source.ADMIN
+    assert edit.actor.username == "admin"
+    primary = TargetState.objects.get(user=alice).state["extensions"]["1000"]
+    assert primary["dnd"] is True and primary["dnd_message"] == "Back soon"
+    assert not SwitchEvent.objects.filter(user=bob, event="edit").exists()
+
+
+def test_a_new_account_under_an_enabled_client_profile_gets_the_defaults(admin_client, company):
+    erin = User.objects.create_user("erin")
+    ext = Extension.objects.create(number="1004", owner=erin)
+    response = admin_client.post(
+        _url(Account, "add"),
+        {
+            "user": erin.pk,
+            "client_profile": client_profile().pk,
+            "time_zone": "Europe/Vienna",
+            "primary_extension": ext.pk,
+        },
+    )
+    assert response.status_code == 302
+    assert Account.objects.get(user=erin).time_zone == "Europe/Vienna"
+    assert Selection.objects.get(user=erin).profile.name == "In the office"
+
+
+# --- query counts -------------------------------------------------------------------------
+
+
+def test_changelists_cost_the_same_number_of_queries_whatever_the_row_count(
+    admin_client, company, django_assert_max_num_queries
+):
+    def count(model) -> int:
+        from django.db import connection
+
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(_url(model, "changelist")).status_code == 200
+        return len(queries)
+
+    small = {model: count(model) for model in REGISTERED}
+    for i in range(4):
+        populate(f"user{i}", f"11{i}0", f"21{i}0")
+    ApplyRun.objects.bulk_create(
+        ApplyRun(user=company["bob"], target_version=v, started_at=timezone.now(), result="applied") for v in range(20)
+    )
+    for model in REGISTERED:
+        with django_assert_max_num_queries(small[model], info=model._meta.label):
+            assert admin_client.get(_url(model, "changelist")).status_code == 200
