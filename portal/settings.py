@@ -240,6 +240,14 @@ AMI_PRESENCE_PROVIDER = os.environ.get("AMI_PRESENCE_PROVIDER", "CustomPresence:
 AMI_QUEUE_INTERFACE = os.environ.get("AMI_QUEUE_INTERFACE", "Local/{ext}@from-queue/n")
 AMI_QUEUE_STATE_INTERFACE = os.environ.get("AMI_QUEUE_STATE_INTERFACE", "hint:{ext}@ext-local")
 AMI_QUEUE_MEMBER_NAME = os.environ.get("AMI_QUEUE_MEMBER_NAME", "Ext {ext}")
+for _name in ("AMI_DND_DEVICE", "AMI_PRESENCE_PROVIDER", "AMI_QUEUE_INTERFACE", "AMI_QUEUE_STATE_INTERFACE"):
+    # Without {ext} every extension would share one device or queue member.
+    try:
+        _ok = "{ext}" in globals()[_name] and globals()[_name].format(ext="1000")
+    except (KeyError, IndexError, ValueError):
+        _ok = False
+    if not _ok:
+        raise ImproperlyConfigured(f"{_name} must contain {{ext}} (the extension number) and no other braces")
 # An apply still pending after this many seconds is re-enqueued by Beat.
 PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=1)
 # Time-trigger firings later than this are recorded as missed, not applied.
