@@ -1,0 +1,93 @@
+"""Settings come from the environment: a bad value stops start-up with a
+message naming the variable; production mode demands real settings and then
+passes Django's deployment checks. Each case starts a fresh process, as a
+server would."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORTAL_MODE", "SECRET_KEY", "DEBUG")}
+    clean.update(PORTAL_VAR_DIR=str(tmp_path / "var"), **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("PORTAL_MODE", "staging"),
+        ("TIME_ZONE", "Mars/Olympus_Mons"),
+        ("CONN_MAX_AGE", "forever"),
+        ("DATABASE_URL", "mysql://portal@localhost/portal"),
+        ("CELERY_BROKER_URL", "ftp://broker"),
+        ("PBX_DRIVER", "fax"),
+        ("AMI_PORT", "0"),
+        ("TRIGGER_GRACE_MINUTES", "-5"),
+        ("PENDING_APPLY_SWEEP_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, variable, value):
+    result = manage(tmp_path, "check", **{variable: value})
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in last_line
+    assert variable in last_line
+
+
+def test_the_asterisk_driver_without_a_secret_is_refused(tmp_path):
+    result = manage(tmp_path, "check", PBX_DRIVER="asterisk", AMI_SECRET="")
+    assert result.returncode != 0
+    assert "AMI_SECRET" in result.stderr.strip().splitlines()[-1]
+
+
+def test_production_mode_without_a_secret_key_is_refused(tmp_path):
+    result = manage(tmp_path, "check", PORTAL_MODE="production", ALLOWED_HOSTS="portal.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required" in result.stderr.strip().splitlines()[-1]
+
+
+def test_production_mode_without_allowed_hosts_is_refused(tmp_path):
+    result = manage(tmp_path, "check", PORTAL_MODE="production", SECRET_KEY=secrets.token_urlsafe(64))
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr.strip().splitlines()[-1]
+
+
+def test_production_mode_does_not_write_a_development_key(tmp_path):
+    manage(tmp_path, "check", PORTAL_MODE="production", ALLOWED_HOSTS="portal.example.com")
+    assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_production_mode_passes_the_deployment_checks(tmp_path):
+    result = manage(
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        PORTAL_MODE="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="portal.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_development_mode_generates_a_secret_key_once(tmp_path):
+    assert manage(tmp_path, "check").returncode == 0
+    key_file = tmp_path / "var" / "secret_key"
+    first = key_file.read_text()
+    assert manage(tmp_path, "check").returncode == 0
+    assert key_file.read_text() == first
+    assert len(first) >= 50
+    assert key_file.stat().st_mode & 0o077 == 0
