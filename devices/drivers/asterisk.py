@@ -33,8 +33,9 @@ from devices.drivers.base import DriverError, PermanentDriverError, StepResult
 from devices.models import Extension, Team
 from devices.state import NO_LOCATION, OPS, Command, DestinationState, ExtensionState, TeamState
 
-# Answers that mean "the state you asked for already holds".
-ALREADY_ABSENT = ("Not there", "Database entry could not be deleted")
+# DBDel of a key that is not there. The key's absence is what was asked
+# for, so this answer is success.
+DB_KEY_ABSENT = "Database entry could not be deleted"
 
 
 def _conn() -> AMIConnection:
@@ -242,6 +243,7 @@ class _ApplySession:
         try:
             self.ami.send("QueueRemove", Queue=self._queue(a), Interface=_name(settings.AMI_QUEUE_INTERFACE, ext))
         except AMIError as exc:
+            # "Unable to remove interface: Not there": already logged out.
             if not exc.message.endswith("Not there"):
                 raise
         self._portal(ext, f"pickup/{self._queue(a)}", "0")
@@ -295,7 +297,7 @@ class _ApplySession:
         try:
             self.ami.send("DBDel", Family=family, Key=key)
         except AMIError as exc:
-            if exc.message not in ALREADY_ABSENT:
+            if exc.message != DB_KEY_ABSENT:
                 raise
 
     def _setvar(self, variable: str, value: str) -> None:
