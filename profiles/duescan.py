@@ -139,7 +139,9 @@ def scan(
             send_firings(pending)
             result.queued += len(pending)
             result.batches += 1
-        if claimed < batch_size:
+        # A short batch means nothing else was due, unless a late firing
+        # moved its trigger onto an occurrence inside the grace window.
+        if claimed < batch_size and not missed:
             break
     if timers_due:
         # No claim marker is needed: clear_after re-checks the timer under

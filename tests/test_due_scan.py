@@ -1,0 +1,233 @@
+"""The due-scan: one indexed query when nothing is due, every occurrence
+fired exactly once (two scans, a repeated tick, a retried batch), late
+firings recorded as missed."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+
+from profiles import duescan, triggers
+from profiles.models import Selection, SwitchEvent, Trigger, TriggerFiring
+from profiles.tasks import due_scan, fire_triggers
+from tests.factories import make_user, profile_named
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UTC = dt.UTC
+NOW = dt.datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # Monday 08:00 in Berlin
+
+
+def _due_triggers(user, count: int, *, at: dt.datetime = NOW, profile="Out of the office") -> list[Trigger]:
+    target = profile_named(user, profile)
+    made = [
+        triggers.create_time_trigger(user=user, profile=target, time_of_day=dt.time(8, 0), weekdays=0b1111111)
+        for _ in range(count)
+    ]
+    Trigger.objects.filter(pk__in=[t.pk for t in made]).update(next_fire_at=at)
+    return made
+
+
+def _collect():
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(ids):
+        with lock:
+            sent.extend(ids)
+
+    return sent, send
+
+
+def test_a_tick_with_nothing_due_is_one_query(django_assert_num_queries):
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 30, at=NOW + dt.timedelta(hours=1))
+    Selection.objects.filter(user=alice).update(until=NOW + dt.timedelta(hours=1))
+    with django_assert_num_queries(1):
+        result = duescan.scan(now=NOW, send_firings=pytest.fail, send_clear_after=pytest.fail)
+    assert result.claimed == result.clear_after == 0
+
+
+def test_claiming_costs_the_same_queries_for_few_or_many_due_triggers(django_assert_max_num_queries):
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 3)
+    sent, send = _collect()
+    with django_assert_max_num_queries(8):
+        duescan.scan(now=NOW, send_firings=send, send_clear_after=send)
+    assert len(sent) == 3
+    _due_triggers(alice, 60, at=NOW + dt.timedelta(minutes=1))
+    with django_assert_max_num_queries(8):
+        duescan.scan(now=NOW + dt.timedelta(minutes=1), send_firings=send, send_clear_after=send)
+    assert len(sent) == 63
+
+
+def test_due_trigger_switches_the_user_and_advances_to_the_next_day(time_machine):
+    alice = make_user("alice", "1000")
+    [trigger] = _due_triggers(alice, 1)
+    time_machine.move_to(NOW + dt.timedelta(seconds=20), tick=False)
+    due_scan()
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "Out of the office"
+    assert alice.selection.source == Selection.Source.TRIGGER
+    assert alice.selection.source_detail == "time trigger at 08:00"
+    firing = TriggerFiring.objects.get()
+    assert (firing.scheduled_for, firing.outcome) == (NOW, TriggerFiring.Outcome.APPLIED)
+    trigger.refresh_from_db()
+    assert trigger.next_fire_at == NOW + dt.timedelta(days=1)
+
+
+def test_a_repeated_tick_fires_an_occurrence_once(time_machine):
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 1)
+    time_machine.move_to(NOW + dt.timedelta(seconds=20), tick=False)
+    due_scan()
+    due_scan()
+    assert TriggerFiring.objects.count() == 1
+    assert SwitchEvent.objects.filter(user=alice, source="trigger").count() == 1
+
+
+def test_an_occurrence_already_recorded_is_not_fired_again():
+    # E.g. an edit put next_fire_at back on an occurrence that already fired:
+    # the unique (trigger, scheduled_for) key stops the second firing.
+    alice = make_user("alice", "1000")
+    [trigger] = _due_triggers(alice, 1)
+    sent, send = _collect()
+    duescan.scan(now=NOW, send_firings=send, send_clear_after=send)
+    Trigger.objects.filter(pk=trigger.pk).update(next_fire_at=NOW)
+    duescan.scan(now=NOW + dt.timedelta(seconds=30), send_firings=send, send_clear_after=send)
+    assert TriggerFiring.objects.count() == 1
+    assert len(sent) == 1
+    trigger.refresh_from_db()
+    assert trigger.next_fire_at == NOW + dt.timedelta(days=1)
+
+
+def test_a_retried_batch_does_not_fire_twice(time_machine):
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 1)
+    sent, send = _collect()
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    duescan.scan(send_firings=send, send_clear_after=send)
+    fire_triggers(sent)
+    alice.selection.refresh_from_db()
+    # The user changes by hand; a redelivered batch must not switch again.
+    from profiles.services import select_profile
+
+    select_profile(user=alice, profile=profile_named(alice, "In the office"))
+    fire_triggers(sent)
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "In the office"
+    assert SwitchEvent.objects.filter(user=alice, source="trigger").count() == 1
+
+
+def test_two_concurrent_scans_claim_disjoint_rows_and_fire_each_occurrence_once():
+    """Real PostgreSQL, two connections: while one scan holds a batch locked,
+    the other skips it (SKIP LOCKED) and takes the rest; afterwards every
+    occurrence has exactly one firing and was sent once."""
+    assert connection.features.has_select_for_update_skip_locked
+    alice = make_user("alice", "1000")
+    made = _due_triggers(alice, 40)
+    sent, send = _collect()
+    locked, release = threading.Event(), threading.Event()
+    held: list[int] = []
+
+    def first_scan():
+        try:
+            with transaction.atomic():
+                held.extend(t.pk for t in duescan._claim_query(NOW, 15))
+                locked.set()
+                release.wait(10)
+                pending, _, _ = duescan.claim_triggers(NOW, batch_size=15)  # re-entrant: same rows, same transaction
+            send(pending)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_scan)
+    thread.start()
+    assert locked.wait(10)
+    result = duescan.scan(now=NOW, send_firings=send, send_clear_after=send, batch_size=10)
+    assert result.claimed == 25  # the 15 locked rows were skipped, not waited for
+    release.set()
+    thread.join(10)
+    duescan.scan(now=NOW, send_firings=send, send_clear_after=send)  # nothing left
+
+    assert len(held) == 15
+    assert len(sent) == len(set(sent)) == 40
+    fired = list(TriggerFiring.objects.values_list("trigger_id", "scheduled_for"))
+    assert sorted(fired) == sorted((t.pk, NOW) for t in made)
+
+
+def test_two_scans_racing_in_threads_fire_each_occurrence_once():
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 200)
+    sent, send = _collect()
+    start = threading.Barrier(2)
+
+    def scan():
+        try:
+            start.wait(10)
+            duescan.scan(now=NOW, send_firings=send, send_clear_after=send, batch_size=20)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=scan) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(sent) == len(set(sent)) == 200
+    assert TriggerFiring.objects.count() == 200
+    assert not Trigger.objects.filter(next_fire_at__lte=NOW).exists()
+
+
+def test_a_firing_later_than_the_grace_window_is_recorded_missed_not_applied(settings, time_machine):
+    settings.TRIGGER_GRACE_MINUTES = 15
+    alice = make_user("alice", "1000")
+    [trigger] = _due_triggers(alice, 1)
+    time_machine.move_to(NOW + dt.timedelta(minutes=16), tick=False)
+    due_scan()
+    firing = TriggerFiring.objects.get()
+    assert firing.outcome == TriggerFiring.Outcome.MISSED
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "In the office"
+    trigger.refresh_from_db()
+    assert trigger.next_fire_at == NOW + dt.timedelta(days=1)
+
+
+def test_a_firing_within_the_grace_window_still_applies(settings, time_machine):
+    settings.TRIGGER_GRACE_MINUTES = 15
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 1)
+    time_machine.move_to(NOW + dt.timedelta(minutes=14), tick=False)
+    due_scan()
+    assert TriggerFiring.objects.get().outcome == TriggerFiring.Outcome.APPLIED
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "Out of the office"
+
+
+def test_after_days_of_downtime_only_the_occurrence_inside_the_grace_window_fires(settings, time_machine):
+    settings.TRIGGER_GRACE_MINUTES = 15
+    alice = make_user("alice", "1000")
+    [trigger] = _due_triggers(alice, 1, at=NOW - dt.timedelta(days=3))
+    time_machine.move_to(NOW + dt.timedelta(minutes=5), tick=False)
+    due_scan()
+    outcomes = list(TriggerFiring.objects.order_by("scheduled_for").values_list("scheduled_for", "outcome"))
+    assert outcomes == [
+        (NOW - dt.timedelta(days=3), TriggerFiring.Outcome.MISSED),
+        (NOW, TriggerFiring.Outcome.APPLIED),
+    ]
+    trigger.refresh_from_db()
+    assert trigger.next_fire_at == NOW + dt.timedelta(days=1)
+
+
+def test_a_claimed_firing_whose_batch_was_lost_is_sent_again(time_machine):
+    alice = make_user("alice", "1000")
+    _due_triggers(alice, 1)
+    lost, send_lost = _collect()
+    duescan.scan(now=NOW, send_firings=send_lost, send_clear_after=send_lost)  # the batch task never runs
+    assert TriggerFiring.objects.get().outcome == TriggerFiring.Outcome.PENDING
+    time_machine.move_to(NOW + dt.timedelta(minutes=3), tick=False)
+    due_scan()
+    assert TriggerFiring.objects.get().outcome == TriggerFiring.Outcome.APPLIED
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "Out of the office"
