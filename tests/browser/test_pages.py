@@ -1,0 +1,107 @@
+"""The user pages in a real browser: switching with a prompt, reordering an
+action, adding a time trigger, the refusal to delete the selected profile,
+and a colleague's switch appearing on the board."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from profiles.models import Action, Selection, Trigger
+from profiles.services import select_profile
+from tests.browser.conftest import DESKTOP, PHONE, shoot
+from tests.factories import make_user, profile_named
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice", "1000", teams=["Sales", "Support"])
+
+
+def test_switch_to_profile_with_prompt_shows_status_update(open_page, alice):
+    page = open_page(alice)
+    expect(page.locator(".current-name")).to_have_text("In the office")
+    page.get_by_role("button", name=re.compile("Working from home")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Forward calls to").fill("+49 30 1234567")
+    dialog.get_by_role("button", name="Switch").click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator(".current-name")).to_have_text("Working from home")
+    expect(page.locator("#apply-status")).to_contain_text("Applied to your phones")
+    expect(page.get_by_text("Calls forwarded to")).to_contain_text("+49301234567")
+    assert Selection.objects.get(user=alice).prompt_values == {"forward": "+49301234567"}
+
+
+def test_reorder_an_action_with_the_arrows(open_page, alice, live_server):
+    office = profile_named(alice, "In the office")
+    first = Action.objects.filter(profile=office, phase="enter").order_by("position", "id").first()
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{office.pk}/")
+    items = page.locator("#chain-enter + .chain-list .chain-desc")
+    first_text = items.first.inner_text()
+    page.get_by_role("button", name=f"Move “{first_text.strip()}” down").click()
+    expect(items.nth(1)).to_contain_text(first_text.strip())
+    chain = list(Action.objects.filter(profile=office, phase="enter").order_by("position", "id"))
+    assert chain[1].pk == first.pk
+
+
+def test_add_a_time_trigger(open_page, alice, live_server):
+    holiday = profile_named(alice, "On holiday")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{holiday.pk}/triggers/")
+    page.get_by_label("Time", exact=True).fill("18:30")
+    page.get_by_role("button", name="Add time trigger").click()
+    expect(page.locator("#trigger-panel")).to_contain_text("At 18:30")
+    trigger = Trigger.objects.get(profile=holiday)
+    assert trigger.time_of_day.strftime("%H:%M") == "18:30" and trigger.weekdays == 0b0011111
+
+
+def test_deleting_the_selected_profile_is_refused(open_page, alice, live_server):
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/")
+    page.get_by_role("link", name="Delete In the office").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(page.locator("#messages")).to_contain_text("You cannot delete the profile you have selected")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert profile_named(alice, "In the office").pk
+
+
+def test_colleagues_switch_appears_on_the_board(open_page, alice, live_server):
+    bob = make_user("bob", "1001", teams=["Sales"])
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/colleagues/")
+    bob_card = page.locator('[data-user="bob"]')
+    expect(bob_card).to_contain_text("In the office")
+    select_profile(user=bob, profile=profile_named(bob, "In a meeting"))
+    expect(bob_card).to_contain_text("In a meeting", timeout=10_000)
+
+
+def test_screenshots_of_the_main_pages(open_page, alice, live_server):
+    make_user("bob", "1001", teams=["Sales"])
+    carol = make_user("carol", "1002", teams=["Support"])
+    carol.first_name, carol.last_name = "Carol", "Jones"
+    carol.save()
+    select_profile(user=carol, profile=profile_named(carol, "On holiday"))
+    alice.first_name, alice.last_name = "Alice", "Smith"
+    alice.save()
+    office = profile_named(alice, "In the office")
+    pages = {
+        "presence": "/",
+        "profiles": "/profiles/",
+        "editor": f"/profiles/{office.pk}/",
+        "triggers": f"/profiles/{office.pk}/triggers/",
+        "colleagues": "/colleagues/",
+        "devices": "/devices/",
+        "history": "/history/",
+    }
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = open_page(alice, viewport)
+        for name, path in pages.items():
+            page.goto(live_server.url + path)
+            expect(page.locator("main h1").first).to_be_visible()
+            shoot(page, f"{name}-{size}")
