@@ -15,7 +15,7 @@ RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, **RELIABLE)
-def converge_user(self, user_id: int, reason: str = "") -> str:
+def converge_user(self, user_id: int, reason: str = ""):
     """Converge one user's devices to their latest target. Transient driver
     errors are retried with exponential backoff and full jitter, at most
     MAX_RETRIES times; then (or at once for a permanent error) the failure
@@ -24,7 +24,11 @@ def converge_user(self, user_id: int, reason: str = "") -> str:
     outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final)
     if outcome is not None and outcome.transient and not final:
         countdown = services.retry_delay(self.request.retries)
-        raise self.retry(exc=TransientDriverError(outcome.run.error), countdown=countdown)
+        # throw=False: a worker sends the retry as a new message either way;
+        # returning the Retry lets an eager run (tests,
+        # CELERY_TASK_ALWAYS_EAGER) run the retry in place instead of
+        # raising it into the code that enqueued on commit.
+        return self.retry(exc=TransientDriverError(outcome.run.error), countdown=countdown, throw=False)
     return outcome.run.result if outcome else "no target"
 
 

@@ -1,0 +1,213 @@
+"""Desired state, then converge: retries, failures, coalescing, the sweep, and
+query counts of a switch and of a converge."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from kombu.exceptions import OperationalError
+
+from devices import services
+from devices.drivers.simulated import SimulatedDriver
+from devices.models import ApplyRun, ClientSession, Destination, Extension, TargetState, Team
+from devices.tasks import MAX_RETRIES, converge_user
+from profiles.services import add_action, create_profile, select_profile
+from tests.factories import make_user, profile_named
+
+
+def device(number: str):
+    return SimulatedDriver().read([number])[number]
+
+
+def results(user) -> list[str]:
+    return list(ApplyRun.objects.filter(user=user).order_by("id").values_list("result", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transient_driver_failure_is_retried_and_converges():
+    alice = make_user("alice", "1000")
+    services.set_fault(extension=Extension.objects.get(number="1000"), fault="transient", count=2)
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    assert device("1000").dnd is True
+    assert results(alice)[-3:] == ["retrying", "retrying", "applied"]
+    target = TargetState.objects.get(user=alice)
+    assert (target.status, target.error, target.applied_version) == ("applied", "", target.version)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transient_failures_are_bounded_then_recorded_as_failed():
+    alice = make_user("alice", "1000")
+    services.set_fault(extension=Extension.objects.get(number="1000"), fault="transient", count=100)
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    runs = results(alice)
+    assert runs.count("retrying") == MAX_RETRIES
+    assert runs[-1] == "failed"
+    target = TargetState.objects.get(user=alice)
+    assert target.status == TargetState.Status.FAILED
+    assert target.error_permanent is False
+    assert "did not answer" in target.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_permanent_driver_failure_is_recorded_and_shown():
+    alice = make_user("alice", "1000")
+    services.set_fault(extension=Extension.objects.get(number="1000"), fault="permanent")
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    run = ApplyRun.objects.filter(user=alice).first()
+    assert run.result == ApplyRun.Result.FAILED
+    assert "rejected" in run.error
+    step = run.steps.get()
+    assert (step.ok, step.op) == (False, "set_dnd")
+    target = TargetState.objects.get(user=alice)
+    assert (target.status, target.error_permanent) == ("failed", True)
+    assert "rejected the command" in target.error
+    assert device("1000").dnd is False  # nothing half-done on that device
+
+    # Cleared, the next event converges.
+    services.set_fault(extension=Extension.objects.get(number="1000"), fault="")
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    assert device("1000").dnd is True
+    assert TargetState.objects.get(user=alice).status == "applied"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_the_converge_task_twice_is_harmless():
+    alice = make_user("alice", "1000", teams=["Sales"])
+    select_profile(user=alice, profile=profile_named(alice, "On holiday"))
+    before = device("1000")
+    assert converge_user.delay(alice.pk, "redelivery").get() == ApplyRun.Result.NOTHING
+    assert device("1000") == before
+
+
+@pytest.mark.django_db
+def test_rapid_switches_coalesce_into_one_converge_to_the_last():
+    alice = make_user("alice", "1000")
+    # No commit happens in this test transaction, so no task runs: three
+    # switches leave one pending target.
+    for name in ("In a meeting", "On holiday", "Out of the office"):
+        select_profile(user=alice, profile=profile_named(alice, name))
+    target = TargetState.objects.get(user=alice)
+    services.converge(user_id=alice.pk, reason="test")
+    assert device("1000").presence == "Out of the office"
+    run = ApplyRun.objects.filter(user=alice).first()
+    assert run.target_version == target.version
+    assert TargetState.objects.get(user=alice).applied_version == target.version
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_converge_superseded_while_writing_converges_again_to_the_newest(monkeypatch):
+    """Two converges overlap: the older one writes stale values after the
+    newer one read the devices; it notices and converges again."""
+    alice = make_user("alice", "1000")
+    original = SimulatedDriver.apply
+    calls = []
+
+    def apply_with_a_switch_in_between(self, commands):
+        calls.append(commands)
+        if len(calls) == 1:
+            # Another request switches (and its converge runs) meanwhile.
+            select_profile(user=alice, profile=profile_named(alice, "Out of the office"))
+        return original(self, commands)
+
+    monkeypatch.setattr(SimulatedDriver, "apply", apply_with_a_switch_in_between)
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    state = device("1000")
+    assert state.presence == "Out of the office"
+    assert state.dnd is False
+    assert "superseded" in results(alice)
+    target = TargetState.objects.get(user=alice)
+    assert (target.status, target.applied_version) == ("applied", target.version)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_at_commit_loses_no_switch(monkeypatch, settings):
+    alice = make_user("alice", "1000")
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(converge_user, "delay", broker_down)
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))  # no error for the user
+    assert TargetState.objects.get(user=alice).status == TargetState.Status.PENDING
+    assert device("1000").dnd is False
+
+    monkeypatch.undo()
+    assert services.sweep_pending() == []  # not yet: younger than PENDING_APPLY_SWEEP_SECONDS
+    settings.PENDING_APPLY_SWEEP_SECONDS = 1
+    TargetState.objects.filter(user=alice).update(
+        updated_at=TargetState.objects.get(user=alice).updated_at.replace(year=2020)
+    )
+    assert services.sweep_pending() == [alice.pk]
+    assert device("1000").dnd is True
+    assert TargetState.objects.get(user=alice).status == TargetState.Status.APPLIED
+
+
+@pytest.mark.django_db
+def test_sweep_claims_a_stale_target_once():
+    alice = make_user("alice", "1000")
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))  # pending: nothing committed
+    TargetState.objects.filter(user=alice).update(
+        updated_at=TargetState.objects.get(user=alice).updated_at.replace(year=2020)
+    )
+    assert services.sweep_pending() == [alice.pk]
+    assert services.sweep_pending() == []  # claimed: updated_at moved on
+
+
+# --- query counts -------------------------------------------------------------------------
+
+
+def grow(user, *, profiles: int, actions: int, destinations: int, teams: int, softphones: int):
+    """Give ``user`` many profiles, actions, destinations, teams and connected softphones."""
+    primary = user.account.primary_extension
+    base = int(primary.number) * 10
+    for i in range(destinations):
+        Destination.objects.create(extension=primary, family="mobile", number=f"+4915112345{i:03d}", position=10 + i)
+    for i in range(teams):
+        Team.objects.create(name=f"T{base}-{i}", queue=f"t{base}-{i}").members.add(primary)
+    for i in range(softphones):
+        ext = Extension.objects.create(number=str(base + i), kind=Extension.Kind.SOFTPHONE, owner=user)
+        ClientSession.objects.create(user=user, extension=ext)
+    for p in range(profiles):
+        profile = create_profile(user=user, name=f"Extra {p}")
+        for a in range(actions):
+            add_action(user=user, profile=profile, type="set_gsm_mode", params={"on": a % 2 == 0})
+    office, meeting = profile_named(user, "In the office"), profile_named(user, "In a meeting")
+    for profile in (office, meeting):
+        for phase in ("enter", "exit"):
+            for _ in range(actions):
+                add_action(user=user, profile=profile, type="change_destinations", params={"active": True}, phase=phase)
+    return office, meeting
+
+
+def count(func) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        func()
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+def test_a_switch_costs_the_same_queries_whatever_the_profiles_actions_and_devices():
+    alice = make_user("alice", "1000")
+    bob = make_user("bob", "1001")
+    small = grow(alice, profiles=0, actions=1, destinations=0, teams=1, softphones=0)
+    large = grow(bob, profiles=12, actions=15, destinations=8, teams=6, softphones=9)
+    select_profile(user=alice, profile=small[1])
+    select_profile(user=bob, profile=large[1])
+    small_cost = count(lambda: select_profile(user=alice, profile=small[0]))
+    large_cost = count(lambda: select_profile(user=bob, profile=large[0]))
+    assert small_cost == large_cost
+    assert small_cost <= 14
+
+
+@pytest.mark.django_db
+def test_converging_a_user_with_ten_devices_costs_a_constant_number_of_queries():
+    alice = make_user("alice", "1000")
+    bob = make_user("bob", "1001")
+    grow(alice, profiles=0, actions=0, destinations=0, teams=1, softphones=1)
+    grow(bob, profiles=0, actions=0, destinations=5, teams=4, softphones=9)  # 10 devices
+    for user in (alice, bob):
+        select_profile(user=user, profile=profile_named(user, "In a meeting"))
+    small_cost = count(lambda: services.converge(user_id=alice.pk))
+    large_cost = count(lambda: services.converge(user_id=bob.pk))
+    assert device("10010").dnd is True  # a softphone of bob's got the profile
+    assert small_cost == large_cost
+    assert small_cost <= 25
