@@ -16,7 +16,8 @@ their members.
 Knobs for tests: ``login_delay`` (a failed login answers this late; the
 real server takes about 1 s), ``chatty`` (send unsolicited events before
 answers and inside lists even though the client asked for ``Events: off``),
-``drop_on`` (close the connection, unanswered, on these actions).
+``drop_on`` (close the connection, unanswered, on these actions),
+``hang_on`` (keep the connection open and never answer these actions).
 ``received`` records every action as sent.
 
 Answers the recording does not show (marked "not recorded" below) follow
@@ -98,6 +99,7 @@ class FakeAsterisk:
         self.login_delay = login_delay
         self.chatty = chatty
         self.drop_on: set[str] = set()
+        self.hang_on: set[str] = set()
         self.astdb: dict[str, str] = {}
         self.queues: dict[str, dict[str, Member]] = {q: {} for q in queues}
         self.received: list[Request] = []
@@ -207,6 +209,9 @@ class Session:
             name = request.action.lower()
             if name in {n.lower() for n in self.fake.drop_on}:
                 return  # StreamRequestHandler closes the socket
+            if name in {n.lower() for n in self.fake.hang_on}:
+                self.rfile.read()  # never answer; wait for the client to give up
+                return
             if name == "login":
                 if not self.login(request):
                     return

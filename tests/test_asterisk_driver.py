@@ -152,10 +152,15 @@ def test_client_skips_unsolicited_events_and_matches_answers_by_action_id(pbx):
 
 
 @pytest.mark.django_db
-def test_read_of_a_fresh_extension_is_idle_and_fully_specified(asterisk):
+def test_read_of_a_fresh_extension_is_idle_and_fully_specified(asterisk, django_assert_num_queries):
     alice = make_user("alice", "1000", teams=["Sales"], enable=False)
+    make_user("bob", "1001", teams=["Sales", "Support"], enable=False)
     ext = alice.extensions.get()
-    state = AsteriskDriver().read(["1000", "1999"])
+    with django_assert_num_queries(3):  # extensions, destinations, teams: whatever the number
+        state = AsteriskDriver().read(["1000", "1001", "1999"])
+    assert sorted(state) == ["1000", "1001"]
+    with django_assert_num_queries(3):
+        state = AsteriskDriver().read(["1000", "1999"])
     assert list(state) == ["1000"]  # unknown numbers are left out
     expected = idle_extension([d.pk for d in ext.destinations.all()], [t.pk for t in ext.teams.all()])
     assert state["1000"] == expected
@@ -323,6 +328,15 @@ def test_connection_closed_mid_read_raises_transient(asterisk):
     _alice_and_her_things()
     asterisk.drop_on = {"QueueStatus"}
     with pytest.raises(TransientDriverError, match="closed the connection"):
+        AsteriskDriver().read(["1000"])
+
+
+@pytest.mark.django_db
+def test_an_unanswered_action_times_out_as_transient(asterisk, settings):
+    make_user("alice", "1000", enable=False)
+    settings.AMI_TIMEOUT = 0.2
+    asterisk.hang_on = {"DBGet"}
+    with pytest.raises(TransientDriverError, match="did not answer within 0.2 s"):
         AsteriskDriver().read(["1000"])
 
 
