@@ -40,13 +40,14 @@ def _create_profile_from_spec(spec: dict, *, kind: str, owner=None, position: in
 
 @transaction.atomic
 def seed_defaults() -> None:
-    """Create the system profiles and the per-user template where missing.
-    Existing rows are left as administrators edited them."""
+    """Create the system profiles and the per-user template when there are
+    none of that kind yet. Once seeded, a set is the administrators': a
+    renamed or deleted default is not brought back by the next `./run`."""
     for kind, specs in ((PresenceProfile.Kind.SYSTEM, SYSTEM_DEFAULTS), (PresenceProfile.Kind.TEMPLATE, USER_DEFAULTS)):
-        existing = set(PresenceProfile.objects.filter(kind=kind, owner=None).values_list("name", flat=True))
+        if PresenceProfile.objects.filter(kind=kind, owner=None).exists():
+            continue
         for position, spec in enumerate(specs):
-            if spec["name"] not in existing:
-                _create_profile_from_spec(spec, kind=kind, position=position)
+            _create_profile_from_spec(spec, kind=kind, position=position)
 
 
 def template_specs() -> list[dict]:
