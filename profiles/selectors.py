@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from devices.drivers import DriverError, get_driver
 from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Location, Mismatch, TargetState, Team
-from devices.state import Command, ExtensionState, UserState, diff_user
+from devices.state import Command, ExtensionState, UserState
 from profiles.actions import describe_action
 from profiles.models import Account, Action, PresenceProfile, Selection, SwitchEvent
 
@@ -67,17 +67,12 @@ def apply_status(user) -> ApplyStatus:
 
 
 def preview_commands(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> list[Command]:
-    """The commands a switch to ``profile`` would send now: the desired state
-    preview_switch computes, diffed against the devices' actual state (the
-    same diff converge uses, not sent). Raises DriverError when the phone
-    system cannot be read."""
-    from profiles.services import preview_switch
+    """The commands a switch to ``profile`` would send now (the service's
+    preview: the same merge and diff as a real switch, not sent). Raises
+    DriverError when the phone system cannot be read."""
+    from profiles.services import preview_changes
 
-    desired: UserState = preview_switch(user=user, profile=profile, prompt_values=prompt_values)
-    if not desired.extensions:
-        return []
-    actual = UserState(extensions=get_driver().read(sorted(desired.extensions)))
-    return diff_user(actual, desired)
+    return preview_changes(user=user, profile=profile, prompt_values=prompt_values)
 
 
 # --- profiles and their chains --------------------------------------------------------
