@@ -1,0 +1,76 @@
+"""Item 9: two switches of one user at the same moment end consistent: the
+last committed selection is the target and the devices converge to it.
+Real PostgreSQL, real threads (each with its own connection)."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from devices import services
+from devices.drivers.simulated import SimulatedDriver
+from devices.models import TargetState
+from profiles.models import Selection, SwitchEvent
+from profiles.services import select_profile
+from tests.factories import make_user, profile_named
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_together(*calls):
+    """Start the calls in threads released at the same instant; re-raise errors."""
+    barrier = threading.Barrier(len(calls))
+    errors = []
+
+    def run(call):
+        try:
+            barrier.wait()
+            call()
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+
+
+def assert_consistent(user):
+    selection = Selection.objects.select_related("profile").get(user=user)
+    last = SwitchEvent.objects.filter(user=user).order_by("-id").first()
+    target = TargetState.objects.get(user=user)
+    assert last.new_profile_id == selection.profile_id  # the last committed switch is selected
+    assert last.target_version == target.version  # ... and is the target
+    assert (target.status, target.applied_version) == ("applied", target.version)
+    state = SimulatedDriver().read(["1000"])["1000"]
+    assert state.presence == selection.profile.name  # ... and the devices converged to it
+    return selection.profile.name
+
+
+def test_two_switches_at_the_same_moment_end_consistent():
+    alice = make_user("alice", "1000", teams=["Sales"])
+    meeting, holiday = profile_named(alice, "In a meeting"), profile_named(alice, "Out of the office")
+    seen = set()
+    for _ in range(6):
+        run_together(
+            lambda: select_profile(user=alice, profile=meeting),
+            lambda: select_profile(user=alice, profile=holiday),
+        )
+        seen.add(assert_consistent(alice))
+    assert seen <= {"In a meeting", "Out of the office"}
+
+
+def test_overlapping_converges_of_one_user_end_consistent():
+    alice = make_user("alice", "1000", teams=["Sales"])
+    office, meeting = profile_named(alice, "In the office"), profile_named(alice, "In a meeting")
+    for profile in (meeting, office, meeting):
+        run_together(
+            lambda profile=profile: select_profile(user=alice, profile=profile),
+            lambda: services.converge(user_id=alice.pk, reason="redelivery"),
+            lambda: services.converge(user_id=alice.pk, reason="sweep"),
+        )
+        assert assert_consistent(alice) == profile.name
