@@ -2,6 +2,7 @@
 action, adding a time trigger, the refusal to delete the selected profile,
 and a colleague's switch appearing on the board."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -9,6 +10,7 @@ from playwright.sync_api import expect
 
 from profiles.models import Action, Selection, Trigger
 from profiles.services import select_profile
+from profiles.triggers import create_time_trigger
 from tests.browser.conftest import DESKTOP, PHONE, shoot
 from tests.factories import make_user, profile_named
 
@@ -90,6 +92,8 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
     alice.first_name, alice.last_name = "Alice", "Smith"
     alice.save()
     office = profile_named(alice, "In the office")
+    create_time_trigger(user=alice, profile=office, time_of_day=dt.time(8, 30))
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
     pages = {
         "presence": "/",
         "profiles": "/profiles/",
