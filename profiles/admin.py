@@ -8,6 +8,7 @@ service functions in profiles.seeding / profiles.services / profiles.triggers.
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count
 
 from devices.admin import ReadOnlyAdmin
@@ -223,6 +224,8 @@ class StatusConnectorAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
     readonly_fields = ("status", "checked_at")
+    # Graph and login endpoints are HTTPS; also Django 6's default.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="configured", boolean=True)
     def is_configured(self, connector) -> bool:
