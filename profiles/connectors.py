@@ -250,7 +250,7 @@ def _poll(connector: StatusConnector, now: dt.datetime) -> str:
         if not email:
             unmapped.append(f"user {user_id} has no e-mail")
             continue
-        response = _graph(session, "GET", f"{base}/users/{quote(email)}", params={"$select": "id"})
+        response = _graph(session, "GET", f"{base}/users/{quote(email, safe='@')}", params={"$select": "id"})
         if response.status_code == 404:
             unmapped.append(f"{email} not found in the tenant")
             continue
