@@ -220,16 +220,25 @@ class ActionAdmin(admin.ModelAdmin):
 
 @admin.register(StatusConnector)
 class StatusConnectorAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "is_configured", "checked_at")
+    list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
     readonly_fields = ("status", "checked_at")
     # Graph and login endpoints are HTTPS; also Django 6's default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["check_now"]
 
     @admin.display(description="configured", boolean=True)
     def is_configured(self, connector) -> bool:
         return connector.configured
+
+    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
+    def check_now(self, request, queryset):
+        from profiles import connectors
+
+        results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
+        errors = [r for r in results if ": error:" in r]
+        _report(self, request, "; ".join(r for r in results if r not in errors), errors)
 
 
 @admin.register(Trigger)
