@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
+    path("phone/", include("devices.urls")),
     path("", include("profiles.urls")),
 ]
