@@ -1,0 +1,117 @@
+"""The simulated PBX's "phone" page: a person changes a device by hand, as at
+the handset (rule 4: that sticks between events), and triggers the events a
+phone causes (hot-desk login/logout, a client connecting to a softphone).
+Shown to staff and to the extension's owner; anyone else gets 404."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from devices import services
+from devices.drivers.simulated import SimulatedDriver
+from devices.models import ClientSession, Extension, SimulatedDevice
+from devices.state import Command
+from profiles import events
+from profiles.errors import PortalError
+from profiles.models import Account
+
+
+def _phone_or_404(request: HttpRequest, number: str) -> tuple[Extension, object, ClientSession | None]:
+    """The extension and the user whose profile applies to it, if the
+    requester may use this phone."""
+    if settings.PBX_DRIVER != "simulated":
+        raise Http404("The phone page exists for the simulated PBX only.")
+    ext = Extension.objects.select_related("owner").filter(number=number).first()
+    if ext is None:
+        raise Http404("Not found")
+    account = Account.objects.select_related("user").filter(primary_extension=ext).first()
+    session = ClientSession.objects.select_related("user").filter(extension=ext).first()
+    holder = account.user if account else (session.user if session else ext.owner)
+    allowed = request.user.is_staff or request.user.pk in {
+        getattr(holder, "pk", None),
+        ext.owner_id,
+        session.user_id if session else None,
+    }
+    if not allowed:
+        raise Http404("Not found")
+    return ext, holder, session
+
+
+def _handle(action: str, data, ext: Extension, holder, session, actor) -> str:
+    """Run one button's service call; returns what happened, for people."""
+    number = ext.number
+    if action in ("dnd_on", "dnd_off"):
+        on = action == "dnd_on"
+        services.manual_change(
+            extension=number, command=Command(number, "set_dnd", {"on": on, "message": data.get("message", "")})
+        )
+        return f"DND {'on' if on else 'off'} on {number}."
+    if action == "forward_set":
+        services.manual_change(extension=number, command=Command(number, "set_forward", {"target": data.get("target")}))
+        return f"Forward set on {number}."
+    if action == "forward_clear":
+        services.manual_change(extension=number, command=Command(number, "set_forward", {"target": ""}))
+        return f"Forward removed on {number}."
+    if action in ("team_login", "team_logout"):
+        services.manual_change(extension=number, command=Command(number, action, {"team": data.get("team")}))
+        return "Logged in to the team." if action == "team_login" else "Logged out of the team."
+    if action in ("hot_desk_login", "hot_desk_logout"):
+        service = events.hot_desk_login if action == "hot_desk_login" else events.hot_desk_logout
+        changed = service(extension=ext, actor=actor)
+        done = "logged in" if action == "hot_desk_login" else "logged out"
+        return f"Hot-desk user {done}; the profile is applied again." if changed else f"Already {done}."
+    if action == "connect":
+        user = ext.owner or actor
+        events.connect_client(user=user, extension=ext, actor=actor)
+        return f"Client of {user} connected to {number}; the profile applies here now."
+    if action == "disconnect":
+        if session is None:
+            raise ValidationError("No client is connected to this softphone.")
+        events.disconnect_client(user=session.user, extension=ext, actor=actor)
+        return f"Client disconnected from {number}; the profile's changes were removed here."
+    if action in ("fault_transient", "fault_permanent", "fault_clear"):
+        fault = {"fault_transient": "transient", "fault_permanent": "permanent", "fault_clear": ""}[action]
+        services.set_fault(extension=ext, fault=fault, count=3)
+        return {
+            "transient": "The next 3 writes to this phone fail with a retryable error.",
+            "permanent": "Every write to this phone fails until the fault is cleared.",
+            "": "Fault cleared.",
+        }[fault]
+    raise ValidationError("Unknown button.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def phone(request: HttpRequest, number: str) -> HttpResponse:
+    ext, holder, session = _phone_or_404(request, number)
+    error = ""
+    if request.method == "POST":
+        try:
+            done = _handle(request.POST.get("action", ""), request.POST, ext, holder, session, request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        except PortalError as exc:
+            error = exc.message
+        else:
+            messages.success(request, done)
+            return redirect("devices:phone", number=number)
+        ext, holder, session = _phone_or_404(request, number)
+    state = SimulatedDriver().read([number]).get(number)
+    device = SimulatedDevice.objects.filter(extension=ext).first()
+    context = {
+        "ext": ext,
+        "holder": holder,
+        "session": session,
+        "state": state,
+        "teams": list(ext.teams.order_by("name")),
+        "fault": device.get_fault_display() if device and device.fault else "",
+        "error": error,
+        "mismatches": services.mismatches_for(holder) if holder else [],
+    }
+    return render(request, "devices/phone.html", context, status=400 if error else 200)

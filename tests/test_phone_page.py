@@ -1,0 +1,91 @@
+"""The simulated PBX's phone page: handset changes, events, faults; owner
+or staff only."""
+
+import pytest
+
+from devices.drivers.simulated import SimulatedDriver
+from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def device(number: str):
+    return SimulatedDriver().read([number])[number]
+
+
+@pytest.fixture
+def alice(client):
+    user = make_user("alice", "1000", teams=["Sales"])
+    client.force_login(user)
+    return user
+
+
+def test_owner_sees_the_phone(client, alice, django_assert_max_num_queries):
+    with django_assert_max_num_queries(15):
+        response = client.get("/phone/1000/")
+    assert response.status_code == 200
+    assert b"Phone 1000" in response.content
+
+
+def test_bob_gets_404_for_alices_phone(client, alice):
+    bob = make_user("bob", "1001")
+    client.force_login(bob)
+    assert client.get("/phone/1000/").status_code == 404
+    assert client.post("/phone/1000/", {"action": "dnd_on"}).status_code == 404
+    assert device("1000").dnd is False
+
+
+def test_staff_may_use_any_phone(client, alice):
+    admin = make_user("admin", "1009", enable=False)
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    client.force_login(admin)
+    assert client.get("/phone/1000/").status_code == 200
+
+
+def test_pressing_dnd_on_the_handset_sticks_and_is_flagged(client, alice):
+    response = client.post("/phone/1000/", {"action": "dnd_on", "message": "on a call"})
+    assert response.status_code == 302
+    assert (device("1000").dnd, device("1000").dnd_message) == (True, "on a call")
+    assert Mismatch.objects.filter(user=alice, op="set_dnd").exists()
+    assert b"Differs from the profile" in client.get("/phone/1000/").content
+
+
+def test_a_bad_forward_is_refused_with_a_message(client, alice):
+    response = client.post("/phone/1000/", {"action": "forward_set", "target": "call me"})
+    assert response.status_code == 400
+    assert b"Enter an internal extension" in response.content
+    assert device("1000").forward == ""
+
+
+def test_softphone_connect_and_disconnect_buttons(client, alice):
+    Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    client.post("/phone/2000/", {"action": "connect"})
+    assert ClientSession.objects.filter(user=alice, extension__number="2000").exists()
+    assert device("2000").presence == "In the office"
+    client.post("/phone/2000/", {"action": "disconnect"})
+    assert not ClientSession.objects.exists()
+    assert device("2000").presence == ""
+
+
+def test_hot_desk_buttons_log_the_user_out_and_in(client):
+    frank = make_user("frank", "1005", hot_desk=True)
+    client.force_login(frank)
+    client.post("/phone/1005/", {"action": "hot_desk_logout"})
+    assert Extension.objects.get(number="1005").hot_desk_logged_in is False
+    client.post("/phone/1005/", {"action": "hot_desk_login"})
+    assert Extension.objects.get(number="1005").hot_desk_logged_in is True
+
+
+def test_fault_buttons_set_and_clear_a_simulated_fault(client, alice):
+    client.post("/phone/1000/", {"action": "fault_permanent"})
+    assert SimulatedDevice.objects.get(extension__number="1000").fault == "permanent"
+    client.post("/phone/1000/", {"action": "fault_clear"})
+    assert SimulatedDevice.objects.get(extension__number="1000").fault == ""
+
+
+def test_an_unknown_button_changes_nothing(client, alice):
+    response = client.post("/phone/1000/", {"action": "self_destruct"})
+    assert response.status_code == 400
+    assert b"Unknown button" in response.content
