@@ -20,6 +20,38 @@
     if (dialog) dialog.close();
   });
 
+  // A refusal from the portal (a 4xx with a message) names where it goes
+  // (HX-Retarget, usually #messages): show it. Anything else that fails
+  // (a 404 for a stale id, a server error, no network) becomes a message,
+  // never a page swapped into the middle of another.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  function say(text) {
+    var box = document.getElementById("messages");
+    if (!box) return;
+    var p = document.createElement("p");
+    p.className = "message message-error";
+    p.textContent = text;
+    box.replaceChildren(p);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 404) say("That item no longer exists. Reload the page to see the current state.");
+    else if (status === 403) say("Your session has expired or this is not allowed. Reload the page and log in again.");
+    else say("Something went wrong on the server (" + status + "). Please try again.");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    say("The portal cannot be reached. Check your connection; the page keeps trying.");
+  });
+
   // A closed server dialog is gone for good (Escape or Cancel).
   document.addEventListener("close", function (event) {
     if (event.target.matches && event.target.matches("dialog[data-open]")) event.target.remove();
