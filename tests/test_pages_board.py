@@ -89,3 +89,12 @@ def test_board_of_10000_users_first_screen_at_constant_queries(client, alice, dj
     assert "10001 colleagues" in html
     assert "Page 1 of" in html
     assert html.count("data-user=") == 60
+
+
+def test_board_escapes_names(client, alice, bob):
+    bob.first_name = "<img src=x onerror=alert(1)>"
+    bob.save()
+    update_profile(user=bob, profile=profile_named(bob, "In the office"), name="<script>alert(1)</script>")
+    html = client.get(reverse("profiles:colleagues")).content.decode()
+    assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -157,3 +157,32 @@ def test_profile_name_is_escaped(client, alice):
     html = client.get(reverse("profiles:presence")).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_user_without_presence_profiles_sees_a_notice_and_cannot_switch(client):
+    from profiles.models import PresenceProfile
+
+    carol = make_user("carol", "1002", enable=False)
+    carol.account.client_profile.presence_profiles_enabled = False
+    carol.account.client_profile.save()
+    client.force_login(carol)
+    html = client.get(reverse("profiles:presence")).content.decode()
+    assert "Presence profiles are not enabled for you" in html
+    system = PresenceProfile.objects.filter(kind=PresenceProfile.Kind.SYSTEM).first()
+    response = client.post(reverse("profiles:select", args=[system.pk]), **HX)
+    assert response.status_code == 409
+    assert "not enabled" in response.content.decode()
+    assert not Selection.objects.filter(user=carol).exists()
+
+
+def test_user_without_account_gets_pages_not_errors(client, django_user_model):
+    dave = django_user_model.objects.create_user("dave", password="pw-dave")
+    client.force_login(dave)
+    for name in ("presence", "profiles", "colleagues", "devices", "history"):
+        assert client.get(reverse(f"profiles:{name}")).status_code == 200, name
+
+
+def test_page_works_as_partial_for_htmx_and_full_for_navigation(client, alice):
+    full = client.get(reverse("profiles:presence")).content.decode()
+    partial = client.get(reverse("profiles:presence"), **HX).content.decode()
+    assert full.startswith("<!doctype html>") and "<html" not in partial and 'id="presence"' in partial
