@@ -123,6 +123,10 @@ def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
     from devices.tasks import converge_users
 
     ids = list(user_ids)
+    collected = getattr(_collecting, "user_ids", None)
+    if collected is not None:
+        transaction.on_commit(lambda: collected.extend(ids))
+        return
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start : start + BATCH_SIZE]
         transaction.on_commit(
