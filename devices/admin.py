@@ -108,6 +108,23 @@ class TargetStateAdmin(ReadOnlyAdmin):
     list_filter = ("status", "error_permanent")
     search_fields = ("user__username",)
     list_select_related = ("user",)
+    actions = ["reapply_users", "reconcile_users"]
+
+    @admin.action(description="Re-apply the selected users' profiles")
+    def reapply_users(self, request, queryset):
+        from profiles.events import schedule_reapply
+
+        count = schedule_reapply(
+            user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
+        )
+        self.message_user(request, f"Re-apply of {count} users enqueued.")
+
+    @admin.action(description="Check the selected users' devices for mismatches")
+    def reconcile_users(self, request, queryset):
+        from devices.services import reconcile_users
+
+        flagged = reconcile_users(list(queryset.values_list("user_id", flat=True)))
+        self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
 
 
 class ApplyStepInline(ReadOnlyInline):
@@ -153,8 +170,30 @@ class SimulatedDeviceAdmin(admin.ModelAdmin):
     fields = ("extension", "state", "fault", "fault_count", "updated_at")
     readonly_fields = ("extension", "state", "updated_at")
 
+    actions = ["inject_transient_fault", "inject_permanent_fault", "clear_fault"]
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    def _set_fault(self, request, queryset, fault: str, done: str) -> None:
+        from devices.services import set_fault
+
+        devices = list(queryset.select_related("extension"))
+        for device in devices:
+            set_fault(extension=device.extension, fault=fault, count=3)
+        self.message_user(request, f"{len(devices)} devices: {done}")
+
+    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)")
+    def inject_transient_fault(self, request, queryset):
+        self._set_fault(request, queryset, "transient", "the next 3 writes fail with a retryable error.")
+
+    @admin.action(description="Inject a permanent fault (writes fail until cleared)")
+    def inject_permanent_fault(self, request, queryset):
+        self._set_fault(request, queryset, "permanent", "every write fails until the fault is cleared.")
+
+    @admin.action(description="Clear the simulated fault")
+    def clear_fault(self, request, queryset):
+        self._set_fault(request, queryset, "", "fault cleared.")
 
     @admin.display(description="owner", ordering="extension__owner__username")
     def owner(self, device):

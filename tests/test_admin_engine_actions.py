@@ -1,0 +1,57 @@
+"""Admin actions of the engine: re-apply and reconcile selected users, set
+and clear simulated faults; each calls a service."""
+
+import pytest
+
+from devices.drivers.simulated import SimulatedDriver
+from devices.models import Mismatch, SimulatedDevice, TargetState
+from devices.services import manual_change
+from devices.state import Command
+from profiles.models import SwitchEvent
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client(client):
+    admin = make_user("admin", "1009", enable=False)
+    admin.is_staff = admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
+    client.force_login(admin)
+    return client
+
+
+def test_admin_reapplies_the_selected_users(admin_client):
+    alice = make_user("alice", "1000")
+    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+    response = admin_client.post(
+        "/admin/devices/targetstate/", {"action": "reapply_users", "_selected_action": [alice.pk]}
+    )
+    assert response.status_code == 302
+    assert SimulatedDriver().read(["1000"])["1000"].dnd is False
+    event = SwitchEvent.objects.filter(user=alice).first()
+    assert (event.event, event.source, event.actor.username) == ("reapply", "admin", "admin")
+
+
+def test_admin_reconciles_the_selected_users(admin_client):
+    alice = make_user("alice", "1000")
+    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+    Mismatch.objects.all().delete()
+    admin_client.post(
+        "/admin/devices/targetstate/",
+        {"action": "reconcile_users", "_selected_action": [TargetState.objects.get(user=alice).pk]},
+    )
+    assert Mismatch.objects.filter(user=alice, op="set_dnd").exists()
+    assert SimulatedDriver().read(["1000"])["1000"].dnd is True
+
+
+def test_admin_sets_and_clears_a_simulated_fault(admin_client):
+    make_user("alice", "1000")
+    device = SimulatedDevice.objects.get(extension__number="1000")
+    admin_client.post(
+        "/admin/devices/simulateddevice/", {"action": "inject_permanent_fault", "_selected_action": [device.pk]}
+    )
+    assert SimulatedDevice.objects.get(pk=device.pk).fault == "permanent"
+    admin_client.post("/admin/devices/simulateddevice/", {"action": "clear_fault", "_selected_action": [device.pk]})
+    assert SimulatedDevice.objects.get(pk=device.pk).fault == ""
