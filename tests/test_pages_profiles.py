@@ -53,7 +53,7 @@ def test_create_profile_with_bad_input_shows_errors_and_creates_nothing(client, 
     assert PresenceProfile.objects.count() == before
 
 
-def test_edit_profile_settings_with_htmx_renders_the_settings_partial(client, alice):
+def test_edit_profile_settings_with_htmx_rerenders_the_editor(client, alice):
     profile = profile_named(alice, "On holiday")
     response = client.post(
         reverse("profiles:profile_edit", args=[profile.pk]),
@@ -62,6 +62,8 @@ def test_edit_profile_settings_with_htmx_renders_the_settings_partial(client, al
     )
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html and 'id="settings"' in html
+    assert response["HX-Retarget"] == "#editor" and "<h1>Vacation</h1>" in html
+    assert html.count("Saved.") == 1
     profile.refresh_from_db()
     assert (profile.name, profile.icon, profile.sticky, profile.icon_visible) == ("Vacation", "plane", True, False)
 

@@ -160,13 +160,13 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
             messages.success(request, "Saved.")
             if not request.htmx:
                 return redirect("profiles:profile_edit", profile.pk)
+            # The heading, badge and colour change too: re-render the editor.
             profile.refresh_from_db()
-            form = None
-    if form is not None:
-        profile.refresh_from_db()  # show the stored values beside the errors
-    context = _editor_context(request, profile, **({"settings_form": form} if form is not None else {}))
-    status = 422 if form is not None and form.errors else 200
-    return page(request, "profiles/editor.html", context, "settings", status=status)
+            response = render(request, "profiles/editor.html#editor", _editor_context(request, profile))
+            return reswap(retarget(response, "#editor"), "outerHTML")
+    profile.refresh_from_db()  # show the stored values beside the errors
+    context = _editor_context(request, profile, settings_form=form)
+    return page(request, "profiles/editor.html", context, "settings", status=422)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -186,7 +186,8 @@ def _action_form(action_type: str, request: HttpRequest, *, data=None, initial=N
 
 def _chains_response(request: HttpRequest, profile: PresenceProfile) -> HttpResponse:
     if request.htmx:
-        response = render(request, "profiles/editor.html#chains", _editor_context(request, profile))
+        context = _editor_context(request, profile, chains_only=True)
+        response = render(request, "profiles/editor.html#chains", context)
         return reswap(retarget(response, "#chains"), "outerHTML")
     return redirect("profiles:profile_edit", profile.pk)
 
