@@ -211,3 +211,28 @@ def test_converging_a_user_with_ten_devices_costs_a_constant_number_of_queries()
     assert device("10010").dnd is True  # a softphone of bob's got the profile
     assert small_cost == large_cost
     assert small_cost <= 25
+
+
+@pytest.mark.django_db(transaction=True)
+def test_device_io_runs_outside_database_transactions(monkeypatch):
+    """The portal never holds a transaction open while it talks to the PBX
+    (the simulated PBX's apply opens its own, for its own storage)."""
+    from django.db import connection as conn
+
+    seen = []
+    read, apply = SimulatedDriver.read, SimulatedDriver.apply
+
+    def spy_read(self, numbers):
+        seen.append(("read", conn.in_atomic_block))
+        return read(self, numbers)
+
+    def spy_apply(self, commands):
+        seen.append(("apply", conn.in_atomic_block))
+        return apply(self, commands)
+
+    monkeypatch.setattr(SimulatedDriver, "read", spy_read)
+    monkeypatch.setattr(SimulatedDriver, "apply", spy_apply)
+    alice = make_user("alice", "1000")
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    assert ("apply", False) in seen
+    assert all(in_atomic is False for _, in_atomic in seen)
