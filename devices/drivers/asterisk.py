@@ -49,7 +49,8 @@ def _conn() -> AMIConnection:
 
 
 def _name(template: str, ext: str) -> str:
-    return template.format(ext=ext)
+    # replace, not format: a member name may hold other braces.
+    return template.replace("{ext}", ext)
 
 
 def presence_value(text: str, dnd: bool) -> str:
