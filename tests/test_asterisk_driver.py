@@ -390,3 +390,23 @@ def test_selecting_in_a_meeting_converges_the_asterisk_pbx(asterisk):
     assert asterisk.db("PORTAL/1000", f"dest/{voicemail.pk}/active") in (None, "1")
     assert alice.target_state.status == "applied"
     assert ApplyRun.objects.filter(user=alice).latest("started_at").result == ApplyRun.Result.APPLIED
+
+
+@pytest.mark.django_db
+def test_the_dialplan_conventions_come_from_settings(asterisk, settings):
+    _, _, sales = _alice_and_her_things()
+    settings.AMI_DND_FAMILY = "DONOTDISTURB"
+    settings.AMI_PORTAL_FAMILY = "PRESENCEPORTAL"
+    settings.AMI_DND_DEVICE = "Custom:DoNotDisturb{ext}"
+    settings.AMI_QUEUE_INTERFACE = "PJSIP/{ext}"
+    settings.AMI_QUEUE_STATE_INTERFACE = "PJSIP/{ext}"
+    settings.AMI_QUEUE_MEMBER_NAME = "Agent {ext}"
+    driver = AsteriskDriver()
+    desired = ExtensionState(dnd=True, dnd_message="Busy", teams={sales: TeamState(logged_in=True)})
+    assert all(r.ok for r in driver.apply(diff("1000", driver.read(["1000"])["1000"], desired)))
+    assert asterisk.db("DONOTDISTURB", "1000") == "YES" and asterisk.db("DND", "1000") is None
+    assert asterisk.db("PRESENCEPORTAL/1000", "dnd_message") == "Busy"
+    assert asterisk.device_state("Custom:DoNotDisturb1000") == "BUSY"
+    member = asterisk.member("sales", "PJSIP/1000")
+    assert (member.name, member.state_interface) == ("Agent 1000", "PJSIP/1000")
+    assert diff("1000", driver.read(["1000"])["1000"], desired) == []
