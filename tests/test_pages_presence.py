@@ -186,3 +186,8 @@ def test_page_works_as_partial_for_htmx_and_full_for_navigation(client, alice):
     full = client.get(reverse("profiles:presence")).content.decode()
     partial = client.get(reverse("profiles:presence"), **HX).content.decode()
     assert full.startswith("<!doctype html>") and "<html" not in partial and 'id="presence"' in partial
+
+
+def test_no_template_comment_leaks_into_pages(client, alice):
+    html = client.get(reverse("profiles:presence")).content.decode()
+    assert "{#" not in html and "{%" not in html

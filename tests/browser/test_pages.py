@@ -8,6 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from devices.models import Mismatch
+from devices.services import manual_change
+from devices.state import Command
 from profiles.models import Action, Selection, Trigger
 from profiles.services import select_profile
 from profiles.triggers import create_time_trigger
@@ -29,12 +32,27 @@ def test_switch_to_profile_with_prompt_shows_status_update(open_page, alice):
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Forward calls to").fill("+49 30 1234567")
+    shoot(page, "prompt-dialog-desktop")
     dialog.get_by_role("button", name="Switch").click()
     expect(dialog).to_have_count(0)
     expect(page.locator(".current-name")).to_have_text("Working from home")
     expect(page.locator("#apply-status")).to_contain_text("Applied to your phones")
     expect(page.get_by_text("Calls forwarded to")).to_contain_text("+49301234567")
     assert Selection.objects.get(user=alice).prompt_values == {"forward": "+49301234567"}
+
+
+def test_handset_change_shows_a_mismatch_and_reapply_clears_it(open_page, alice):
+    page = open_page(alice)
+    expect(page.locator("#apply-status")).to_contain_text("Applied to your phones")
+    # Alice presses DND on her desk phone: it sticks, and the portal says so.
+    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True, "message": ""}))
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Your phones differ from your profile", timeout=10_000)
+    shoot(page, "mismatch-desktop")
+    page.get_by_role("button", name="Re-apply my profile").click()
+    expect(page.locator("#apply-status")).to_contain_text("Applied again to your phones")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    assert not Mismatch.objects.filter(user=alice).exists()
 
 
 def test_reorder_an_action_with_the_arrows(open_page, alice, live_server):
