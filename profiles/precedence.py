@@ -42,7 +42,7 @@ from profiles.models import (
     Trigger,
     TriggerFiring,
 )
-from profiles.services import select_profile
+from profiles.services import AutoSwitch, select_profile, select_profile_many
 
 Source = Selection.Source
 Outcome = TriggerFiring.Outcome
@@ -91,9 +91,15 @@ def _lock(user_id: int) -> tuple[Account | None, Selection | None]:
 def _last_values(user) -> dict[str, str]:
     """The user's most recent value of each prompt (DND message, forward
     target): what an automatic switch answers when a profile asks."""
-    values: dict[str, str] = {}
-    for kind, value in RecentValue.objects.filter(user=user).order_by("-last_used").values_list("kind", "value"):
-        values.setdefault(kind, value)
+    return _last_values_many([user.pk]).get(user.pk, {})
+
+
+def _last_values_many(user_ids: list[int]) -> dict[int, dict[str, str]]:
+    values: dict[int, dict[str, str]] = {}
+    for user_id, kind, value in (
+        RecentValue.objects.filter(user_id__in=user_ids).order_by("-last_used").values_list("user_id", "kind", "value")
+    ):
+        values.setdefault(user_id, {}).setdefault(kind, value)
     return values
 
 
@@ -122,56 +128,128 @@ def trigger_detail(trigger: Trigger) -> str:
 
 
 def apply_firing(firing_id: int, *, now: dt.datetime | None = None) -> Result:
-    """Act on one claimed firing, exactly once: the firing row is locked and
-    must still be pending; its outcome is written in the same transaction
-    as the switch, so a retried or duplicated batch finds it done."""
+    """apply_firings for one firing."""
+    return apply_firings([firing_id], now=now).get(firing_id, Result("done", "already handled"))
+
+
+def apply_firings(firing_ids: list[int], *, now: dt.datetime | None = None) -> dict[int, Result]:
+    """Act on claimed firings, each exactly once: the firing rows are locked
+    and must still be pending; their outcomes are written in the same
+    transaction as the switches, so a retried or duplicated batch finds them
+    done. A constant number of queries per batch (select_profile_many);
+    a user with two firings in one batch gets them one after the other."""
     now = now or timezone.now()
-    with transaction.atomic():
-        firing = (
-            TriggerFiring.objects.select_for_update(of=("self",))
-            .select_related("trigger__profile")
-            .filter(pk=firing_id)
-            .first()
-        )
-        if firing is None or firing.outcome != Outcome.PENDING:
-            return Result("done", "already handled")
-        result = _fire(firing, now)
-        firing.outcome = result.outcome
-        firing.detail = result.detail[:200]
-        firing.fired_at = now
-        firing.save(update_fields=["outcome", "detail", "fired_at"])
-    return result
+    results: dict[int, Result] = {}
+    remaining = list(firing_ids)
+    while remaining:
+        with transaction.atomic():
+            firings = list(
+                TriggerFiring.objects.select_for_update(of=("self",))
+                .select_related("trigger__profile")
+                .filter(pk__in=remaining, outcome=Outcome.PENDING)
+                .order_by("scheduled_for", "pk")
+            )
+            first_per_user: dict[int, TriggerFiring] = {}
+            for firing in firings:
+                first_per_user.setdefault(firing.trigger.profile.owner_id, firing)
+            batch = list(first_per_user.values())
+            results.update(_fire_batch(batch, now))
+        done = {f.pk for f in batch}
+        remaining = [pk for pk in remaining if pk not in done and pk in {f.pk for f in firings}]
+    return results
 
 
-def _fire(firing: TriggerFiring, now: dt.datetime) -> Result:
+def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Result]:
     from django.conf import settings
 
-    trigger = firing.trigger
-    profile = trigger.profile
-    if now - firing.scheduled_for > dt.timedelta(minutes=settings.TRIGGER_GRACE_MINUTES):
-        return Result(Outcome.MISSED, "handled after the grace window")
-    if not trigger.enabled:
-        return Result(Outcome.SKIPPED_DISABLED, "the trigger was turned off")
-    account, selection = _lock(profile.owner_id)
-    if account is None or not account.presence_enabled:
+    if not firings:
+        return {}
+    grace = dt.timedelta(minutes=settings.TRIGGER_GRACE_MINUTES)
+    owners = [f.trigger.profile.owner_id for f in firings]
+    accounts = {
+        a.user_id: a
+        for a in Account.objects.select_for_update(of=("self",))
+        .select_related("client_profile")
+        .filter(user_id__in=owners)
+        .order_by("pk")
+    }
+    selections = {
+        s.user_id: s
+        for s in Selection.objects.select_for_update(of=("self",)).select_related("profile").filter(user_id__in=owners)
+    }
+    results: dict[int, Result] = {}
+    deferred: dict[str, list[Selection]] = {"previous_profile": [], "until_profile": []}
+    switches: dict[int, TriggerFiring] = {}
+    for firing in firings:
+        trigger, profile = firing.trigger, firing.trigger.profile
+        account, selection = accounts.get(profile.owner_id), selections.get(profile.owner_id)
+        state = state_of(selection)
+        if now - firing.scheduled_for > grace:
+            results[firing.pk] = Result(Outcome.MISSED, "handled after the grace window")
+        elif not trigger.enabled:
+            results[firing.pk] = Result(Outcome.SKIPPED_DISABLED, "the trigger was turned off")
+        elif account is None or not account.presence_enabled:
+            results[firing.pk] = Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+        elif state == State.STICKY:
+            results[firing.pk] = Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
+        elif state == State.MEETING:
+            # The trigger's profile is where the user belongs after the
+            # meeting (or after the timer the meeting suspended).
+            field = "until_profile" if selection.until is not None else "previous_profile"
+            setattr(selection, field, profile)
+            deferred[field].append(selection)
+            results[firing.pk] = Result(Outcome.DEFERRED, f"in a meeting; returns to {profile.name} after it")
+        elif state == State.TIMER:
+            selection.previous_profile = profile
+            deferred["previous_profile"].append(selection)
+            results[firing.pk] = Result(Outcome.DEFERRED, f"a timer runs; returns to {profile.name} when it ends")
+        elif selection is not None and selection.profile_id == profile.pk:
+            results[firing.pk] = Result(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+        else:
+            switches[profile.owner_id] = firing
+    for field, changed in deferred.items():
+        if changed:
+            Selection.objects.bulk_update(changed, [field])
+    if switches:
+        last_values = _last_values_many(list(switches))
+        outcomes = select_profile_many(
+            switches=[
+                AutoSwitch(
+                    user_id=user_id,
+                    profile=firing.trigger.profile,
+                    source_detail=trigger_detail(firing.trigger),
+                    prompt_values=last_values.get(user_id, {}),
+                )
+                for user_id, firing in switches.items()
+            ],
+            source=Source.TRIGGER,
+            reason="trigger",
+        )
+        for user_id, firing in switches.items():
+            results[firing.pk] = _switch_result(outcomes.get(user_id, "disabled"), firing.trigger.profile)
+    for firing in firings:
+        firing.outcome, firing.detail, firing.fired_at = (
+            results[firing.pk].outcome,
+            results[firing.pk].detail[:200],
+            now,
+        )
+    TriggerFiring.objects.bulk_update(firings, ["outcome", "detail", "fired_at"])
+    return results
+
+
+def _switch_result(outcome: str, profile: PresenceProfile) -> Result:
+    if outcome == "switched":
+        return Result(Outcome.APPLIED, f"switched to {profile.name}")
+    if outcome == "sticky":
+        return Result(Outcome.SKIPPED_STICKY, "the current profile is sticky")
+    if outcome == "disabled":
         return Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-    state = state_of(selection)
-    if state == State.STICKY:
-        return Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
-    if state == State.MEETING:
-        # The trigger's profile is where the user belongs after the meeting
-        # (or after the timer the meeting suspended).
-        field = "until_profile" if selection.until is not None else "previous_profile"
-        setattr(selection, field, profile)
-        selection.save(update_fields=[field])
-        return Result(Outcome.DEFERRED, f"in a meeting; returns to {profile.name} after it")
-    if state == State.TIMER:
-        selection.previous_profile = profile
-        selection.save(update_fields=["previous_profile"])
-        return Result(Outcome.DEFERRED, f"a timer runs; returns to {profile.name} when it ends")
-    if selection is not None and selection.profile_id == profile.pk:
-        return Result(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
-    return _switch(account.user, profile, source=Source.TRIGGER, source_detail=trigger_detail(trigger))
+    if outcome.startswith("prompt: "):
+        message = outcome.removeprefix("prompt: ")
+        return Result(
+            Outcome.FAILED, f"{profile.name} asks for a value ({message}) and there is no earlier one to reuse"
+        )
+    return Result(Outcome.FAILED, outcome)
 
 
 # --- clear-after ------------------------------------------------------------------

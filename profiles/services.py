@@ -337,6 +337,146 @@ def reapply_many(
     return versions
 
 
+@dataclass(frozen=True)
+class AutoSwitch:
+    """One user's automatic switch in a batch (select_profile_many)."""
+
+    user_id: int
+    profile: PresenceProfile
+    source_detail: str = ""
+    prompt_values: dict | None = None
+
+
+def select_profile_many(*, switches: list[AutoSwitch], source: str, reason: str = "switch") -> dict[int, str]:
+    """select_profile for a batch of automatic switches (e.g. time triggers
+    firing at one minute) in a constant number of queries whatever their
+    number, with select_profile's rules: presence enabled, the profile the
+    user's own or a system profile of their client profile, never leaving a
+    sticky profile, prompt values required. One switch per user. Returns
+    user id -> "switched", "sticky", "disabled", "not allowed" or
+    "prompt: <message>"; converges are enqueued in batches on commit."""
+    if source not in AUTOMATIC_SOURCES:
+        raise ValueError(f"select_profile_many is for automatic sources, not {source!r}")
+    wanted = {s.user_id: s for s in switches}
+    outcome: dict[int, str] = {}
+    with transaction.atomic():
+        accounts = {
+            a.user_id: a
+            for a in Account.objects.select_for_update(of=("self",))
+            .select_related("client_profile", "primary_extension")
+            .filter(user_id__in=list(wanted))
+            .order_by("pk")
+        }
+        selections = {
+            s.user_id: s for s in Selection.objects.select_related("profile").filter(user_id__in=list(accounts))
+        }
+        system_ids = {s.profile.pk for s in wanted.values() if s.profile.kind == PresenceProfile.Kind.SYSTEM}
+        allowed_system = set(
+            ClientProfile.system_profiles.through.objects.filter(presenceprofile_id__in=system_ids).values_list(
+                "clientprofile_id", "presenceprofile_id"
+            )
+        )
+        ready = []
+        for user_id, switch in wanted.items():
+            account, selection, profile = accounts.get(user_id), selections.get(user_id), switch.profile
+            if account is None or not account.presence_enabled:
+                outcome[user_id] = "disabled"
+            elif not (
+                (profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id == user_id)
+                or (
+                    profile.kind == PresenceProfile.Kind.SYSTEM
+                    and (account.client_profile_id, profile.pk) in allowed_system
+                )
+            ):
+                outcome[user_id] = "not allowed"
+            elif selection is not None and selection.profile.sticky:
+                outcome[user_id] = "sticky"
+            else:
+                ready.append(switch)
+        profile_ids = {s.profile.pk for s in ready} | {
+            selections[s.user_id].profile_id for s in ready if s.user_id in selections
+        }
+        actions: dict[int, list[Action]] = {}
+        for action in Action.objects.filter(profile_id__in=profile_ids):
+            actions.setdefault(action.profile_id, []).append(action)
+        devices = load_devices_many([accounts[s.user_id] for s in ready])
+        desired: dict[int, UserState] = {}
+        prompts_by_user: dict[int, dict[str, str]] = {}
+        for switch in ready:
+            selection = selections.get(switch.user_id)
+            old = selection.profile if selection else None
+            new_actions = actions.get(switch.profile.pk, [])
+            exit_actions = actions.get(old.pk, []) if old and old.pk != switch.profile.pk else []
+            try:
+                prompts = _prompts_for(new_actions, switch.prompt_values)
+            except PromptRequired as exc:
+                outcome[switch.user_id] = f"prompt: {exc.message}"
+                continue
+            user_devices = devices.get(switch.user_id)
+            desired[switch.user_id] = (
+                desired_state(user_devices, switch.profile, new_actions, exit_actions=exit_actions, prompts=prompts)
+                if user_devices
+                else UserState()
+            )
+            prompts_by_user[switch.user_id] = prompts
+        versions = device_services.store_targets(desired)
+
+        now = timezone.now()
+        changed, created, events = [], [], []
+        for user_id, version in versions.items():
+            switch, selection = wanted[user_id], selections.get(user_id)
+            old = selection.profile if selection else None
+            if selection is None:
+                selection = Selection(user_id=user_id)
+                created.append(selection)
+            else:
+                changed.append(selection)
+            selection.previous_profile = old
+            selection.profile = switch.profile
+            selection.since = now
+            selection.source = source
+            selection.source_detail = switch.source_detail[:200]
+            selection.prompt_values = prompts_by_user[user_id]
+            selection.until = None
+            events.append(
+                SwitchEvent(
+                    user_id=user_id,
+                    source=source,
+                    source_detail=switch.source_detail[:200],
+                    event="select",
+                    old_profile=old,
+                    new_profile=switch.profile,
+                    old_name=old.name if old else "",
+                    new_name=switch.profile.name,
+                    prompt_values=prompts_by_user[user_id],
+                    target_version=version,
+                )
+            )
+            outcome[user_id] = "switched"
+        fields = ["previous_profile", "profile", "since", "source", "source_detail", "prompt_values", "until"]
+        if changed:
+            Selection.objects.bulk_update(changed, fields)
+        if created:
+            Selection.objects.bulk_create(created)
+        SwitchEvent.objects.bulk_create(events)
+        recent = [
+            RecentValue(user_id=user_id, kind=kind, value=value, last_used=now)
+            for user_id, prompts in prompts_by_user.items()
+            if user_id in versions
+            for kind, value in prompts.items()
+            if value
+        ]
+        if recent:
+            RecentValue.objects.bulk_create(
+                recent, update_conflicts=True, unique_fields=["user", "kind", "value"], update_fields=["last_used"]
+            )
+        if len(versions) == 1:
+            device_services.enqueue_converge(next(iter(versions)), reason=reason)
+        elif versions:
+            device_services.enqueue_converge_many(list(versions), reason=reason)
+    return outcome
+
+
 def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
     """The desired state a switch to ``profile`` would store, computed the
     same way and stored nowhere (the device diff is devices.services.preview)."""
