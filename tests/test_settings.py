@@ -14,8 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Set by the test run itself (the browser tests allow sync ORM calls next to
+# Playwright's event loop); a real deployment never has them.
+NOT_INHERITED = {"DATABASE_URL", "PORTAL_MODE", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORTAL_MODE", "SECRET_KEY", "DEBUG")}
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     clean.update(PORTAL_VAR_DIR=str(tmp_path / "var"), **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
