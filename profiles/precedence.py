@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from portal import bulk
 from profiles.errors import PortalError, PresenceDisabled, PromptRequired
 from profiles.models import (
     Account,
@@ -208,8 +209,7 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
         else:
             switches[profile.owner_id] = firing
     for field, changed in deferred.items():
-        if changed:
-            Selection.objects.bulk_update(changed, [field])
+        bulk.bulk_update(Selection, changed, [field])
     if switches:
         last_values = _last_values_many(list(switches))
         outcomes = select_profile_many(
@@ -233,7 +233,7 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
             results[firing.pk].detail[:200],
             now,
         )
-    TriggerFiring.objects.bulk_update(firings, ["outcome", "detail", "fired_at"])
+    bulk.bulk_update(TriggerFiring, firings, ["outcome", "detail", "fired_at"])
     return results
 
 

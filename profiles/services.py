@@ -19,6 +19,7 @@ from django.utils import timezone
 from devices import services as device_services
 from devices.models import ClientSession, Destination, Location, Team
 from devices.state import UserState
+from portal import bulk
 from profiles.actions import clean_prompt_values, prompts_needed, validate_params
 from profiles.engine import Devices, desired_state, released_softphone_state
 from profiles.errors import InUse, NotAllowed, PortalError, PresenceDisabled, PromptRequired
@@ -455,7 +456,7 @@ def select_profile_many(*, switches: list[AutoSwitch], source: str, reason: str 
             outcome[user_id] = "switched"
         fields = ["previous_profile", "profile", "since", "source", "source_detail", "prompt_values", "until"]
         if changed:
-            Selection.objects.bulk_update(changed, fields)
+            bulk.bulk_update(Selection, changed, fields)
         if created:
             Selection.objects.bulk_create(created)
         SwitchEvent.objects.bulk_create(events)
