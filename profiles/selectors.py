@@ -143,9 +143,13 @@ def all_locations() -> list[Location]:
 
 
 def board_queryset(*, search: str = "", team_id: int | None = None) -> QuerySet[Selection]:
-    """Everyone's presence, by name; filtered by a search over names and
-    extension numbers and by team. Rows carry user and profile (one join)."""
-    qs = Selection.objects.filter(user__is_active=True).select_related("user", "profile")
+    """Everyone's presence, by name; filtered by a search over names,
+    extension numbers and status, and by team. Each row carries its user,
+    profile and primary extension (one query per page, joins only; no
+    GROUP BY, so the database stops after the first page)."""
+    qs = Selection.objects.filter(user__is_active=True).select_related(
+        "user", "profile", "user__account__primary_extension"
+    )
     if search:
         qs = qs.filter(
             Q(user__username__icontains=search)
@@ -155,24 +159,24 @@ def board_queryset(*, search: str = "", team_id: int | None = None) -> QuerySet[
             | Q(profile__name__icontains=search)
         )
     if team_id is not None:
-        qs = qs.filter(user__account__primary_extension__teams=team_id)
-    return qs.annotate(extension_number=Max("user__account__primary_extension__number")).order_by(
-        "user__first_name", "user__last_name", "user__username"
-    )
+        qs = qs.filter(user__account__primary_extension__teams=team_id).distinct()
+    return qs.order_by("user__first_name", "user__last_name", "user__username", "user_id")
 
 
 def board_etag(*, search: str = "", team_id: int | None = None, page: str = "") -> str:
-    """A fingerprint of what the board shows, from one aggregate query and no
-    rendering: the latest switch, the latest profile edit and the row count.
+    """A fingerprint of what the board shows, from two aggregate queries and
+    no rendering: the latest switch and the row count of the selections
+    shown, and the latest profile edit (a renamed or recoloured profile).
     A poll that sends it back gets 304 while nothing changed."""
     qs = Selection.objects.filter(user__is_active=True)
     if search or team_id is not None:
         qs = board_queryset(search=search, team_id=team_id).order_by()
-    figures = qs.aggregate(since=Max("since"), edited=Max("profile__updated_at"), count=Count("pk"))
+    figures = qs.aggregate(since=Max("since"), count=Count("pk"))
+    edited = PresenceProfile.objects.aggregate(edited=Max("updated_at"))["edited"]
     raw = "|".join(
         [
             str(figures["since"].timestamp() if figures["since"] else 0),
-            str(figures["edited"].timestamp() if figures["edited"] else 0),
+            str(edited.timestamp() if edited else 0),
             str(figures["count"]),
             search,
             str(team_id),

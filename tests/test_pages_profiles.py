@@ -217,3 +217,10 @@ def test_profile_names_are_escaped_in_list_and_editor(client, alice):
         html = client.get(url).content.decode()
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_not_found_page_is_friendly(client, alice, settings):
+    settings.DEBUG = False
+    response = client.get(reverse("profiles:profile_edit", args=[999999]))
+    assert response.status_code == 404
+    assert "This page does not exist, or it belongs to someone else." in response.content.decode()
