@@ -6,7 +6,13 @@ def _eager_celery(settings):
     """Unit and service tests run tasks in-process, on commit; the
     integration tests start a real worker instead (tests/integration)."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    from celery._state import _set_task_join_will_block
+
     from portal.celery import app
+
+    # An in-process worker (tests/integration) marks the whole process as
+    # "inside a worker", which makes result.get() refuse in later tests.
+    _set_task_join_will_block(False)
 
     app.conf.task_always_eager = True
     yield
