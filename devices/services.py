@@ -158,16 +158,32 @@ def collect_converges():
 
 
 class ConvergeOutcome:
-    def __init__(self, run: ApplyRun, transient: bool = False):
+    """``run`` is None when nothing was pending (the devices were not touched)."""
+
+    def __init__(self, run: ApplyRun | None, transient: bool = False):
         self.run = run
         self.transient = transient
 
+    @property
+    def result(self) -> str:
+        return self.run.result if self.run is not None else NOTHING_PENDING
 
-def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> ConvergeOutcome | None:
+
+NOTHING_PENDING = "nothing pending"
+
+
+def converge(
+    *, user_id: int, reason: str = "", final_attempt: bool = True, only_pending: bool = False
+) -> ConvergeOutcome | None:
     """Read actual, diff against the latest target, send only the
     differences, record the run and each step; then read again and record
     what still differs as mismatches (rule 5). Idempotent: running it again
     when the devices already match sends nothing.
+
+    ``only_pending`` (the tasks): when the latest target is already applied,
+    do not touch the devices at all; the result is NOTHING_PENDING. A
+    duplicate or redelivered task must not overwrite changes made at a
+    handset since the apply: they stick until the next event (rule 4).
 
     Returns None when the user has no target. ``final_attempt=False`` lets a
     transient failure stay pending (the task retries); on the final attempt
@@ -181,17 +197,21 @@ def converge(*, user_id: int, reason: str = "", final_attempt: bool = True) -> C
     """
     outcome = None
     for _ in range(MAX_PASSES):
-        outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt)
-        if outcome is None or outcome.run.result != ApplyRun.Result.SUPERSEDED:
+        outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt, only_pending=only_pending)
+        if outcome is None or outcome.result != ApplyRun.Result.SUPERSEDED:
             break
-        reason = "superseded"
+        # This run may have written stale values after the newer target was
+        # applied: converge again even though nothing is pending any more.
+        reason, only_pending = "superseded", False
     return outcome
 
 
-def _converge_once(*, user_id: int, reason: str, final_attempt: bool) -> ConvergeOutcome | None:
+def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pending: bool) -> ConvergeOutcome | None:
     target = TargetState.objects.filter(user_id=user_id).first()
     if target is None:
         return None
+    if only_pending and target.status == TargetState.Status.APPLIED and target.applied_version == target.version:
+        return ConvergeOutcome(None)
     version = target.version
     desired = UserState.from_json(target.state)
     started_at = timezone.now()

@@ -21,7 +21,7 @@ def converge_user(self, user_id: int, reason: str = ""):
     MAX_RETRIES times; then (or at once for a permanent error) the failure
     is recorded on the target and shown to the user."""
     final = self.request.retries >= self.max_retries
-    outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final)
+    outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=True)
     if outcome is not None and outcome.transient and not final:
         countdown = services.retry_delay(self.request.retries)
         # throw=False: a worker sends the retry as a new message either way;
@@ -29,7 +29,7 @@ def converge_user(self, user_id: int, reason: str = ""):
         # CELERY_TASK_ALWAYS_EAGER) run the retry in place instead of
         # raising it into the code that enqueued on commit.
         return self.retry(exc=TransientDriverError(outcome.run.error), countdown=countdown, throw=False)
-    return outcome.run.result if outcome else "no target"
+    return outcome.result if outcome else "no target"
 
 
 @shared_task(**RELIABLE)
@@ -38,7 +38,7 @@ def converge_users(user_ids: list[int], reason: str = "") -> int:
     own converge_user task, which owns the retries."""
     retrying = 0
     for user_id in user_ids:
-        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=False)
+        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=False, only_pending=True)
         if outcome is not None and outcome.transient:
             retrying += 1
             converge_user.apply_async((user_id, reason), countdown=services.retry_delay(0), retries=1)

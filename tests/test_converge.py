@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError
 from devices import services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ApplyRun, ClientSession, Destination, Extension, TargetState, Team
+from devices.state import Command
 from devices.tasks import MAX_RETRIES, converge_user
 from profiles.services import add_action, create_profile, select_profile
 from tests.factories import make_user, profile_named
@@ -74,8 +75,19 @@ def test_running_the_converge_task_twice_is_harmless():
     alice = make_user("alice", "1000", teams=["Sales"])
     select_profile(user=alice, profile=profile_named(alice, "On holiday"))
     before = device("1000")
-    assert converge_user.delay(alice.pk, "redelivery").get() == ApplyRun.Result.NOTHING
+    runs = ApplyRun.objects.count()
+    assert converge_user.delay(alice.pk, "redelivery").get() == services.NOTHING_PENDING
     assert device("1000") == before
+    assert ApplyRun.objects.count() == runs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_converge_does_not_undo_a_handset_change():
+    """Rule 4: only events apply profiles; a duplicate task after the apply is not one."""
+    alice = make_user("alice", "1000")
+    services.manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+    converge_user.delay(alice.pk, "redelivery")
+    assert device("1000").dnd is True
 
 
 @pytest.mark.django_db
