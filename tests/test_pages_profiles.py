@@ -224,3 +224,20 @@ def test_not_found_page_is_friendly(client, alice, settings):
     response = client.get(reverse("profiles:profile_edit", args=[999999]))
     assert response.status_code == 404
     assert "This page does not exist, or it belongs to someone else." in response.content.decode()
+
+
+def test_refuse_policy_shows_why_the_selected_profile_cannot_change(client, alice):
+    alice.account.client_profile.selected_profile_edit_policy = "refuse"
+    alice.account.client_profile.save()
+    office = profile_named(alice, "In the office")
+    response = client.post(
+        reverse("profiles:profile_edit", args=[office.pk]), {"name": "Desk", "icon": "house", "colour": "#123456"}, **HX
+    )
+    assert response.status_code == 422
+    assert "This profile is in use." in response.content.decode()
+    response = client.post(
+        reverse("profiles:action_new", args=[office.pk]), {"type": "unset_forward", "action-phase": "enter"}, **HX
+    )
+    assert response.status_code == 409 and "This profile is in use." in response.content.decode()
+    office.refresh_from_db()
+    assert office.name == "In the office" and office.actions.count() == 4

@@ -10,6 +10,11 @@
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
+    // An action form loaded into the editor takes the keyboard focus.
+    if (root.closest && root.closest("#action-editor")) {
+      var first = root.querySelector("input:not([type=hidden]), select, textarea, button");
+      if (first) first.focus();
+    }
   });
 
   document.addEventListener("click", function (event) {
