@@ -224,6 +224,7 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
             ],
             source=Source.TRIGGER,
             reason="trigger",
+            converge_batch=_converge_batch,
         )
         for user_id, firing in switches.items():
             results[firing.pk] = _switch_result(outcomes.get(user_id, "disabled"), firing.trigger.profile)
@@ -235,6 +236,13 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
         )
     bulk.bulk_update(TriggerFiring, firings, ["outcome", "detail", "fired_at"])
     return results
+
+
+def _converge_batch(user_ids: list[int]) -> None:
+    """Converge a batch of switched users in one task (profiles.tasks)."""
+    from profiles.tasks import converge_switched
+
+    converge_switched.delay(user_ids, "trigger")
 
 
 def _switch_result(outcome: str, profile: PresenceProfile) -> Result:

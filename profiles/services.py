@@ -348,14 +348,17 @@ class AutoSwitch:
     prompt_values: dict | None = None
 
 
-def select_profile_many(*, switches: list[AutoSwitch], source: str, reason: str = "switch") -> dict[int, str]:
+def select_profile_many(
+    *, switches: list[AutoSwitch], source: str, reason: str = "switch", converge_batch=None
+) -> dict[int, str]:
     """select_profile for a batch of automatic switches (e.g. time triggers
     firing at one minute) in a constant number of queries whatever their
     number, with select_profile's rules: presence enabled, the profile the
     user's own or a system profile of their client profile, never leaving a
     sticky profile, prompt values required. One switch per user. Returns
     user id -> "switched", "sticky", "disabled", "not allowed" or
-    "prompt: <message>"; converges are enqueued in batches on commit."""
+    "prompt: <message>"; converges are enqueued in batches on commit, or
+    ``converge_batch(user_ids)`` is called on commit to do it instead."""
     if source not in AUTOMATIC_SOURCES:
         raise ValueError(f"select_profile_many is for automatic sources, not {source!r}")
     wanted = {s.user_id: s for s in switches}
@@ -471,7 +474,10 @@ def select_profile_many(*, switches: list[AutoSwitch], source: str, reason: str 
             RecentValue.objects.bulk_create(
                 recent, update_conflicts=True, unique_fields=["user", "kind", "value"], update_fields=["last_used"]
             )
-        if len(versions) == 1:
+        if converge_batch is not None and versions:
+            ids = list(versions)
+            transaction.on_commit(lambda: converge_batch(ids))
+        elif len(versions) == 1:
             device_services.enqueue_converge(next(iter(versions)), reason=reason)
         elif versions:
             device_services.enqueue_converge_many(list(versions), reason=reason)

@@ -21,6 +21,20 @@ def converge_users(user_ids: list[int], *, reason: str) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def converge_switched(user_ids: list[int], reason: str = "trigger") -> int:
+    """Converge users switched together with one driver read/apply/verify
+    for the batch (devices.converge_batch); whoever it leaves (a failed
+    step, a newer target, a shared extension) goes the per-user way.
+    Idempotent like converge, so a redelivery is harmless."""
+    from devices.converge_batch import converge_many
+
+    left = converge_many(user_ids, reason=reason)
+    if left:
+        converge_users(left, reason=reason)
+    return len(user_ids) - len(left)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def fire_triggers(firing_ids: list[int]) -> int:
     """Act on a batch of claimed firings in a constant number of queries;
     the switched users' converges follow as batch tasks (converge_users).

@@ -231,3 +231,74 @@ def test_a_claimed_firing_whose_batch_was_lost_is_sent_again(time_machine):
     assert TriggerFiring.objects.get().outcome == TriggerFiring.Outcome.APPLIED
     alice.selection.refresh_from_db()
     assert alice.selection.profile.name == "Out of the office"
+
+
+# --- a minute's batch: switched in constant queries, converged together ------------------
+
+
+def _users_with_due_triggers(count: int, start: int = 0):
+    users = [make_user(f"user{i}", f"3{i:03d}") for i in range(start, start + count)]
+    for user in users:
+        _due_triggers(user, 1)
+    return users
+
+
+def _batch_queries(users, time_machine) -> int:
+    from django.test.utils import CaptureQueriesContext
+
+    sent, send = _collect()
+    duescan.scan(now=NOW, send_firings=send, send_clear_after=send)
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    with CaptureQueriesContext(connection) as queries:
+        fire_triggers(sent)  # eager: the converge batch task runs on commit, inside
+    return len(queries)
+
+
+def test_a_batch_of_firings_costs_the_same_queries_for_2_or_6_users(time_machine):
+    few = _batch_queries(_users_with_due_triggers(2), time_machine)
+    Trigger.objects.update(next_fire_at=None)
+    time_machine.move_to(NOW - dt.timedelta(minutes=1), tick=False)
+    many = _batch_queries(_users_with_due_triggers(6, start=2), time_machine)
+    assert few == many
+
+
+def test_a_batch_converges_every_user_on_the_simulated_pbx(time_machine):
+    from devices.drivers.simulated import SimulatedDriver
+    from devices.models import ApplyRun, TargetState
+
+    users = _users_with_due_triggers(3)
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    due_scan()
+    for user in users:
+        target = TargetState.objects.get(user=user)
+        assert (target.status, target.applied_version) == ("applied", target.version)
+        assert ApplyRun.objects.filter(user=user, result="applied").exists()
+        state = SimulatedDriver().read([user.extensions.get().number])[user.extensions.get().number]
+        assert state.presence == "Out of the office"
+
+
+def test_a_failing_device_in_a_batch_goes_the_per_user_way_and_the_rest_converge(time_machine):
+    from devices.models import ApplyRun, SimulatedDevice, TargetState
+    from devices.services import set_fault
+
+    users = _users_with_due_triggers(3)
+    set_fault(extension=users[1].extensions.get(), fault=SimulatedDevice.Fault.PERMANENT)
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    due_scan()
+    statuses = {u.username: TargetState.objects.get(user=u).status for u in users}
+    assert statuses == {"user0": "applied", "user1": "failed", "user2": "applied"}
+    assert "simulated permanent fault" in ApplyRun.objects.filter(user=users[1]).latest("id").error
+
+
+def test_a_redelivered_converge_batch_does_not_undo_a_handset_change(time_machine):
+    from devices.drivers.simulated import SimulatedDriver
+    from devices.services import manual_change
+    from devices.state import Command
+    from profiles.tasks import converge_switched
+
+    [alice] = _users_with_due_triggers(1)
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    due_scan()
+    manual_change(extension="3000", command=Command(extension="3000", op="set_dnd", args={"on": True}))
+    converge_switched([alice.pk])
+    assert SimulatedDriver().read(["3000"])["3000"].dnd is True
