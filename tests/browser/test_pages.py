@@ -130,6 +130,13 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
     }
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = open_page(alice, viewport)
+        # The login page, seen from a second, anonymous browser context.
+        anonymous = page.context.browser.new_context(viewport=viewport)
+        login = anonymous.new_page()
+        login.goto(live_server.url + "/accounts/login/")
+        expect(login.get_by_role("button", name="Log in")).to_be_visible()
+        shoot(login, f"login-{size}")
+        anonymous.close()
         for name, path in pages.items():
             page.goto(live_server.url + path)
             expect(page.locator("main h1").first).to_be_visible()
