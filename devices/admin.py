@@ -6,7 +6,7 @@ configuration rows belongs in a service, called from an admin action
 (add them to the classes below as ``actions = [...]``).
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 
 from devices.models import (
@@ -60,9 +60,32 @@ class ExtensionAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
     # Logging a hot-desk user in or out is an event that re-applies the
-    # profile (rule 7), so it is not a plain field edit here.
+    # profile (rule 7), so it is an admin action here, not a field edit.
     readonly_fields = ("hot_desk_logged_in",)
     inlines = [DestinationInline]
+    actions = ["hot_desk_login", "hot_desk_logout"]
+
+    @admin.action(description="Hot desk: log the user in (re-applies the profile)")
+    def hot_desk_login(self, request, queryset):
+        self._hot_desk(request, queryset, logged_in=True)
+
+    @admin.action(description="Hot desk: log the user out")
+    def hot_desk_logout(self, request, queryset):
+        self._hot_desk(request, queryset, logged_in=False)
+
+    def _hot_desk(self, request, queryset, *, logged_in: bool) -> None:
+        from profiles import events
+        from profiles.errors import PortalError
+        from profiles.models import Selection
+
+        change = events.hot_desk_login if logged_in else events.hot_desk_logout
+        changed = 0
+        for extension in queryset:
+            try:
+                changed += change(extension=extension, actor=request.user, source=Selection.Source.ADMIN)
+            except PortalError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+        self.message_user(request, f"{changed} extension(s) logged {'in' if logged_in else 'out'}.")
 
 
 @admin.register(Destination)
@@ -100,6 +123,19 @@ class ClientSessionAdmin(ReadOnlyAdmin):
     search_fields = ("user__username", "extension__number")
     list_filter = ("connected_at",)
     list_select_related = ("user", "extension")
+    actions = ["disconnect"]
+
+    @admin.action(description="Disconnect the selected client sessions (the softphones lose the profile)")
+    def disconnect(self, request, queryset):
+        from profiles import events
+        from profiles.models import Selection
+
+        sessions = list(queryset.select_related("user", "extension"))
+        for session in sessions:
+            events.disconnect_client(
+                user=session.user, extension=session.extension, actor=request.user, source=Selection.Source.ADMIN
+            )
+        self.message_user(request, f"{len(sessions)} client session(s) disconnected.")
 
 
 @admin.register(TargetState)

@@ -411,3 +411,51 @@ def test_changelists_cost_the_same_number_of_queries_whatever_the_row_count(
     for model in REGISTERED:
         with django_assert_max_num_queries(small[model], info=model._meta.label):
             assert admin_client.get(_url(model, "changelist")).status_code == 200
+
+
+# --- events from the admin ----------------------------------------------------------------
+
+
+def test_the_hot_desk_actions_log_the_user_out_and_in_through_the_events(admin_client, company):
+    frank = make_user("frank", "1005", hot_desk=True)
+    extension = frank.account.primary_extension
+    url = _url(Extension, "changelist")
+
+    admin_client.post(url, {"action": "hot_desk_logout", "_selected_action": [extension.pk]})
+    extension.refresh_from_db()
+    assert extension.hot_desk_logged_in is False
+    assert SwitchEvent.objects.filter(user=frank, event="hot_desk_logout", source="admin").count() == 1
+
+    admin_client.post(url, {"action": "hot_desk_login", "_selected_action": [extension.pk]})
+    extension.refresh_from_db()
+    assert extension.hot_desk_logged_in is True
+    assert SwitchEvent.objects.filter(user=frank, event="hot_desk_login", source="admin").count() == 1
+
+
+def test_the_hot_desk_action_on_a_fixed_extension_is_a_message_not_an_error(admin_client, company):
+    extension = company["alice"].account.primary_extension
+    response = admin_client.post(
+        _url(Extension, "changelist"),
+        {"action": "hot_desk_logout", "_selected_action": [extension.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert any("not a hot-desk device" in str(m) for m in response.context["messages"])
+    extension.refresh_from_db()
+    assert extension.hot_desk_logged_in is True
+
+
+def test_disconnecting_a_client_session_in_the_admin_reapplies_without_the_softphone(admin_client, company):
+    alice = company["alice"]
+    session = ClientSession.objects.get(user=alice)
+    admin_client.post(_url(ClientSession, "changelist"), {"action": "disconnect", "_selected_action": [session.pk]})
+    assert not ClientSession.objects.filter(user=alice).exists()
+    assert SwitchEvent.objects.filter(user=alice, event="session_disconnect", source="admin").count() == 1
+
+
+def test_the_selected_profile_cannot_be_deleted_in_the_admin(admin_client, company, available):
+    select_profile(user=company["alice"], profile=available)
+    response = admin_client.post(_url(PresenceProfile, "delete", available.pk), {"post": "yes"})
+    assert response.status_code == 200
+    assert "protected" in response.content.decode().lower()
+    assert PresenceProfile.objects.filter(pk=available.pk).exists()
