@@ -88,3 +88,32 @@ def test_every_page_and_partial_costs_constant_queries(client):
     large = count_all(client, alice)
     assert large == small
     assert max(small.values()) <= 16, small
+
+
+def count_posts(client, alice) -> dict:
+    """The htmx answers to a switch and to an edit of a chain."""
+    meeting = profile_named(alice, "In a meeting")
+    office = profile_named(alice, "In the office")
+    action = Action.objects.filter(profile=office, phase="enter").order_by("position", "id").first()
+    counts = {}
+    for name, url, data in [
+        ("switch", reverse("profiles:select", args=[meeting.pk]), {}),
+        ("switch back", reverse("profiles:select", args=[office.pk]), {}),
+        ("move action", reverse("profiles:action_move", args=[action.pk]), {"direction": "down"}),
+        ("toggle action", reverse("profiles:action_toggle", args=[action.pk]), {}),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(url, data, **HX)
+        assert response.status_code == 200, name
+        counts[name] = len(queries)
+    return counts
+
+
+def test_switch_and_chain_edits_cost_constant_queries(client):
+    alice = make_user("alice", "1000", teams=["Sales"])
+    client.force_login(alice)
+    grow(alice, 1)
+    small = count_posts(client, alice)
+    grow(alice, 6)
+    large = count_posts(client, alice)
+    assert large == small
