@@ -459,3 +459,15 @@ def test_the_selected_profile_cannot_be_deleted_in_the_admin(admin_client, compa
     assert response.status_code == 200
     assert "protected" in response.content.decode().lower()
     assert PresenceProfile.objects.filter(pk=available.pk).exists()
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_an_empty_add_form_is_answered_with_form_errors(admin_client, model):
+    before = model._default_manager.count()
+    response = admin_client.post(_url(model, "add"), {})
+    if admin.site._registry[model].has_add_permission(response.wsgi_request):
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors
+    else:
+        assert response.status_code == 403
+    assert model._default_manager.count() == before
