@@ -67,8 +67,8 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         return refuse(request, exc, fallback="profiles:presence")
     if not request.htmx:
         return redirect("profiles:presence")
-    response = render(request, "profiles/presence.html#switched", _presence_context(request))
-    return response
+    # The new current profile, buttons and status; the prompt dialog closes.
+    return render(request, "profiles/presence.html#switched", _presence_context(request))
 
 
 def _prompt(request: HttpRequest, profile, exc: PromptRequired, prompted: bool) -> HttpResponse:
