@@ -10,9 +10,11 @@
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
-    // An action form loaded into the editor takes the keyboard focus.
+    // An action form loaded into the editor takes the keyboard focus: its
+    // first field in error, else its first field.
     if (root.closest && root.closest("#action-editor")) {
-      var first = root.querySelector("input:not([type=hidden]), select, textarea, button");
+      var first = root.querySelector(".has-error input, .has-error select") ||
+        root.querySelector("input:not([type=hidden]), select, textarea, button");
       if (first) first.focus();
     }
   });

@@ -68,6 +68,25 @@ def test_reorder_an_action_with_the_arrows(open_page, alice, live_server):
     assert chain[1].pk == first.pk
 
 
+def test_add_an_action_with_field_errors_in_place(open_page, alice, live_server):
+    holiday = profile_named(alice, "On holiday")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{holiday.pk}/")
+    page.get_by_label("Action to add (when i select this profile)").select_option("change_destinations")
+    page.locator("#chain-enter").locator("xpath=..").get_by_role("button", name="Add").click()
+    form = page.locator(".action-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Ring delay (seconds)").fill("500")
+    form.get_by_role("button", name="Add action").click()
+    expect(form).to_contain_text("Enter a number from 0 to 120.")
+    shoot(page, "action-error-desktop")
+    form.get_by_label("Ring delay (seconds)").fill("10")
+    form.get_by_role("button", name="Add action").click()
+    expect(page.locator("#chains")).to_contain_text("All destinations: ring delay 10 s")
+    expect(page.locator(".action-form")).to_have_count(0)
+    assert Action.objects.filter(profile=holiday, type="change_destinations", params__ring_delay=10).exists()
+
+
 def test_add_a_time_trigger(open_page, alice, live_server):
     holiday = profile_named(alice, "On holiday")
     page = open_page(alice)
