@@ -75,6 +75,23 @@ def preview_commands(*, user, profile: PresenceProfile, prompt_values: dict | No
     return preview_changes(user=user, profile=profile, prompt_values=prompt_values)
 
 
+def command_text(command: Command, team_names: dict[int, str], fallback: str = "") -> str:
+    """A command described for people, with team names instead of ids;
+    ``fallback`` (a stored description) when the command cannot be
+    described (an operation or arguments of an older version)."""
+    team = command.args.get("team")
+    if team is not None and str(team).isdigit() and int(team) in team_names:
+        command = Command(command.extension, command.op, {**command.args, "team": team_names[int(team)]})
+    try:
+        return command.describe()
+    except (KeyError, TypeError, ValueError):
+        return fallback or f"{command.extension}: {command.op}"
+
+
+def team_names() -> dict[int, str]:
+    return dict(Team.objects.values_list("id", "name"))
+
+
 # --- profiles and their chains --------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from devices.models import ApplyRun, ClientSession, Extension
+from devices.models import ApplyRun, ApplyStep, ClientSession, Extension
 from profiles.models import StatusConnector, SwitchEvent, Trigger
 from profiles.services import select_profile
 from profiles.triggers import create_time_trigger
@@ -54,6 +54,13 @@ def test_history_lists_switches_and_runs_with_steps(client, alice, django_captur
     html = client.get(reverse("profiles:history")).content.decode()
     assert "In the office → <strong>In a meeting</strong>" in html
     assert "turn DND on" in html
+    run = ApplyRun.objects.filter(user=alice).first()
+    sales = alice.extensions.get().teams.get()
+    ApplyStep.objects.create(
+        run=run, position=99, extension="1000", op="team_login", args={"team": str(sales.pk)}, description="x", ok=True
+    )
+    html = client.get(reverse("profiles:history")).content.decode()
+    assert "1000: log in to team Sales" in html  # team names, not ids
 
 
 def test_history_is_paginated(client, alice):

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from devices.state import Command
 from profiles import selectors
 from profiles.views.common import page, with_account
 
@@ -29,6 +30,13 @@ def devices(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     events = Paginator(selectors.switch_events(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("events"))
     runs = Paginator(selectors.apply_runs(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("runs"))
+    names = selectors.team_names()
+    for run in runs:
+        # Steps described with team names (the stored text has ids).
+        run.step_list = [
+            (step, selectors.command_text(Command(step.extension, step.op, step.args), names, step.description))
+            for step in run.steps.all()
+        ]
     context = {"events": events, "runs": runs}
     partial = "runs" if request.GET.get("runs") and not request.GET.get("events") else "events"
     if not request.htmx:
