@@ -241,3 +241,8 @@ def test_refuse_policy_shows_why_the_selected_profile_cannot_change(client, alic
     assert response.status_code == 409 and "This profile is in use." in response.content.decode()
     office.refresh_from_db()
     assert office.name == "In the office" and office.actions.count() == 4
+
+
+def test_huge_ids_answer_404(client, alice):
+    assert client.get("/profiles/99999999999999999999999999/").status_code == 404
+    assert client.post("/actions/99999999999999999999999999/toggle/").status_code == 404
