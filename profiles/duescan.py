@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from portal import bulk
 from profiles.models import Selection, Trigger, TriggerFiring
 from profiles.triggers import trigger_next_fire
 
@@ -67,15 +68,17 @@ def anything_due(now: dt.datetime) -> tuple[bool, bool, bool]:
 
 
 def _claim_query(now: dt.datetime, batch_size: int):
+    """Due trigger ids in index order, locked; only the trigger rows are
+    read here so the partial index stops after ``batch_size`` rows."""
     query = Trigger.objects.filter(enabled=True, next_fire_at__isnull=False, next_fire_at__lte=now)
     if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True, of=("self",))
+        query = query.select_for_update(skip_locked=True)
     else:
         # SQLite (the embedded default) has no row locks: its IMMEDIATE
         # transactions already serialise writers, and the unique firing key
         # still guarantees exactly once.
         query = query.select_for_update()
-    return query.annotate(zone=F("profile__owner__account__time_zone")).order_by("next_fire_at", "id")[:batch_size]
+    return query.order_by("next_fire_at").values_list("id", flat=True)[:batch_size]
 
 
 def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) -> list[tuple[int, str]]:
@@ -84,10 +87,16 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
     if not rows:
         return []
     table = TriggerFiring._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
-    params = [x for trigger_id, scheduled, outcome in rows for x in (trigger_id, scheduled, now, outcome)]
+    columns = "trigger_id, scheduled_for, fired_at, outcome, detail"
+    if connection.vendor == "postgresql":
+        # Three array parameters instead of four placeholders per row.
+        source = "SELECT t, s, %s, o, '' FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[]) AS v(t, s, o)"
+        params = [now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
+    else:
+        source = "VALUES " + ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
+        params = [x for trigger_id, scheduled, outcome in rows for x in (trigger_id, scheduled, now, outcome)]
     sql = (
-        f"INSERT INTO {table} (trigger_id, scheduled_for, fired_at, outcome, detail) VALUES {values}"
+        f"INSERT INTO {table} ({columns}) {source}"
         " ON CONFLICT (trigger_id, scheduled_for) DO NOTHING RETURNING id, outcome"
     )
     with connection.cursor() as cursor:
@@ -100,9 +109,14 @@ def claim_triggers(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> tuple[l
     them, in one transaction. Returns (pending firing ids, missed, claimed)."""
     grace = dt.timedelta(minutes=settings.TRIGGER_GRACE_MINUTES)
     with transaction.atomic():
-        triggers = list(_claim_query(now, batch_size))
-        if not triggers:
+        ids = list(_claim_query(now, batch_size))
+        if not ids:
             return [], 0, 0
+        triggers = list(
+            Trigger.objects.filter(pk__in=ids)
+            .annotate(zone=F("profile__owner__account__time_zone"))
+            .order_by("next_fire_at", "id")
+        )
         rows = []
         for trigger in triggers:
             scheduled = trigger.next_fire_at
@@ -114,7 +128,7 @@ def claim_triggers(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> tuple[l
             # window: an occurrence inside it still fires on the next pass.
             trigger.next_fire_at = trigger_next_fire(trigger, trigger.zone or "UTC", max(scheduled, now - grace))
         inserted = _insert_firings(rows, now)
-        Trigger.objects.bulk_update(triggers, ["next_fire_at"])
+        bulk.bulk_update(Trigger, triggers, ["next_fire_at"])
     pending = [pk for pk, outcome in inserted if outcome == TriggerFiring.Outcome.PENDING]
     return pending, len(inserted) - len(pending), len(triggers)
 

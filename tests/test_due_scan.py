@@ -134,7 +134,7 @@ def test_two_concurrent_scans_claim_disjoint_rows_and_fire_each_occurrence_once(
     def first_scan():
         try:
             with transaction.atomic():
-                held.extend(t.pk for t in duescan._claim_query(NOW, 15))
+                held.extend(duescan._claim_query(NOW, 15))
                 locked.set()
                 release.wait(10)
                 pending, _, _ = duescan.claim_triggers(NOW, batch_size=15)  # re-entrant: same rows, same transaction
