@@ -35,8 +35,10 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
         raise NotAllowed(f"Softphone {extension.number} belongs to someone else.")
     with transaction.atomic():
         # The account lock is the per-user mutex of every switch.
-        Account.objects.select_for_update().filter(user=user).exists()
-        session = ClientSession.objects.select_for_update().filter(extension=extension).first()
+        list(Account.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
+        # Locking the softphone serialises two clients connecting to it at once.
+        list(Extension.objects.select_for_update().filter(pk=extension.pk).values_list("pk", flat=True))
+        session = ClientSession.objects.filter(extension=extension).first()
         if session is not None:
             if session.user_id != user.pk:
                 raise InUse(f"Another user's client is connected to softphone {extension.number}.")
@@ -58,7 +60,7 @@ def disconnect_client(*, user, extension: Extension, actor=None, source: str = S
     softphone (they stay on the primary). Returns False when no session of
     this user was connected there (nothing changes)."""
     with transaction.atomic():
-        Account.objects.select_for_update().filter(user=user).exists()
+        list(Account.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
         deleted, _ = ClientSession.objects.filter(user=user, extension=extension).delete()
         if not deleted:
             return False
