@@ -253,3 +253,20 @@ def test_set_fault_refuses_an_unknown_fault():
     make_user("alice", "1000")
     with pytest.raises(ValidationError):
         services.set_fault(extension=Extension.objects.get(number="1000"), fault="explode")
+
+
+@pytest.mark.django_db  # converges run by hand: nothing is committed in this test
+def test_a_switch_right_after_a_disconnect_still_clears_the_softphone():
+    alice = make_user("alice", "1000")
+    phone = softphone(alice)
+    services.converge(user_id=alice.pk)
+    events.connect_client(user=alice, extension=phone)
+    services.converge(user_id=alice.pk)
+    assert device("2000").presence == "In the office"
+    events.disconnect_client(user=alice, extension=phone)
+    # Switched again before the disconnect's target was applied: the new
+    # target carries the released softphone along.
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    services.converge(user_id=alice.pk)
+    assert (device("2000").presence, device("2000").dnd) == ("", False)
+    assert device("1000").presence == "In a meeting"
