@@ -109,9 +109,11 @@ def phone(request: HttpRequest, number: str) -> HttpResponse:
         "holder": holder,
         "session": session,
         "state": state,
-        "teams": list(ext.teams.order_by("name")),
+        "teams": [(team, state.teams.get(str(team.pk)) if state else None) for team in ext.teams.order_by("name")],
         "fault": device.get_fault_display() if device and device.fault else "",
         "error": error,
-        "mismatches": services.mismatches_for(holder) if holder else [],
+        # The profile applies to a softphone only while a client is connected.
+        "applies_to": session.user if session else (holder if ext.kind != Extension.Kind.SOFTPHONE else None),
+        "mismatches": [m for m in services.mismatches_for(holder) if m.extension == number] if holder else [],
     }
     return render(request, "devices/phone.html", context, status=400 if error else 200)
