@@ -14,7 +14,13 @@ from django.db.models import Count
 from devices.admin import ReadOnlyAdmin
 from profiles import seeding, triggers
 from profiles.actions import describe_action
-from profiles.admin_forms import AccountForm, ActionForm, ClientProfileForm, PresenceProfileForm, phase_action_form
+from profiles.admin_forms import (
+    AccountForm,
+    ClientProfileForm,
+    PresenceProfileForm,
+    TypedActionForm,
+    phase_action_form,
+)
 from profiles.errors import PortalError
 from profiles.models import (
     Account,
@@ -189,13 +195,29 @@ class PresenceProfileAdmin(admin.ModelAdmin):
 class ActionAdmin(admin.ModelAdmin):
     """Every action of every profile, to find them; usually edited inline."""
 
-    form = ActionForm
+    form = TypedActionForm
     list_display = ("profile", "profile_kind", "phase", "position", "type", "enabled", "summary")
     list_filter = ("phase", "type", "enabled", "profile__kind")
     search_fields = ("profile__name", "profile__owner__username")
     list_select_related = ("profile", "profile__owner")
     autocomplete_fields = ("profile",)
-    fields = ("profile", "phase", "position", "enabled", "type", "params")
+    fieldsets = (
+        (None, {"fields": ("profile", "phase", "position", "enabled", "type")}),
+        (
+            "Parameters (only those of the chosen type are used)",
+            {
+                "fields": (
+                    ("on", "prompt"),
+                    "message",
+                    "target",
+                    ("family", "active"),
+                    ("ring_delay", "ring_timeout"),
+                    "team",
+                    "location",
+                )
+            },
+        ),
+    )
 
     @admin.display(description="profile kind", ordering="profile__kind")
     def profile_kind(self, action) -> str:

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from devices.models import Location, Team
-from profiles.actions import TEAM_TYPES, validate_params
+from profiles.actions import FAMILIES, TEAM_TYPES, validate_params
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, time_zone_choices
 from profiles.seeding import check_can_enable, check_client_profile_can_enable
 
@@ -22,7 +22,20 @@ PARAMS_HELP = (
 )
 
 
-class ActionForm(forms.ModelForm):
+class ParamsValidatedFirst:
+    """For action forms whose clean() validates the params with
+    validate_params. Action.clean() reports parameter errors under the
+    parameter names, which are not always form fields (Django would raise
+    instead of showing them) and would repeat the errors clean() already
+    reported, so the model's validation only runs once the form is valid."""
+
+    def _post_clean(self):
+        if self._errors:
+            return
+        super()._post_clean()
+
+
+class ActionForm(ParamsValidatedFirst, forms.ModelForm):
     class Meta:
         model = Action
         fields = ("position", "enabled", "type", "params")
@@ -53,15 +66,6 @@ class ActionForm(forms.ModelForm):
                     else:
                         self.add_error("params", f"{key}: {message}")
         return cleaned
-
-    def _post_clean(self):
-        # Action.clean() reports parameter errors under the parameter names,
-        # which are not form fields (Django would raise instead of showing
-        # them). clean() above already validated with the same function, so
-        # the model's validation only runs once the form is otherwise valid.
-        if self._errors:
-            return
-        super()._post_clean()
 
 
 def phase_action_form(phase: str) -> type[ActionForm]:
@@ -136,4 +140,72 @@ class AccountForm(forms.ModelForm):
                 check_can_enable(probe)
             except ValidationError as exc:
                 self.add_error("primary_extension", exc)
+        return cleaned
+
+
+YES_NO = [("", "—"), ("true", "yes"), ("false", "no")]
+PARAM_FIELDS = (
+    "on",
+    "message",
+    "prompt",
+    "target",
+    "family",
+    "active",
+    "ring_delay",
+    "ring_timeout",
+    "team",
+    "location",
+)
+
+
+class TypedActionForm(ParamsValidatedFirst, forms.ModelForm):
+    """One action with a field per parameter instead of JSON: the fields
+    the chosen type uses are gathered into its params and validated by
+    validate_params, whose errors name exactly these fields."""
+
+    on = forms.ChoiceField(label="on / off", choices=YES_NO, required=False, help_text="DND and GSM mode.")
+    message = forms.CharField(required=False, max_length=200, help_text="DND message.")
+    prompt = forms.BooleanField(
+        label="ask on selection", required=False, help_text="DND message or forward target asked when selected."
+    )
+    target = forms.CharField(required=False, max_length=32, help_text="Forward target, e.g. 1000 or +493012345678.")
+    family = forms.ChoiceField(
+        choices=[("all", "all destinations"), *[(f, f) for f in FAMILIES]], required=False, initial="all"
+    )
+    active = forms.ChoiceField(choices=YES_NO, required=False)
+    ring_delay = forms.IntegerField(required=False, help_text="Seconds, 0–120.")
+    ring_timeout = forms.IntegerField(required=False, help_text="Seconds, 5–300.")
+    team = forms.ModelChoiceField(Team.objects.all(), required=False, empty_label="all teams")
+    location = forms.ModelChoiceField(Location.objects.all(), required=False)
+
+    class Meta:
+        model = Action
+        fields = ("profile", "phase", "position", "enabled", "type")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        params = self.instance.params or {}
+        for name in PARAM_FIELDS:
+            value = params.get(name)
+            if isinstance(value, bool):
+                value = value if name == "prompt" else ("true" if value else "false")
+            if value is not None:
+                self.initial.setdefault(name, value)
+
+    def clean(self):
+        cleaned = super().clean()
+        action_type = cleaned.get("type")
+        if action_type is None:
+            return cleaned
+        raw = {name: cleaned.get(name) for name in PARAM_FIELDS if name in cleaned}
+        raw = {k: v for k, v in raw.items() if v not in (None, "")}
+        for ref in ("team", "location"):
+            if ref in raw:
+                raw[ref] = raw[ref].pk
+        try:
+            self.instance.params = validate_params(action_type, raw)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(key if key in self.fields else None, message)
         return cleaned

@@ -471,3 +471,53 @@ def test_an_empty_add_form_is_answered_with_form_errors(admin_client, model):
     else:
         assert response.status_code == 403
     assert model._default_manager.count() == before
+
+
+# --- the action form with a field per parameter ------------------------------------------
+
+
+def test_an_action_is_added_with_a_field_per_parameter(admin_client, available):
+    response = admin_client.post(
+        _url(Action, "add"),
+        {
+            "profile": available.pk,
+            "phase": "enter",
+            "position": "5",
+            "enabled": "on",
+            "type": "set_forward",
+            "target": "+49 30 1234 5678",
+            "family": "all",
+        },
+    )
+    assert response.status_code == 302
+    action = Action.objects.get(profile=available, type="set_forward")
+    assert action.params == {"prompt": False, "target": "+493012345678"}
+
+
+def test_a_bad_parameter_is_an_error_on_its_field(admin_client, available):
+    response = admin_client.post(
+        _url(Action, "add"),
+        {"profile": available.pk, "phase": "enter", "position": "5", "type": "set_forward", "target": "nowhere"},
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert list(form.errors) == ["target"]
+    assert not Action.objects.filter(profile=available, type="set_forward").exists()
+
+
+def test_a_location_action_takes_the_chosen_location(admin_client, available):
+    desk = Location.objects.get(name="Desk 1000")
+    response = admin_client.post(
+        _url(Action, "add"),
+        {"profile": available.pk, "phase": "exit", "position": "0", "type": "set_location", "location": desk.pk},
+    )
+    assert response.status_code == 302
+    assert Action.objects.get(profile=available, phase="exit").params == {"location": desk.pk}
+
+
+def test_the_action_form_shows_the_stored_parameters(admin_client, available):
+    dnd = available.actions.get(type="set_dnd")
+    dnd.params = {"on": True, "prompt": False, "message": "Back soon"}
+    dnd.save(update_fields=["params"])
+    form = admin_client.get(_url(Action, "change", dnd.pk)).context["adminform"].form
+    assert (form["on"].value(), form["prompt"].value(), form["message"].value()) == ("true", False, "Back soon")
