@@ -53,6 +53,7 @@ from profiles.models import (  # noqa: E402
     PresenceProfile,
     Selection,
     Trigger,
+    TriggerFiring,
 )
 from profiles.tasks import due_scan, noop  # noqa: E402
 
@@ -150,6 +151,14 @@ def seed(users: int, idle_triggers: int, minute: dt.datetime) -> list[int]:
         for i in range(max(0, idle_triggers - users))
     ]
     Trigger.objects.bulk_create(triggers, batch_size=5000)
+    # A day of history, so the firing table is not empty (as in production).
+    TriggerFiring.objects.bulk_create(
+        [
+            TriggerFiring(trigger=t, scheduled_for=minute - dt.timedelta(days=1), fired_at=now, outcome="applied")
+            for t in Trigger.objects.all()
+        ],
+        batch_size=5000,
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return [u.pk for u in people]

@@ -16,6 +16,7 @@ from django.db.models import F
 from devices.drivers.base import StepResult
 from devices.models import Extension, SimulatedDevice
 from devices.state import Command, ExtensionState, apply_command, idle_extension, overlay
+from portal import bulk
 
 
 def configured_states(numbers: list[str]) -> dict[str, tuple[Extension, ExtensionState]]:
@@ -112,6 +113,6 @@ def save_states(states: dict[Extension, ExtensionState]) -> None:
             row.state = state.to_json()
             to_update.append(row)
     if to_update:
-        SimulatedDevice.objects.bulk_update(to_update, ["state"])
+        bulk.bulk_update(SimulatedDevice, to_update, ["state"])  # fast path for batch converges
     if to_create:
         SimulatedDevice.objects.bulk_create(to_create)
