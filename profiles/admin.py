@@ -134,6 +134,8 @@ class PhaseActionInline(admin.TabularInline):
     fields = ("position", "enabled", "type", "params", "summary")
     readonly_fields = ("summary",)
     ordering = ("position", "id")
+    # The action's own page edits its parameters field by field.
+    show_change_link = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(phase=self.phase)
