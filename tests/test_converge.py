@@ -248,3 +248,25 @@ def test_device_io_runs_outside_database_transactions(monkeypatch):
     select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
     assert ("apply", False) in seen
     assert all(in_atomic is False for _, in_atomic in seen)
+
+
+def test_tasks_are_acknowledged_late_and_rejected_when_the_worker_is_lost():
+    from devices import tasks
+
+    for task in (
+        tasks.converge_user,
+        tasks.converge_users,
+        tasks.sweep_pending,
+        tasks.reconcile_all,
+        tasks.reapply_users,
+    ):
+        assert (task.acks_late, task.reject_on_worker_lost) == (True, True), task.name
+    assert tasks.converge_user.max_retries == MAX_RETRIES
+
+
+def test_retry_delay_is_exponential_with_full_jitter_and_capped():
+    delays = {n: [services.retry_delay(n) for _ in range(200)] for n in range(10)}
+    for n, values in delays.items():
+        assert all(0 <= v <= min(60.0, 2**n) for v in values)
+        assert len(set(values)) > 100  # jittered, not a fixed schedule
+    assert max(delays[9]) > 30  # grows until the cap
