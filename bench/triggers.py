@@ -247,16 +247,18 @@ def one_minute(user_ids: list[int], minute: dt.datetime) -> tuple[float, float, 
     started = time.perf_counter()
     due_scan.delay()  # what Beat sends at its tick
     switched_at = None
+    # Cheap polls (the database holds only the bench's users): the bench
+    # must not steal the worker's CPU on a small machine.
     while True:
-        switched = Selection.objects.filter(user_id__in=user_ids, profile__name="Away").count()
+        switched = Selection.objects.filter(profile__name="Away").count()
         if switched == len(user_ids) and switched_at is None:
             switched_at = time.perf_counter() - started
-        converged = TargetState.objects.filter(user_id__in=user_ids, status="applied").exclude(version=0).count()
+        converged = TargetState.objects.filter(status="applied", version__gt=0).count()
         if switched == len(user_ids) and converged == len(user_ids):
             break
         if time.perf_counter() - started > 900:
             raise SystemExit(f"not converged after 900 s: {switched} switched, {converged} converged")
-        time.sleep(0.1)
+        time.sleep(0.25)
     return switched_at, time.perf_counter() - started, _tasks_run()
 
 
@@ -289,12 +291,15 @@ def main() -> None:
     try:
         print(f"\n## 2. {len(user_ids)} users, one minute, one worker (prefork, {os.cpu_count()} CPUs)")
         empty = empty_tasks(len(user_ids))
-        print(f"{len(user_ids)} empty tasks:                    {empty:.2f} s")
+        print(f"{len(user_ids)} empty tasks (before):           {empty:.2f} s")
         minute = (timezone.now() + dt.timedelta(seconds=2)).replace(microsecond=0)
         switched, converged, tasks = one_minute(user_ids, minute)
         print(f"all users switched after:                {switched:.2f} s")
         print(f"all users switched and converged after:  {converged:.2f} s  ({tasks} tasks besides the no-ops)")
-        print(f"ratio to the empty tasks:                {converged / empty:.2f}")
+        # Once more after: the machine's load varies, so both are shown.
+        again = empty_tasks(len(user_ids))
+        print(f"{len(user_ids)} empty tasks (after):            {again:.2f} s")
+        print(f"ratio to the faster empty-task run:      {converged / min(empty, again):.2f}")
     finally:
         worker.terminate()
         worker.wait(60)
