@@ -61,10 +61,16 @@ def anything_due(now: dt.datetime) -> tuple[bool, bool, bool]:
         f" EXISTS (SELECT 1 FROM {selection} WHERE until IS NOT NULL AND until <= %s AND source <> %s),"
         f" EXISTS (SELECT 1 FROM {firing} WHERE outcome = %s AND fired_at <= %s)"
     )
+    at, stale = _db_datetime(now), _db_datetime(now - STALE_PENDING)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, Selection.Source.MEETING, TriggerFiring.Outcome.PENDING, now - STALE_PENDING])
+        cursor.execute(sql, [at, at, Selection.Source.MEETING, TriggerFiring.Outcome.PENDING, stale])
         row = cursor.fetchone()
     return bool(row[0]), bool(row[1]), bool(row[2])
+
+
+def _db_datetime(value: dt.datetime):
+    """A datetime as this database stores it (SQLite: naive UTC text), for raw SQL."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _claim_query(now: dt.datetime, batch_size: int):
@@ -94,7 +100,11 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
         params = [now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
     else:
         source = "VALUES " + ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
-        params = [x for trigger_id, scheduled, outcome in rows for x in (trigger_id, scheduled, now, outcome)]
+        params = [
+            x
+            for trigger_id, scheduled, outcome in rows
+            for x in (trigger_id, _db_datetime(scheduled), _db_datetime(now), outcome)
+        ]
     sql = (
         f"INSERT INTO {table} ({columns}) {source}"
         " ON CONFLICT (trigger_id, scheduled_for) DO NOTHING RETURNING id, outcome"

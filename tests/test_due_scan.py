@@ -4,6 +4,7 @@ firings recorded as missed."""
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -121,37 +122,49 @@ def test_a_retried_batch_does_not_fire_twice(time_machine):
 
 
 def test_two_concurrent_scans_claim_disjoint_rows_and_fire_each_occurrence_once():
-    """Real PostgreSQL, two connections: while one scan holds a batch locked,
-    the other skips it (SKIP LOCKED) and takes the rest; afterwards every
-    occurrence has exactly one firing and was sent once."""
-    assert connection.features.has_select_for_update_skip_locked
+    """Two connections: while one scan holds a claimed batch uncommitted, a
+    second scan runs. On PostgreSQL it skips the locked rows (SKIP LOCKED)
+    and takes the rest without waiting; on SQLite it waits for the first
+    to commit. Either way every occurrence has exactly one firing and was
+    sent once."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
     alice = make_user("alice", "1000")
     made = _due_triggers(alice, 40)
     sent, send = _collect()
     locked, release = threading.Event(), threading.Event()
-    held: list[int] = []
+    second: dict = {}
 
     def first_scan():
         try:
             with transaction.atomic():
-                held.extend(duescan._claim_query(NOW, 15))
+                pending, _, _ = duescan.claim_triggers(NOW, batch_size=15)
                 locked.set()
                 release.wait(10)
-                pending, _, _ = duescan.claim_triggers(NOW, batch_size=15)  # re-entrant: same rows, same transaction
             send(pending)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=first_scan)
-    thread.start()
-    assert locked.wait(10)
-    result = duescan.scan(now=NOW, send_firings=send, send_clear_after=send, batch_size=10)
-    assert result.claimed == 25  # the 15 locked rows were skipped, not waited for
-    release.set()
-    thread.join(10)
-    duescan.scan(now=NOW, send_firings=send, send_clear_after=send)  # nothing left
+    def second_scan():
+        try:
+            second["result"] = duescan.scan(now=NOW, send_firings=send, send_clear_after=send, batch_size=10)
+        finally:
+            connections.close_all()
 
-    assert len(held) == 15
+    first = threading.Thread(target=first_scan)
+    first.start()
+    assert locked.wait(10)
+    other = threading.Thread(target=second_scan)
+    other.start()
+    if skip_locked:
+        other.join(10)
+        assert not other.is_alive(), "the second scan waited for the locked rows"
+    else:
+        time.sleep(0.3)
+    release.set()
+    first.join(10)
+    other.join(10)
+    assert second["result"].claimed == 25  # the first scan's 15 rows were not claimed twice
+
     assert len(sent) == len(set(sent)) == 40
     fired = list(TriggerFiring.objects.values_list("trigger_id", "scheduled_for"))
     assert sorted(fired) == sorted((t.pk, NOW) for t in made)
