@@ -155,8 +155,9 @@ def apply_firings(firing_ids: list[int], *, now: dt.datetime | None = None) -> d
                 first_per_user.setdefault(firing.trigger.profile.owner_id, firing)
             batch = list(first_per_user.values())
             results.update(_fire_batch(batch, now))
-        done = {f.pk for f in batch}
-        remaining = [pk for pk in remaining if pk not in done and pk in {f.pk for f in firings}]
+        # A user's second firing in this batch waits for the next round.
+        later = {f.pk for f in firings} - {f.pk for f in batch}
+        remaining = [pk for pk in remaining if pk in later]
     return results
 
 

@@ -315,3 +315,16 @@ def test_a_redelivered_converge_batch_does_not_undo_a_handset_change(time_machin
     manual_change(extension="3000", command=Command(extension="3000", op="set_dnd", args={"on": True}))
     converge_switched([alice.pk])
     assert SimulatedDriver().read(["3000"])["3000"].dnd is True
+
+
+def test_two_triggers_of_one_user_at_the_same_minute_apply_one_after_the_other(time_machine):
+    alice = make_user("alice", "1000")
+    [first] = _due_triggers(alice, 1, profile="Out of the office")
+    [second] = _due_triggers(alice, 1, profile="On holiday")
+    time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
+    due_scan()
+    outcomes = dict(TriggerFiring.objects.values_list("trigger_id", "outcome"))
+    assert outcomes == {first.pk: "applied", second.pk: "applied"}
+    alice.selection.refresh_from_db()
+    assert alice.selection.profile.name == "On holiday"
+    assert alice.selection.previous_profile.name == "Out of the office"
