@@ -179,6 +179,10 @@ LOGOUT_REDIRECT_URL = "login"
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+if not PRODUCTION:
+    # WhiteNoise warns on every request when the folder is missing; in
+    # development the files are served from the finders anyway.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Celery ---------------------------------------------------------------
 # Default broker: kombu's filesystem transport under var/, so a newcomer
