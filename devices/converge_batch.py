@@ -104,19 +104,7 @@ def converge_many(user_ids: list[int], *, reason: str = "") -> list[int]:
             for uid in fresh
         )
         ApplyStep.objects.bulk_create(
-            ApplyStep(
-                run=run,
-                position=i,
-                extension=s.command.extension,
-                op=s.command.op,
-                args=s.command.args,
-                description=s.command.describe()[:200],
-                ok=s.ok,
-                error=s.error,
-                duration_ms=s.duration_ms,
-            )
-            for run in runs
-            for i, s in enumerate(steps_by_user[run.user_id])
+            row for run in runs for row in services.step_rows(run, steps_by_user[run.user_id])
         )
     return sorted(left)
 

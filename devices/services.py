@@ -276,21 +276,26 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
             result=result,
             error=error,
         )
-        ApplyStep.objects.bulk_create(
-            ApplyStep(
-                run=run,
-                position=i,
-                extension=s.command.extension,
-                op=s.command.op,
-                args=s.command.args,
-                description=s.command.describe()[:200],
-                ok=s.ok,
-                error=s.error,
-                duration_ms=s.duration_ms,
-            )
-            for i, s in enumerate(steps)
-        )
+        ApplyStep.objects.bulk_create(step_rows(run, steps))
     return ConvergeOutcome(run, transient=bool(error) and transient)
+
+
+def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
+    """The audit rows of one run's driver steps, in order."""
+    return [
+        ApplyStep(
+            run=run,
+            position=i,
+            extension=s.command.extension,
+            op=s.command.op,
+            args=s.command.args,
+            description=s.command.describe()[:200],
+            ok=s.ok,
+            error=s.error,
+            duration_ms=s.duration_ms,
+        )
+        for i, s in enumerate(steps)
+    ]
 
 
 def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
