@@ -66,15 +66,6 @@ def apply_status(user) -> ApplyStatus:
     )
 
 
-def preview_commands(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> list[Command]:
-    """The commands a switch to ``profile`` would send now (the service's
-    preview: the same merge and diff as a real switch, not sent). Raises
-    DriverError when the phone system cannot be read."""
-    from profiles.services import preview_changes
-
-    return preview_changes(user=user, profile=profile, prompt_values=prompt_values)
-
-
 def command_text(command: Command, team_names: dict[int, str], fallback: str = "") -> str:
     """A command described for people, with team names instead of ids;
     ``fallback`` (a stored description) when the command cannot be

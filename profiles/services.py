@@ -190,9 +190,7 @@ def select_profile(
             return SwitchResult(selection=selection, switched=False, skipped_reason="sticky")
 
         old = selection.profile if selection else None
-        actions = list(Action.objects.filter(profile_id__in={profile.pk} | ({old.pk} if old else set())))
-        new_actions = [a for a in actions if a.profile_id == profile.pk]
-        exit_actions = [a for a in actions if old and a.profile_id == old.pk] if old and old.pk != profile.pk else []
+        new_actions, exit_actions = _switch_chains(profile, old)
         prompts = _prompts_for(new_actions, prompt_values)
 
         devices = load_devices(account)
@@ -486,14 +484,13 @@ def select_profile_many(
 
 def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
     """The desired state a switch to ``profile`` would store, computed the
-    same way and stored nowhere (the device diff is devices.services.preview)."""
+    same way and stored nowhere (the device diff is
+    devices.services.preview_commands)."""
     account = Account.objects.select_related("client_profile", "primary_extension").get(user=user)
     selection = Selection.objects.select_related("profile").filter(user=user).first()
     old = selection.profile if selection else None
-    actions = list(Action.objects.filter(profile_id__in={profile.pk} | ({old.pk} if old else set())))
-    new_actions = [a for a in actions if a.profile_id == profile.pk]
-    exit_actions = [a for a in actions if old and a.profile_id == old.pk] if old and old.pk != profile.pk else []
-    needed = set().union(*(prompts_needed(a.type, a.params) for a in new_actions if a.enabled))
+    new_actions, exit_actions = _switch_chains(profile, old)
+    needed = _needed_prompts(new_actions)
     prompts = {k: v for k, v in (prompt_values or {}).items() if k in needed}
     devices = load_devices(account)
     if devices is None:
@@ -510,8 +507,23 @@ def preview_changes(*, user, profile: PresenceProfile, prompt_values: dict | Non
     return device_services.preview_commands(user_id=user.pk, desired=desired)
 
 
+def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tuple[list[Action], list[Action]]:
+    """The new profile's actions and, when this leaves another profile, the
+    old one's (its exit chain runs first, rule 1), in one query."""
+    leaving = old is not None and old.pk != profile.pk
+    actions = list(Action.objects.filter(profile_id__in={profile.pk, old.pk} if leaving else {profile.pk}))
+    new_actions = [a for a in actions if a.profile_id == profile.pk]
+    exit_actions = [a for a in actions if a.profile_id == old.pk] if leaving else []
+    return new_actions, exit_actions
+
+
+def _needed_prompts(actions) -> set[str]:
+    """What the enabled actions of a chain ask for at selection (rule 3)."""
+    return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
+
+
 def _prompts_for(actions, prompt_values: dict | None) -> dict[str, str]:
-    needed = set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
+    needed = _needed_prompts(actions)
     if not needed:
         return {}
     if prompt_values is None:

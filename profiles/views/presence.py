@@ -108,7 +108,7 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = or_404(services.get_available_profile, request.user, profile_id)
     commands, error = [], ""
     try:
-        commands = selectors.preview_commands(user=request.user, profile=profile)
+        commands = services.preview_changes(user=request.user, profile=profile)
     except DriverError as exc:
         error = f"The phone system could not be read: {exc}"
     except PortalError as exc:
