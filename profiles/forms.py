@@ -140,17 +140,27 @@ class ActionForm(forms.Form):
         return dict(params)
 
 
+def on_off_field(label: str) -> forms.TypedChoiceField:
+    """An On/Off choice that cleans to a bool (DND, GSM mode)."""
+    return forms.TypedChoiceField(
+        choices=[("true", "On"), ("false", "Off")], coerce=lambda v: v == "true", initial="true", label=label
+    )
+
+
+def on_off_initial(params: dict) -> str:
+    """The choice for a stored "on" parameter; actions default to on."""
+    return "true" if params.get("on", True) else "false"
+
+
 class SetDndForm(ActionForm):
     action_type = "set_dnd"
-    on = forms.TypedChoiceField(
-        choices=[("true", "On"), ("false", "Off")], coerce=lambda v: v == "true", initial="true", label="DND"
-    )
+    on = on_off_field("DND")
     message = forms.CharField(required=False, max_length=MAX_MESSAGE, label="Message")
     prompt = forms.BooleanField(required=False, label="Ask for a message when I select the profile")
 
     @classmethod
     def initial_from(cls, params):
-        return {**params, "on": "true" if params.get("on", True) else "false"}
+        return {**params, "on": on_off_initial(params)}
 
 
 class SetForwardForm(ActionForm):
@@ -194,13 +204,11 @@ class ChangeDestinationsForm(ActionForm):
 
 class SetGsmModeForm(ActionForm):
     action_type = "set_gsm_mode"
-    on = forms.TypedChoiceField(
-        choices=[("true", "On"), ("false", "Off")], coerce=lambda v: v == "true", initial="true", label="GSM mode"
-    )
+    on = on_off_field("GSM mode")
 
     @classmethod
     def initial_from(cls, params):
-        return {"on": "true" if params.get("on", True) else "false"}
+        return {"on": on_off_initial(params)}
 
 
 class TeamForm(ActionForm):
