@@ -1,4 +1,4 @@
-"""Celery tasks for triggers: thin wrappers that take ids and call services.
+"""Celery tasks of the automation: thin wrappers that take ids and call services.
 
 One Beat entry (due_scan) drives every time trigger and clear-after timer;
 work is handed on in batches of ids, so 10,000 users switched at one minute
@@ -8,7 +8,8 @@ are ~20 tasks of 500, not 10,000 tasks.
 from celery import shared_task
 
 from devices import services as device_services
-from profiles import duescan, precedence
+from profiles.automation import clear_after, duescan, firings
+from profiles.automation.connectors import m365
 
 
 def converge_users(user_ids: list[int], *, reason: str) -> None:
@@ -39,17 +40,17 @@ def fire_triggers(firing_ids: list[int]) -> int:
     """Act on a batch of claimed firings in a constant number of queries;
     the switched users' converges follow as batch tasks (converge_users).
     Safe to run twice: a firing that is no longer pending is skipped."""
-    results = precedence.apply_firings(firing_ids)
+    results = firings.apply_firings(firing_ids, converge=converge_switched.delay)
     return sum(r.outcome == "applied" for r in results.values())
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def clear_after_users(user_ids: list[int]) -> int:
     """Return a batch of users whose timer ended to their previous profile
-    (each at most once, see precedence.clear_after)."""
+    (each at most once, see profiles.automation.clear_after)."""
     with device_services.collect_converges() as switched:
         for user_id in user_ids:
-            precedence.clear_after(user_id)
+            clear_after.clear_after(user_id)
     converge_users(switched, reason="clear_after")
     return len(switched)
 
@@ -64,9 +65,7 @@ def due_scan() -> dict:
 @shared_task(acks_late=True, ignore_result=True)
 def poll_status_connectors() -> dict:
     """Poll every enabled Microsoft 365 connector (Beat entry)."""
-    from profiles import connectors
-
-    return connectors.poll_all()
+    return m365.poll_all()
 
 
 @shared_task
