@@ -280,19 +280,30 @@ class Trigger(models.Model):
         return [name for bit, name in enumerate(self.WEEKDAYS) if self.weekdays & (1 << bit)]
 
 
+class Outcome(models.TextChoices):
+    """What became of an automatic event (a trigger firing, a timer ending,
+    a meeting starting or ending): the one outcome of
+    profiles.automation.precedence.decide, stored on firings and answered
+    by the status webhook."""
+
+    APPLIED = "applied", "Applied"
+    MISSED = "missed", "Missed (too late)"
+    SKIPPED_STICKY = "skipped_sticky", "Skipped: sticky profile"
+    SKIPPED_SAME = "skipped_same", "Skipped: already selected"
+    SKIPPED_DISABLED = "skipped_disabled", "Skipped: presence profiles disabled"
+    PENDING = "pending", "Claimed, being applied"
+    DEFERRED = "deferred", "Deferred: meeting or timer active; returns to it after"
+    FAILED = "failed", "Failed"
+    UNCHANGED = "unchanged", "Unchanged: nothing to do"
+    IGNORED = "ignored", "Ignored: no trigger for it"
+    DROPPED = "dropped", "Dropped: nothing to return to"
+
+
 class TriggerFiring(models.Model):
     """One occurrence of a time trigger, recorded under a unique key so a
     second Beat or a retried tick never fires it twice."""
 
-    class Outcome(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        MISSED = "missed", "Missed (too late)"
-        SKIPPED_STICKY = "skipped_sticky", "Skipped: sticky profile"
-        SKIPPED_SAME = "skipped_same", "Skipped: already selected"
-        SKIPPED_DISABLED = "skipped_disabled", "Skipped: presence profiles disabled"
-        PENDING = "pending", "Claimed, being applied"
-        DEFERRED = "deferred", "Deferred: meeting or timer active; returns to it after"
-        FAILED = "failed", "Failed"
+    Outcome = Outcome
 
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings")
     scheduled_for = models.DateTimeField()

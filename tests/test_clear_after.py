@@ -9,7 +9,7 @@ from django.db import connections
 
 from profiles.automation import clear_after, duescan
 from profiles.automation.tasks import clear_after_users, due_scan
-from profiles.models import Selection, SwitchEvent
+from profiles.models import Outcome, Selection, SwitchEvent
 from profiles.services import select_profile
 from tests.factories import make_user, profile_named
 
@@ -72,7 +72,7 @@ def test_two_workers_clearing_the_same_user_at_once_switch_once(alice):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(outcomes) == ["applied", "done"]
+    assert sorted(outcomes) == [Outcome.APPLIED, Outcome.UNCHANGED]
     assert _clear_after_switches(alice) == 1
 
 

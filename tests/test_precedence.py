@@ -7,7 +7,7 @@ import pytest
 
 from profiles.automation import meetings, triggers
 from profiles.automation.tasks import due_scan
-from profiles.models import RecentValue, Selection, StatusConnector, Trigger, TriggerFiring
+from profiles.models import Outcome, RecentValue, Selection, StatusConnector, Trigger, TriggerFiring
 from profiles.services import select_profile, update_profile
 from tests.factories import make_user, profile_named
 
@@ -190,12 +190,45 @@ def test_meeting_beats_time_trigger_whose_profile_follows_the_meeting(alice, hoo
     assert _profile(alice) == OUT
 
 
-def test_meeting_end_on_a_sticky_meeting_profile_stays(alice, hook):
+def test_meeting_end_returns_from_the_sticky_profile_the_meeting_selected(alice, hook):
+    # pascom: pin the meeting profile so time triggers cannot end the
+    # meeting; after the meeting the user is back where they were.
+    _make_sticky(alice, MEETING)
+    select_profile(user=alice, profile=profile_named(alice, OUT))
+    assert _start(alice, hook).outcome == Outcome.APPLIED
+    assert _profile(alice) == MEETING
+    assert _end(alice, hook).outcome == Outcome.APPLIED
+    selection = _selection(alice)
+    assert (selection.profile.name, selection.source) == (OUT, Selection.Source.MEETING_END)
+
+
+def test_sticky_meeting_profile_holds_off_a_time_trigger_which_follows_the_meeting(alice, hook, time_machine):
     _make_sticky(alice, MEETING)
     _start(alice, hook)
+    firing = _fire_time_trigger(alice, DND, time_machine, NOW + dt.timedelta(minutes=10))
+    assert firing.outcome == Outcome.DEFERRED
     assert _profile(alice) == MEETING
-    assert _end(alice, hook).outcome == TriggerFiring.Outcome.SKIPPED_STICKY
+    assert _end(alice, hook).outcome == Outcome.APPLIED
+    assert _profile(alice) == DND
+
+
+def test_sticky_meeting_profile_chosen_by_hand_is_not_left_by_the_meetings_end(alice, hook):
+    # The same sticky profile, selected by the user during the meeting: the
+    # user's own choice, which no automatic source leaves.
+    _make_sticky(alice, MEETING)
+    select_profile(user=alice, profile=profile_named(alice, OUT))
+    _start(alice, hook)
+    select_profile(user=alice, profile=profile_named(alice, MEETING))
+    assert _end(alice, hook).detail == "the user chose another profile meanwhile"
     assert _profile(alice) == MEETING
+
+
+def test_sticky_profile_chosen_by_hand_blocks_meeting_start_and_end(alice, hook):
+    _make_sticky(alice, HOLIDAY)
+    select_profile(user=alice, profile=profile_named(alice, HOLIDAY))
+    assert _start(alice, hook).outcome == Outcome.SKIPPED_STICKY
+    assert _end(alice, hook).outcome == Outcome.UNCHANGED
+    assert _profile(alice) == HOLIDAY
 
 
 # --- clear-after --------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import bulk
-from profiles.automation.precedence import Outcome, Result, Source, State, last_values_many, state_of
+from profiles.automation import acting
+from profiles.automation.precedence import Decision, Outcome, Source, TriggerFired, decide
 from profiles.models import Account, PresenceProfile, Selection, Trigger, TriggerFiring
 from profiles.services import AutoSwitch, select_profile_many
 
@@ -25,7 +26,7 @@ def apply_firings(
     *,
     now: dt.datetime | None = None,
     converge: Callable[[list[int]], None] | None = None,
-) -> dict[int, Result]:
+) -> dict[int, Decision]:
     """Act on claimed firings, each exactly once: the firing rows are locked
     and must still be pending; their outcomes are written in the same
     transaction as the switches, so a retried or duplicated batch finds them
@@ -35,7 +36,7 @@ def apply_firings(
     commit (the task passes its batch converge task); without it the
     services enqueue the usual converges."""
     now = now or timezone.now()
-    results: dict[int, Result] = {}
+    results: dict[int, Decision] = {}
     remaining = list(firing_ids)
     while remaining:
         with transaction.atomic():
@@ -58,7 +59,7 @@ def apply_firings(
 
 def _fire_batch(
     firings: list[TriggerFiring], now: dt.datetime, converge: Callable[[list[int]], None] | None
-) -> dict[int, Result]:
+) -> dict[int, Decision]:
     if not firings:
         return {}
     grace = dt.timedelta(minutes=settings.TRIGGER_GRACE_MINUTES)
@@ -72,42 +73,36 @@ def _fire_batch(
     }
     selections = {
         s.user_id: s
-        for s in Selection.objects.select_for_update(of=("self",)).select_related("profile").filter(user_id__in=owners)
+        for s in Selection.objects.select_for_update(of=("self",))
+        .select_related("profile", "previous_profile", "until_profile")
+        .filter(user_id__in=owners)
     }
-    results: dict[int, Result] = {}
-    deferred: dict[str, list[Selection]] = {"previous_profile": [], "until_profile": []}
+    results: dict[int, Decision] = {}
+    remembered: dict[str, list[Selection]] = {"previous_profile": [], "until_profile": []}
     switches: dict[int, TriggerFiring] = {}
     for firing in firings:
         trigger, profile = firing.trigger, firing.trigger.profile
-        account, selection = accounts.get(profile.owner_id), selections.get(profile.owner_id)
-        state = state_of(selection)
-        if now - firing.scheduled_for > grace:
-            results[firing.pk] = Result(Outcome.MISSED, "handled after the grace window")
-        elif not trigger.enabled:
-            results[firing.pk] = Result(Outcome.SKIPPED_DISABLED, "the trigger was turned off")
-        elif account is None or not account.presence_enabled:
-            results[firing.pk] = Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-        elif state == State.STICKY:
-            results[firing.pk] = Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
-        elif state == State.MEETING:
-            # The trigger's profile is where the user belongs after the
-            # meeting (or after the timer the meeting suspended).
-            field = "until_profile" if selection.until is not None else "previous_profile"
-            setattr(selection, field, profile)
-            deferred[field].append(selection)
-            results[firing.pk] = Result(Outcome.DEFERRED, f"in a meeting; returns to {profile.name} after it")
-        elif state == State.TIMER:
-            selection.previous_profile = profile
-            deferred["previous_profile"].append(selection)
-            results[firing.pk] = Result(Outcome.DEFERRED, f"a timer runs; returns to {profile.name} when it ends")
-        elif selection is not None and selection.profile_id == profile.pk:
-            results[firing.pk] = Result(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
-        else:
+        selection = selections.get(profile.owner_id)
+        state = acting.state_of(accounts.get(profile.owner_id), selection)
+        event = TriggerFired(
+            profile=acting.ref(profile),
+            label=trigger_detail(trigger),
+            scheduled_for=firing.scheduled_for,
+            now=now,
+            grace=grace,
+            trigger_enabled=trigger.enabled,
+        )
+        decision = results[firing.pk] = decide(state, event)
+        if decision.remember is not None:
+            where, _ = decision.remember
+            setattr(selection, where, profile)
+            remembered[where].append(selection)
+        elif decision.switch is not None:
             switches[profile.owner_id] = firing
-    for field, changed in deferred.items():
-        bulk.bulk_update(Selection, changed, [field])
+    for where, changed in remembered.items():
+        bulk.bulk_update(Selection, changed, [where])
     if switches:
-        last_values = last_values_many(list(switches))
+        last_values = acting.last_values_many(list(switches))
         outcomes = select_profile_many(
             switches=[
                 AutoSwitch(
@@ -123,7 +118,9 @@ def _fire_batch(
             converge_batch=converge,
         )
         for user_id, firing in switches.items():
-            results[firing.pk] = _switch_result(outcomes.get(user_id, "disabled"), firing.trigger.profile)
+            outcome = outcomes.get(user_id, "disabled")
+            if outcome != "switched":
+                results[firing.pk] = _refusal(outcome, firing.trigger.profile)
     for firing in firings:
         firing.outcome, firing.detail, firing.fired_at = (
             results[firing.pk].outcome,
@@ -134,16 +131,8 @@ def _fire_batch(
     return results
 
 
-def _switch_result(outcome: str, profile: PresenceProfile) -> Result:
-    if outcome == "switched":
-        return Result(Outcome.APPLIED, f"switched to {profile.name}")
-    if outcome == "sticky":
-        return Result(Outcome.SKIPPED_STICKY, "the current profile is sticky")
-    if outcome == "disabled":
-        return Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+def _refusal(outcome: str, profile: PresenceProfile) -> Decision:
+    """select_profile_many's refusal of one switch as a Decision."""
     if outcome.startswith("prompt: "):
-        message = outcome.removeprefix("prompt: ")
-        return Result(
-            Outcome.FAILED, f"{profile.name} asks for a value ({message}) and there is no earlier one to reuse"
-        )
-    return Result(Outcome.FAILED, outcome)
+        return acting.prompt_failure(profile.name, outcome.removeprefix("prompt: "))
+    return Decision(*acting.SWITCH_REFUSALS.get(outcome, (Outcome.FAILED, outcome)))

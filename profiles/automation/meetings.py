@@ -8,8 +8,9 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from profiles.automation.precedence import Outcome, Result, Source, State, lock_user, state_of, switch
-from profiles.models import MeetingPresence, PresenceProfile, Selection, StatusConnector, Trigger
+from profiles.automation import acting
+from profiles.automation.precedence import Decision, MeetingEnded, MeetingStarted, decide
+from profiles.models import MeetingPresence, PresenceProfile, StatusConnector, Trigger
 
 
 def meeting_profile_for(user_id: int) -> PresenceProfile | None:
@@ -40,73 +41,37 @@ def _record_presence(connector: StatusConnector, user_id: int, in_meeting: bool,
 
 def meeting_started(
     *, user_id: int, connector: StatusConnector, activity: str = "", now: dt.datetime | None = None
-) -> Result:
+) -> Decision:
     """The connector says the user's meeting started: switch to the meeting
     trigger's profile, remembering where to return."""
     now = now or timezone.now()
     with transaction.atomic():
-        account, selection = lock_user(user_id)
-        if not _record_presence(connector, user_id, True, activity, now):
-            return Result("unchanged", "already in a meeting")
-        profile = meeting_profile_for(user_id)
-        if profile is None:
-            return Result("ignored", "the user has no meeting trigger")
-        if account is None:
-            return Result(Outcome.SKIPPED_DISABLED, "presence profiles are not set up for this user")
-        state = state_of(selection)
-        if state == State.STICKY:
-            return Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
-        if state == State.MEETING:
-            return Result("unchanged", "already switched for a meeting")
-        if selection is not None and selection.profile_id == profile.pk:
-            return Result(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
-        # A running timer is suspended: its end time and its profile ride
-        # along on the meeting selection (meeting > clear-after).
-        until = selection.until if state == State.TIMER else None
-        until_profile = selection.previous_profile if state == State.TIMER else None
-        result = switch(
-            account.user,
-            profile,
-            source=Source.MEETING,
-            source_detail=f"meeting ({connector.name})",
-            until=until,
-            previous_profile=selection.profile if selection else None,
+        account, selection = acting.lock_user(user_id)
+        changed = _record_presence(connector, user_id, True, activity, now)
+        profile = meeting_profile_for(user_id) if changed else None
+        event = MeetingStarted(
+            profile=acting.ref(profile), label=f"meeting ({connector.name})", already_reported=not changed
         )
-        if result.outcome == Outcome.APPLIED:
-            Selection.objects.filter(user_id=user_id).update(until_profile=until_profile)
-        return result
+        decision = decide(acting.state_of(account, selection), event)
+        return acting.carry_out(decision, account, selection, acting.profiles_of(selection, profile))
 
 
 def meeting_ended(
     *, user_id: int, connector: StatusConnector, activity: str = "", now: dt.datetime | None = None
-) -> Result:
+) -> Decision:
     """The connector says the meeting ended: return to the profile before,
-    unless the user chose another profile meanwhile."""
+    unless the user chose another profile meanwhile; a profile the meeting
+    selected is left even when it is sticky."""
     now = now or timezone.now()
     with transaction.atomic():
-        account, selection = lock_user(user_id)
-        if not _record_presence(connector, user_id, False, activity, now):
-            return Result("unchanged", "was not in a meeting")
-        if MeetingPresence.objects.filter(user_id=user_id, in_meeting=True).exclude(connector=connector).exists():
-            return Result("unchanged", "another connector still reports a meeting")
-        if selection is None or account is None or selection.source != Source.MEETING:
-            return Result("unchanged", "the user chose another profile meanwhile")
-        if selection.profile.sticky:
-            return Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
-        back = selection.previous_profile
-        if selection.until is not None and selection.until <= now:
-            # The suspended timer ran out during the meeting.
-            back = selection.until_profile or back
-            if back is None:
-                return Result("unchanged", "nothing to return to")
-            return switch(account.user, back, source=Source.CLEAR_AFTER, source_detail="timer ended during a meeting")
-        if back is None:
-            return Result("unchanged", "nothing to return to")
-        return switch(
-            account.user,
-            back,
-            source=Source.MEETING_END,
-            source_detail=f"meeting ({connector.name}) ended",
-            until=selection.until,
-            previous_profile=selection.until_profile if selection.until is not None else None,
+        account, selection = acting.lock_user(user_id)
+        changed = _record_presence(connector, user_id, False, activity, now)
+        another = (
+            changed
+            and MeetingPresence.objects.filter(user_id=user_id, in_meeting=True).exclude(connector=connector).exists()
         )
+        event = MeetingEnded(
+            label=f"meeting ({connector.name})", now=now, was_reported=changed, another_meeting=another
+        )
+        decision = decide(acting.state_of(account, selection), event)
+        return acting.carry_out(decision, account, selection, acting.profiles_of(selection))

@@ -1,113 +1,280 @@
-"""Where automatic switches meet the user's state: the precedence rules,
-in one place.
+"""The precedence rules, as one pure function: ``decide(state, event)``
+returns a Decision (an Outcome, a why, and what to change). No database,
+no clock: the callers (firings, clear_after, meetings) read the state under
+the user's lock, call decide, and carry the decision out
+(profiles.automation.acting).
 
-    the user's own choice > sticky > meeting > clear-after > time trigger
+    the user's own choice > sticky chosen by hand > meeting > clear-after > time trigger
 
 - The user's own choice (select_profile with source user/admin/API) always
   applies and ends whatever was active: a meeting then no longer returns,
-  a pending timer is replaced.
-- Sticky: no automatic source leaves a sticky profile. A time trigger is
-  recorded "skipped: sticky"; a meeting start is ignored; a timer that
-  ends on a sticky profile is dropped.
-- Meeting: a timer does not fire during a meeting; it is suspended and,
-  when the meeting ends, resumes (or, if it ended meanwhile, the user goes
-  straight to the timer's profile). A time trigger firing during a meeting
-  does not end it: its profile becomes the one to return to afterwards.
+  a pending timer is replaced. It never passes through decide.
+- Sticky: no automatic source leaves a sticky profile that the user (or
+  an administrator, or a time trigger) selected. A time trigger is recorded
+  "skipped: sticky"; a meeting start is ignored; a timer that ends on a
+  sticky profile is dropped.
+- Meeting (or calendar event): what a meeting selected, the meeting also
+  ends, sticky or not (pascom: pin the meeting profile so time triggers
+  cannot end the meeting; after it the user returns). A timer does not fire
+  during a meeting; it is suspended and, when the meeting ends, resumes (or,
+  if it ended meanwhile, the user goes straight to the timer's profile). A
+  time trigger firing during a meeting does not end it: its profile becomes
+  the one to return to afterwards.
 - Clear-after (timer): a time trigger firing while a timer runs does not cut
   it short: its profile becomes the one the timer returns to.
 - A plain selection (by hand without a timer, or by an earlier trigger) is
   no state that blocks anything: the next trigger switches at its time.
-
-Each function takes the per-user lock (Account row, as select_profile
-does) and re-reads the selection, so concurrent events serialise.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from profiles.errors import PortalError, PresenceDisabled, PromptRequired
-from profiles.models import (
-    Account,
-    PresenceProfile,
-    RecentValue,
-    Selection,
-    TriggerFiring,
-)
-from profiles.services import select_profile
+from profiles.models import Outcome, Selection
 
 Source = Selection.Source
-Outcome = TriggerFiring.Outcome
+
+__all__ = [
+    "Decision",
+    "MeetingEnded",
+    "MeetingStarted",
+    "Outcome",
+    "Phase",
+    "Ref",
+    "TimerEnded",
+    "TriggerFired",
+    "UserState",
+    "decide",
+]
 
 
-class State(enum.StrEnum):
+class Phase(enum.StrEnum):
     """What is active for a user, highest precedence first."""
 
     NONE = "none"
-    STICKY = "sticky"
     MEETING = "meeting"
+    STICKY = "sticky"
     TIMER = "timer"
     PLAIN = "plain"
 
 
-def state_of(selection: Selection | None) -> State:
-    if selection is None:
-        return State.NONE
-    if selection.profile.sticky:
-        return State.STICKY
-    if selection.source == Source.MEETING:
-        return State.MEETING
-    if selection.until is not None:
-        return State.TIMER
-    return State.PLAIN
+@dataclass(frozen=True)
+class Ref:
+    """A profile as the rules see it."""
+
+    id: int
+    name: str
+    sticky: bool = False
 
 
 @dataclass(frozen=True)
-class Result:
-    outcome: str
-    detail: str = ""
+class UserState:
+    """The user's selection and account, as read under their lock."""
+
+    enabled: bool = True  # an account with presence profiles enabled
+    profile: Ref | None = None
+    source: str = ""
+    until: dt.datetime | None = None
+    previous: Ref | None = None
+    until_profile: Ref | None = None
+
+    @property
+    def phase(self) -> Phase:
+        if self.profile is None:
+            return Phase.NONE
+        # A meeting's own selection is the meeting's, sticky or not: the
+        # meeting's end returns from it (pascom's pinned meeting profile).
+        if self.source == Source.MEETING:
+            return Phase.MEETING
+        if self.profile.sticky:
+            return Phase.STICKY
+        if self.until is not None:
+            return Phase.TIMER
+        return Phase.PLAIN
 
 
-def lock_user(user_id: int) -> tuple[Account | None, Selection | None]:
-    account = Account.objects.select_for_update(of=("self",)).select_related("client_profile").filter(user_id=user_id)
-    account = account.first()
-    selection = (
-        Selection.objects.select_for_update(of=("self",))
-        .select_related("profile", "previous_profile", "until_profile", "user")
-        .filter(user_id=user_id)
-        .first()
-    )
-    return account, selection
+@dataclass(frozen=True)
+class TriggerFired:
+    profile: Ref
+    label: str  # "time trigger at 08:00"
+    scheduled_for: dt.datetime
+    now: dt.datetime
+    grace: dt.timedelta
+    trigger_enabled: bool = True
 
 
-def last_values(user) -> dict[str, str]:
-    """The user's most recent value of each prompt (DND message, forward
-    target): what an automatic switch answers when a profile asks."""
-    return last_values_many([user.pk]).get(user.pk, {})
+@dataclass(frozen=True)
+class TimerEnded:
+    now: dt.datetime
 
 
-def last_values_many(user_ids: list[int]) -> dict[int, dict[str, str]]:
-    values: dict[int, dict[str, str]] = {}
-    for user_id, kind, value in (
-        RecentValue.objects.filter(user_id__in=user_ids).order_by("-last_used").values_list("user_id", "kind", "value")
-    ):
-        values.setdefault(user_id, {}).setdefault(kind, value)
-    return values
+@dataclass(frozen=True)
+class MeetingStarted:
+    profile: Ref | None  # the user's meeting profile; None without a trigger
+    label: str  # "meeting (Teams)"
+    already_reported: bool = False  # this source said so before
 
 
-def switch(user, profile: PresenceProfile, **kwargs) -> Result:
-    """select_profile for an automatic source, its refusals as a Result."""
-    try:
-        result = select_profile(user=user, profile=profile, prompt_values=last_values(user), **kwargs)
-    except PromptRequired as exc:
-        return Result(
-            Outcome.FAILED, f"{profile.name} asks for a value ({exc.message}) and there is no earlier one to reuse"
+@dataclass(frozen=True)
+class MeetingEnded:
+    label: str
+    now: dt.datetime
+    was_reported: bool = True  # this source had reported the meeting
+    another_meeting: bool = False  # another source still reports one
+
+
+Event = TriggerFired | TimerEnded | MeetingStarted | MeetingEnded
+
+
+@dataclass(frozen=True)
+class Switch:
+    """Select ``profile`` with ``source``; ``previous`` is the profile to
+    return to (None: the one left), ``until``/``until_profile`` a timer that
+    rides along."""
+
+    profile: Ref
+    source: str
+    detail: str
+    until: dt.datetime | None = None
+    previous: Ref | None = None
+    until_profile: Ref | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    detail: str
+    switch: Switch | None = None
+    # Remember a profile to return to without switching: (field, profile),
+    # field "previous_profile" or "until_profile".
+    remember: tuple[str, Ref] | None = None
+    clear_timer: bool = False
+
+
+def decide(state: UserState, event: Event) -> Decision:
+    """What the precedence rules make of ``event`` for a user in ``state``."""
+    if isinstance(event, TriggerFired):
+        return _trigger_fired(state, event)
+    if isinstance(event, TimerEnded):
+        return _timer_ended(state, event)
+    if isinstance(event, MeetingStarted):
+        return _meeting_started(state, event)
+    if isinstance(event, MeetingEnded):
+        return _meeting_ended(state, event)
+    raise TypeError(f"not an automation event: {event!r}")
+
+
+def _trigger_fired(state: UserState, event: TriggerFired) -> Decision:
+    profile, phase = event.profile, state.phase
+    if event.now - event.scheduled_for > event.grace:
+        return Decision(Outcome.MISSED, "handled after the grace window")
+    if not event.trigger_enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "the trigger was turned off")
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    if phase == Phase.MEETING:
+        # The trigger's profile is where the user belongs after the meeting
+        # (or after the timer the meeting suspended).
+        where = "until_profile" if state.until is not None else "previous_profile"
+        return Decision(
+            Outcome.DEFERRED, f"in a meeting; returns to {profile.name} after it", remember=(where, profile)
         )
-    except PresenceDisabled as exc:
-        return Result(Outcome.SKIPPED_DISABLED, exc.message)
-    except PortalError as exc:
-        return Result(Outcome.FAILED, exc.message)
-    if not result.switched:
-        return Result(Outcome.SKIPPED_STICKY, "the current profile is sticky")
-    return Result(Outcome.APPLIED, f"switched to {profile.name}")
+    if phase == Phase.STICKY:
+        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
+    if phase == Phase.TIMER:
+        return Decision(
+            Outcome.DEFERRED,
+            f"a timer runs; returns to {profile.name} when it ends",
+            remember=("previous_profile", profile),
+        )
+    if state.profile is not None and state.profile.id == profile.id:
+        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    return Decision(Outcome.APPLIED, f"switched to {profile.name}", switch=Switch(profile, Source.TRIGGER, event.label))
+
+
+def _timer_ended(state: UserState, event: TimerEnded) -> Decision:
+    if state.until is None or state.until > event.now:
+        return Decision(Outcome.UNCHANGED, "no timer due")
+    phase = state.phase
+    if phase == Phase.MEETING:
+        return Decision(Outcome.DEFERRED, "suspended during a meeting")
+    # Sticky beats clear-after: the timer is dropped, the profile stays.
+    if phase == Phase.STICKY:
+        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky", clear_timer=True)
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user", clear_timer=True)
+    if state.previous is None:
+        return Decision(Outcome.DROPPED, "nothing to return to", clear_timer=True)
+    return Decision(
+        Outcome.APPLIED,
+        f"switched to {state.previous.name}",
+        switch=Switch(state.previous, Source.CLEAR_AFTER, "timer ended"),
+    )
+
+
+def _meeting_started(state: UserState, event: MeetingStarted) -> Decision:
+    if event.already_reported:
+        return Decision(Outcome.UNCHANGED, "already in a meeting")
+    profile = event.profile
+    if profile is None:
+        return Decision(Outcome.IGNORED, "the user has no meeting trigger")
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    phase = state.phase
+    if phase == Phase.MEETING:
+        return Decision(Outcome.UNCHANGED, "already switched for a meeting")
+    if phase == Phase.STICKY:
+        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
+    if state.profile is not None and state.profile.id == profile.id:
+        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    # A running timer is suspended: its end time and its profile ride along
+    # on the meeting selection (meeting > clear-after).
+    timer = phase == Phase.TIMER
+    return Decision(
+        Outcome.APPLIED,
+        f"switched to {profile.name}",
+        switch=Switch(
+            profile,
+            Source.MEETING,
+            event.label,
+            until=state.until if timer else None,
+            previous=state.profile,
+            until_profile=state.previous if timer else None,
+        ),
+    )
+
+
+def _meeting_ended(state: UserState, event: MeetingEnded) -> Decision:
+    if not event.was_reported:
+        return Decision(Outcome.UNCHANGED, "was not in a meeting")
+    if event.another_meeting:
+        return Decision(Outcome.UNCHANGED, "another connector still reports a meeting")
+    if state.phase != Phase.MEETING:
+        return Decision(Outcome.UNCHANGED, "the user chose another profile meanwhile")
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    if state.until is not None and state.until <= event.now:
+        # The suspended timer ran out during the meeting.
+        back = state.until_profile or state.previous
+        if back is None:
+            return Decision(Outcome.UNCHANGED, "nothing to return to")
+        return Decision(
+            Outcome.APPLIED,
+            f"switched to {back.name}",
+            switch=Switch(back, Source.CLEAR_AFTER, "timer ended during a meeting"),
+        )
+    if state.previous is None:
+        return Decision(Outcome.UNCHANGED, "nothing to return to")
+    return Decision(
+        Outcome.APPLIED,
+        f"switched to {state.previous.name}",
+        switch=Switch(
+            state.previous,
+            Source.MEETING_END,
+            f"{event.label} ended",
+            until=state.until,
+            previous=state.until_profile if state.until is not None else None,
+        ),
+    )

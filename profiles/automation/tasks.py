@@ -10,6 +10,7 @@ from celery import shared_task
 from devices import services as device_services
 from profiles.automation import clear_after, duescan, firings
 from profiles.automation.connectors import m365
+from profiles.models import Outcome
 
 
 def converge_users(user_ids: list[int], *, reason: str) -> None:
@@ -41,7 +42,7 @@ def fire_triggers(firing_ids: list[int]) -> int:
     the switched users' converges follow as batch tasks (converge_users).
     Safe to run twice: a firing that is no longer pending is skipped."""
     results = firings.apply_firings(firing_ids, converge=converge_switched.delay)
-    return sum(r.outcome == "applied" for r in results.values())
+    return sum(r.outcome == Outcome.APPLIED for r in results.values())
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -24,6 +24,18 @@ from profiles.selectors import load_devices, load_devices_many
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
 AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER}
+# What a meeting's end switches with (back, or to a timer that ran out).
+MEETING_RETURN_SOURCES = {Source.MEETING_END, Source.CLEAR_AFTER}
+
+
+def sticky_blocks(selection: Selection | None, source: str) -> bool:
+    """The sticky rule (docs/rules, README "Precedence"): an automatic
+    source never leaves a sticky profile, except a meeting's end leaving
+    the profile that meeting selected (pascom: pin the meeting profile, and
+    return after the meeting)."""
+    if source not in AUTOMATIC_SOURCES or selection is None or not selection.profile.sticky:
+        return False
+    return not (selection.source == Source.MEETING and source in MEETING_RETURN_SOURCES)
 
 
 def _lock_account(user) -> Account:
@@ -88,7 +100,7 @@ def select_profile(
         ):
             raise NotAllowed("That system profile is not available to you.")
         selection = Selection.objects.select_related("profile").filter(user=user).first()
-        if source in AUTOMATIC_SOURCES and selection is not None and selection.profile.sticky:
+        if sticky_blocks(selection, source):
             return SwitchResult(selection=selection, switched=False, skipped_reason="sticky")
 
         old = selection.profile if selection else None
@@ -293,7 +305,7 @@ def select_profile_many(
                 )
             ):
                 outcome[user_id] = "not allowed"
-            elif selection is not None and selection.profile.sticky:
+            elif sticky_blocks(selection, source):
                 outcome[user_id] = "sticky"
             else:
                 ready.append(switch)
