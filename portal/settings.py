@@ -258,6 +258,16 @@ PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=
 TRIGGER_GRACE_MINUTES = envint("TRIGGER_GRACE_MINUTES", 15, minimum=0)
 # Signed status webhooks older or newer than this many seconds are refused.
 STATUS_WEBHOOK_REPLAY_SECONDS = envint("STATUS_WEBHOOK_REPLAY_SECONDS", 300, minimum=1)
+# "Until the end of the working day" on My presence: this local time (HH:MM)
+# in the user's time zone.
+WORKDAY_END = os.environ.get("WORKDAY_END", "17:00")
+try:
+    _hour, _minute = (int(x) for x in WORKDAY_END.split(":"))
+    _ok = 0 <= _hour < 24 and 0 <= _minute < 60
+except ValueError:
+    _ok = False
+if not _ok:
+    raise ImproperlyConfigured(f"WORKDAY_END must be a time of day as HH:MM, e.g. 17:00, not {WORKDAY_END!r}")
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from profiles.actions import (
     FAMILIES,
@@ -17,6 +18,7 @@ from profiles.actions import (
     clean_prompt_values,
     validate_params,
 )
+from profiles.automation.until import Until
 from profiles.icons import ICONS
 from profiles.models import Action, Trigger, validate_colour
 
@@ -279,6 +281,27 @@ class ActionTypeForm(forms.Form):
     phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
 
 
+class UntilForm(forms.Form):
+    """How long to stay in the profile chosen on My presence (clear-after)."""
+
+    until = forms.ChoiceField(label=_("Stay"), choices=Until.choices, required=False)
+    until_at = forms.DateTimeField(
+        label=_("Switch back at"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        help_text=_("Type to search, e.g. Berlin or New_York; IANA names such as Europe/Berlin."),
+        widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
 # --- triggers -------------------------------------------------------------------------------
 
 
@@ -292,6 +315,57 @@ class TimeTriggerForm(forms.Form):
         label="On",
         error_messages={"required": "Choose at least one weekday."},
     )
+
+    holiday_country = forms.CharField(
+        label=_("Skip public holidays of"),
+        required=False,
+        max_length=8,
+        help_text=_("Type to search a country, e.g. DE or Germany; empty: never skip."),
+        widget=forms.TextInput(attrs={"list": "holiday-countries", "autocomplete": "off"}),
+    )
+    holiday_subdivision = forms.CharField(
+        label=_("Region"),
+        required=False,
+        max_length=16,
+        help_text=_("Optional: a state or region with its own holidays, e.g. BY for Bavaria."),
+        widget=forms.TextInput(attrs={"list": "holiday-regions", "autocomplete": "off"}),
+    )
+    active_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    active_until = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean_holiday_country(self) -> str:
+        # "DE — Germany" from the list, or just "DE".
+        return self.cleaned_data["holiday_country"].split(" ")[0].strip().upper()
+
+    def clean_holiday_subdivision(self) -> str:
+        return self.cleaned_data["holiday_subdivision"].split(" ")[0].strip()
+
+    def schedule(self) -> dict:
+        """The service's keyword arguments (create/update_time_trigger)."""
+        data = self.cleaned_data
+        return {
+            "time_of_day": data["time_of_day"],
+            "weekdays": self.weekday_bits(),
+            "holiday_country": data["holiday_country"],
+            "holiday_subdivision": data["holiday_subdivision"],
+            "active_from": data["active_from"],
+            "active_until": data["active_until"],
+        }
+
+    @staticmethod
+    def initial_for(trigger) -> dict:
+        return {
+            "time_of_day": trigger.time_of_day,
+            "weekdays": TimeTriggerForm.initial_days(trigger.weekdays),
+            "holiday_country": trigger.holiday_country,
+            "holiday_subdivision": trigger.holiday_subdivision,
+            "active_from": trigger.active_from,
+            "active_until": trigger.active_until,
+        }
 
     def weekday_bits(self) -> int:
         return sum(1 << day for day in self.cleaned_data["weekdays"])

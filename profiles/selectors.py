@@ -43,7 +43,7 @@ def account_for(user) -> Account | None:
 
 
 def current_selection(user) -> Selection | None:
-    return Selection.objects.select_related("profile").filter(user=user).first()
+    return Selection.objects.select_related("profile", "previous_profile", "until_profile").filter(user=user).first()
 
 
 # --- the profiles a user may select or edit -----------------------------------------

@@ -12,6 +12,7 @@ urlpatterns = [
     path("presence/select/<int:profile_id>/", presence.select, name="select"),
     path("presence/preview/<int:profile_id>/", presence.preview, name="preview"),
     path("presence/reapply/", presence.reapply, name="reapply"),
+    path("presence/time-zone/", presence.time_zone, name="time_zone"),
     path("profiles/", editor.profile_list, name="profiles"),
     path("profiles/new/", editor.profile_new, name="profile_new"),
     path("profiles/<int:profile_id>/", editor.profile_edit, name="profile_edit"),

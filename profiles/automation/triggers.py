@@ -12,6 +12,7 @@ occurs twice at fall-back fires once, at its first occurrence (fold=0).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from profiles.errors import NotAllowed, PortalError
-from profiles.models import Account, PresenceProfile, StatusConnector, Trigger
+from profiles.models import Account, PresenceProfile, StatusConnector, Trigger, validate_time_zone
 
 UTC = dt.UTC
 ALL_WEEKDAYS = 0b1111111
@@ -165,6 +166,32 @@ def user_zone(user) -> ZoneInfo:
 
 
 # --- selectors --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def holiday_countries() -> list[tuple[str, str]]:
+    """(code, name) of every country the holidays package knows, by name:
+    the searchable list on the time trigger form."""
+    supported = holidays.list_supported_countries()
+    rows = [
+        (entry[1], module.replace("_", " ").title())
+        for module, entry in holidays.registry.COUNTRIES.items()
+        if entry[1] in supported
+    ]
+    return sorted(rows, key=lambda row: row[1])
+
+
+@lru_cache(maxsize=1)
+def holiday_regions() -> list[tuple[str, str]]:
+    """(region code, "country: region name") of every subdivision."""
+    rows = []
+    for code, subdivisions in holidays.list_supported_countries().items():
+        entity = getattr(holidays, code, None)
+        aliases = getattr(entity, "subdivisions_aliases", {}) or {}
+        named = {sub: alias for alias, sub in aliases.items()}
+        for sub in subdivisions:
+            rows.append((sub, f"{code}: {named.get(sub, sub)}"))
+    return rows
 
 
 def profile_triggers(user, profile: PresenceProfile) -> list[Trigger]:
@@ -344,6 +371,33 @@ def create_meeting_trigger(*, user, profile: PresenceProfile, connector: StatusC
             "Change or delete that one instead."
         )
     return Trigger.objects.create(profile=profile, kind=Trigger.Kind.MEETING, connector=connector, next_fire_at=None)
+
+
+def set_time_zone(*, user, time_zone: str) -> Account:
+    """The user's own time zone (an IANA name such as Europe/Berlin): their
+    time triggers are recomputed in it at once. ValidationError on the
+    ``time_zone`` field for a name that is no time zone."""
+    name = (time_zone or "").strip()
+    try:
+        validate_time_zone(name)
+    except ValidationError as exc:
+        raise ValidationError({"time_zone": exc.messages}) from None
+    if name not in available_time_zones():
+        raise ValidationError({"time_zone": f"{name} is not a time zone; use an IANA name such as Europe/Berlin."})
+    with transaction.atomic():
+        account = Account.objects.select_for_update().filter(user=user).first()
+        if account is None:
+            raise PortalError("Presence profiles are not set up for you; ask your administrator.")
+        account.time_zone = name
+        account.save(update_fields=["time_zone"])
+        reschedule_user_triggers(user)
+    return account
+
+
+@lru_cache(maxsize=1)
+def available_time_zones() -> frozenset[str]:
+    """IANA zone names, without the legacy aliases' odd ones (posix/, right/)."""
+    return frozenset(z for z in zoneinfo.available_timezones() if not z.startswith(("posix/", "right/", "Etc/GMT")))
 
 
 def reschedule_user_triggers(user, *, now: dt.datetime | None = None) -> int:

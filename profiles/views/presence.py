@@ -3,17 +3,26 @@ live apply status with mismatches and re-apply, and a switch preview."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseNotModified, reswap, retarget
 
 from devices.drivers import DriverError
 from profiles import selectors, services
 from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
+from profiles.automation import triggers as trigger_services
+from profiles.automation.until import resolve_until
+from profiles.automation.why import why_selected
 from profiles.errors import PortalError, PromptRequired
-from profiles.forms import PromptForm
+from profiles.forms import PromptForm, TimeZoneForm, UntilForm, apply_errors
 from profiles.views.common import not_modified, or_404, page, refuse, with_account
 
 PROMPT_KINDS = (PROMPT_FORWARD, PROMPT_DND_MESSAGE)
@@ -21,11 +30,14 @@ PROMPT_KINDS = (PROMPT_FORWARD, PROMPT_DND_MESSAGE)
 
 def _presence_context(request: HttpRequest) -> dict:
     user = request.user
+    selection = selectors.current_selection(user)
     return {
         "account": request.account,
-        "selection": selectors.current_selection(user),
+        "selection": selection,
         "profiles": selectors.available_profiles(user),
         "status": selectors.apply_status(user),
+        "until_form": UntilForm(),
+        "why": why_selected(selection),
     }
 
 
@@ -59,8 +71,12 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = or_404(selectors.get_available_profile, request.user, profile_id)
     prompted = bool(request.POST.get("prompted"))
     values = {k: request.POST.get(k, "") for k in PROMPT_KINDS} if prompted else None
+    until_form = UntilForm(request.POST)
     try:
-        services.select_profile(user=request.user, profile=profile, prompt_values=values, actor=request.user)
+        until = _until(request, until_form)
+        services.select_profile(
+            user=request.user, profile=profile, prompt_values=values, actor=request.user, until=until
+        )
     except PromptRequired as exc:
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
@@ -71,12 +87,31 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     return render(request, "profiles/presence.html#switched", _presence_context(request))
 
 
+def _until(request: HttpRequest, form: UntilForm):
+    """The clear-after instant the user chose (None: no end); a PortalError
+    (422) naming the problem otherwise."""
+    if not form.is_valid():
+        raise UntilRefused(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    zone = ZoneInfo(request.account.time_zone if request.account else "UTC")
+    try:
+        return resolve_until(
+            form.cleaned_data["until"], at=form.cleaned_data["until_at"], zone=zone, now=timezone.now()
+        )
+    except ValidationError as exc:
+        raise UntilRefused(" ".join(exc.messages)) from None
+
+
+class UntilRefused(PortalError):
+    status = 422
+
+
 def _prompt(request: HttpRequest, profile, exc: PromptRequired, prompted: bool) -> HttpResponse:
     recent = {kind: selectors.recent_values(request.user, kind) for kind in exc.needed}
     form = PromptForm(exc.needed, recent, data=request.POST if prompted else None)
     if prompted:
         form.is_valid()  # per-field errors for what the service refused
-    context = {"profile": profile, "form": form, "account": request.account}
+    until = {name: request.POST.get(name, "") for name in ("until", "until_at")}
+    context = {"profile": profile, "form": form, "account": request.account, "until": until}
     status = 422 if prompted else 200
     if request.htmx:
         response = render(request, "profiles/select_prompt.html#prompt-dialog", context, status=status)
@@ -117,3 +152,26 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     changes = [selectors.command_text(c, names) for c in commands]
     context = {"profile": profile, "changes": changes, "preview_error": error, "account": request.account}
     return page(request, "profiles/preview.html", context, "preview")
+
+
+@login_required
+@with_account
+@require_http_methods(["GET", "POST"])
+def time_zone(request: HttpRequest) -> HttpResponse:
+    """The user's own time zone (searchable list of IANA names): times on
+    the pages and time triggers follow it."""
+    current = request.account.time_zone if request.account else "UTC"
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": current})
+    if request.method == "POST" and form.is_valid():
+        try:
+            trigger_services.set_time_zone(user=request.user, time_zone=form.cleaned_data["time_zone"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        except PortalError as exc:
+            return refuse(request, exc, fallback="profiles:presence")
+        else:
+            messages.success(request, _("Your time zone is now %(zone)s.") % {"zone": form.cleaned_data["time_zone"]})
+            return redirect("profiles:presence")
+    context = {"form": form, "zones": sorted(trigger_services.available_time_zones()), "account": request.account}
+    status = 422 if form.errors else 200
+    return render(request, "profiles/time_zone.html", context, status=status)

@@ -30,9 +30,17 @@ def _context(request: HttpRequest, profile: PresenceProfile, **extra) -> dict:
         "time_form": TimeTriggerForm(prefix="new"),
         "has_meeting_trigger": any(t.kind == "meeting" for t in triggers),
         "account": request.account,
+        **_holiday_lists(),
     }
     context.update(extra)
     return context
+
+
+def _holiday_lists() -> dict:
+    return {
+        "holiday_countries": trigger_services.holiday_countries(),
+        "holiday_regions": trigger_services.holiday_regions(),
+    }
 
 
 def _list_response(request: HttpRequest, profile: PresenceProfile, **extra) -> HttpResponse:
@@ -58,12 +66,7 @@ def time_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
     form = TimeTriggerForm(request.POST, prefix="new")
     if form.is_valid():
         try:
-            trigger_services.create_time_trigger(
-                user=request.user,
-                profile=profile,
-                time_of_day=form.cleaned_data["time_of_day"],
-                weekdays=form.weekday_bits(),
-            )
+            trigger_services.create_time_trigger(user=request.user, profile=profile, **form.schedule())
         except ValidationError as exc:
             apply_errors(form, exc)
         except PortalError as exc:
@@ -80,16 +83,10 @@ def time_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
     trigger = or_404(trigger_services.get_own_trigger, request.user, trigger_id)
-    initial = {"time_of_day": trigger.time_of_day, "weekdays": TimeTriggerForm.initial_days(trigger.weekdays)}
-    form = TimeTriggerForm(request.POST or None, initial=initial, prefix=f"t{trigger.pk}")
+    form = TimeTriggerForm(request.POST or None, initial=TimeTriggerForm.initial_for(trigger), prefix=f"t{trigger.pk}")
     if request.method == "POST" and form.is_valid():
         try:
-            trigger_services.update_time_trigger(
-                user=request.user,
-                trigger=trigger,
-                time_of_day=form.cleaned_data["time_of_day"],
-                weekdays=form.weekday_bits(),
-            )
+            trigger_services.update_time_trigger(user=request.user, trigger=trigger, **form.schedule())
         except ValidationError as exc:
             apply_errors(form, exc)
         except PortalError as exc:
@@ -97,7 +94,7 @@ def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
         else:
             messages.success(request, "Time trigger saved.")
             return _list_response(request, trigger.profile)
-    context = {"trigger": trigger, "form": form, "profile": trigger.profile}
+    context = {"trigger": trigger, "form": form, "profile": trigger.profile, **_holiday_lists()}
     return page(request, "profiles/trigger_edit.html", context, "trigger-form", status=422 if form.errors else 200)
 
 
