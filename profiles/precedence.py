@@ -240,10 +240,10 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
 
 
 def _converge_batch(user_ids: list[int]) -> None:
-    """Converge a batch of switched users in one task (profiles.tasks)."""
-    from profiles.tasks import converge_switched
+    """Converge a batch of switched users in one task."""
+    from devices.tasks import converge_batch
 
-    converge_switched.delay(user_ids, "trigger")
+    converge_batch.delay(user_ids, "trigger")
 
 
 def _switch_result(outcome: str, profile: PresenceProfile) -> Result:
