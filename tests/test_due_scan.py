@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from profiles import duescan, triggers
+from profiles.automation import duescan, triggers
+from profiles.automation.tasks import due_scan, fire_triggers
 from profiles.models import Selection, SwitchEvent, Trigger, TriggerFiring
-from profiles.tasks import due_scan, fire_triggers
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
