@@ -219,7 +219,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-devices": {"task": "devices.tasks.reconcile_all", "schedule": 300.0},
     # Every time trigger and clear-after timer: one scan of an indexed table.
     "due-scan": {"task": "profiles.automation.tasks.due_scan", "schedule": 30.0},
-    "poll-status-connectors": {"task": "profiles.automation.tasks.poll_status_connectors", "schedule": 60.0},
+    # Each Microsoft 365 connector is polled at its own interval (default
+    # 10 s); this tick only hands the due ones to their tasks.
+    "poll-status-connectors": {
+        "task": "profiles.automation.tasks.poll_status_connectors",
+        "schedule": float(envint("STATUS_POLL_TICK_SECONDS", 5, minimum=1)),
+    },
 }
 
 # --- The portal -------------------------------------------------------------

@@ -245,10 +245,10 @@ class ActionAdmin(admin.ModelAdmin):
 
 @admin.register(StatusConnector)
 class StatusConnectorAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at")
+    list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at", "next_poll_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
-    readonly_fields = ("status", "checked_at")
+    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until")
     # Graph and login endpoints are HTTPS; also Django 6's default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -221,6 +222,17 @@ class StatusConnector(models.Model):
     authority_url = models.URLField(default="https://login.microsoftonline.com", blank=True)
     status = models.TextField(blank=True, help_text="Last result of talking to the source.")
     checked_at = models.DateTimeField(null=True, blank=True)
+    # Microsoft 365 polling: every poll_interval seconds (pascom checks every
+    # 5-10 s), later when Graph answers 429 Retry-After; at most one poll of
+    # a connector runs at a time (poll_lease_until, a claimed lease).
+    poll_interval = models.PositiveIntegerField(
+        "poll every (seconds)",
+        default=10,
+        validators=[MinValueValidator(5), MaxValueValidator(3600)],
+        help_text="Microsoft 365: seconds between two polls of Teams presence (5-3600).",
+    )
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -61,6 +61,8 @@ class FakeMicrosoft(BaseHTTPRequestHandler):
 
     presence: dict[str, str] = {}
     log: list[str] = []
+    throttle: str | None = None  # answer getPresencesByUserId with 429 and this Retry-After
+    batches: list[int] = []
 
     def log_message(self, *args):  # keep the test output quiet
         pass
@@ -131,6 +133,17 @@ class FakeMicrosoft(BaseHTTPRequestHandler):
             if not self._authorised():
                 return None
             ids = json.loads(body)["ids"]
+            if self.throttle is not None:
+                body = b'{"error": {"code": "TooManyRequests", "message": "Too many requests."}}'
+                self.send_response(429)
+                if self.throttle:
+                    self.send_header("Retry-After", self.throttle)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return None
+            self.batches.append(len(ids))
             return self._json(
                 200,
                 {
@@ -164,6 +177,8 @@ def microsoft(tmp_path, monkeypatch):
     monkeypatch.setenv("M365_TEST_SECRET", SECRET)
     FakeMicrosoft.presence = {}
     FakeMicrosoft.log = []
+    FakeMicrosoft.throttle = None
+    FakeMicrosoft.batches = []
     yield f"https://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
@@ -256,7 +271,7 @@ def test_unreachable_microsoft_is_recorded_in_the_status_instead_of_crashing(tea
     teams.refresh_from_db()
     result = poll_status_connectors()
     teams.refresh_from_db()
-    assert result == {"Teams": teams.status}
+    assert result == {"queued": 1}
     assert teams.status.startswith("error: token request to https://127.0.0.1:9 failed: ConnectionError")
     assert teams.checked_at is not None
     assert _profile(alice) == "In the office"
@@ -265,3 +280,93 @@ def test_unreachable_microsoft_is_recorded_in_the_status_instead_of_crashing(tea
 def test_connector_without_meeting_triggers_polls_nobody(teams):
     assert connectors.poll_m365(teams) == "ok: no user has a meeting trigger on this connector"
     assert FakeMicrosoft.log == []
+
+
+# --- timing: interval, 429 Retry-After, one poll in flight -------------------------------------
+
+
+def test_a_poll_sets_the_next_one_at_the_connectors_interval(teams, alice):
+    assert teams.poll_interval == 10
+    assert connectors.due_connectors() == [teams.pk]
+    connectors.poll_m365(teams)
+    teams.refresh_from_db()
+    assert 9 <= (teams.next_poll_at - teams.checked_at).total_seconds() <= 10
+    assert connectors.due_connectors() == []
+    assert connectors.due_connectors(teams.next_poll_at) == [teams.pk]
+    assert teams.poll_lease_until is None
+
+
+def test_the_beat_tick_polls_only_due_connectors(teams, alice):
+    assert poll_status_connectors() == {"queued": 1}
+    assert poll_status_connectors() == {"queued": 0}
+    assert FakeMicrosoft.log.count("POST /v1.0/communications/getPresencesByUserId") == 1
+
+
+@pytest.mark.parametrize(("header", "wait"), [("120", 120), ("999999", 3600), (None, 30), ("soon", 30)])
+def test_429_waits_as_long_as_graph_asks(teams, alice, header, wait):
+    FakeMicrosoft.throttle = header or ""
+    status = connectors.poll_m365(teams)
+    assert status.startswith("throttled: POST ")
+    assert f"answered 429 Too Many Requests; retry after {wait} s" in status
+    teams.refresh_from_db()
+    assert wait - 1 <= (teams.next_poll_at - teams.checked_at).total_seconds() <= wait
+    assert _profile(alice) == "In the office"
+
+
+def test_429_retry_after_as_an_http_date():
+    now = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+    assert connectors.retry_after_seconds("Mon, 30 Nov 2026 07:01:30 GMT", now) == 90
+
+
+def test_only_one_poll_of_a_connector_runs_at_a_time(teams, alice):
+    from django.utils import timezone
+
+    lease = timezone.now() + dt.timedelta(minutes=1)
+    StatusConnector.objects.filter(pk=teams.pk).update(poll_lease_until=lease)
+    assert connectors.poll_m365(teams) == "skipped: a poll of this connector is already running"
+    assert FakeMicrosoft.log == []
+    # A lease left behind by a dead worker expires.
+    StatusConnector.objects.filter(pk=teams.pk).update(poll_lease_until=timezone.now() - dt.timedelta(seconds=1))
+    assert connectors.poll_m365(teams).startswith("ok:")
+
+
+def test_two_polls_at_once_send_one_round_to_graph(teams, alice):
+    barrier = threading.Barrier(2)
+    results = []
+
+    def poll():
+        from django.db import connections
+
+        try:
+            barrier.wait(10)
+            results.append(connectors.poll_m365(StatusConnector.objects.get(pk=teams.pk)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=poll) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 2
+    assert sum(r == "skipped: a poll of this connector is already running" for r in results) == 1
+    assert FakeMicrosoft.log.count("POST /v1.0/communications/getPresencesByUserId") == 1
+
+
+def test_presences_are_asked_in_batches_of_650(teams, alice):
+    from django.contrib.auth import get_user_model
+
+    from profiles.models import MeetingPresence, PresenceProfile, Trigger
+
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"u{i}", email=f"u{i}@example.com") for i in range(700)])
+    profiles = PresenceProfile.objects.bulk_create(
+        [PresenceProfile(owner=u, kind=PresenceProfile.Kind.PERSONAL, name="In a meeting") for u in users]
+    )
+    Trigger.objects.bulk_create([Trigger(profile=p, kind=Trigger.Kind.MEETING, connector=teams) for p in profiles])
+    MeetingPresence.objects.bulk_create(
+        [MeetingPresence(connector=teams, user=u, external_id=f"id-{u.pk}") for u in users]
+    )
+    status = connectors.poll_m365(teams)
+    assert status.startswith("ok: 701 users polled")
+    assert FakeMicrosoft.batches == [650, 51]

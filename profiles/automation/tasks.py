@@ -11,7 +11,7 @@ from devices import services as device_services
 from devices.tasks import converge_batch, converge_users
 from profiles.automation import clear_after, duescan, firings
 from profiles.automation.connectors import m365
-from profiles.models import Outcome
+from profiles.models import Outcome, StatusConnector
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -44,5 +44,18 @@ def due_scan() -> dict:
 
 @shared_task(acks_late=True, ignore_result=True)
 def poll_status_connectors() -> dict:
-    """Poll every enabled Microsoft 365 connector (Beat entry)."""
-    return m365.poll_all()
+    """Beat tick: hand every Microsoft 365 connector whose poll is due to
+    its own task (a slow tenant does not hold up the others)."""
+    due = m365.due_connectors()
+    for connector_id in due:
+        poll_connector.delay(connector_id)
+    return {"queued": len(due)}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_connector(connector_id: int) -> str:
+    """One poll of one connector (skipped while another holds its lease)."""
+    connector = StatusConnector.objects.filter(pk=connector_id, kind=StatusConnector.Kind.M365).first()
+    if connector is None:
+        return "gone"
+    return m365.poll_m365(connector)

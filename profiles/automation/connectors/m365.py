@@ -9,6 +9,12 @@ the Graph id kept in MeetingPresence.external_id; then one
 InAMeeting, InACall, InAConferenceCall or Presenting counts as a meeting.
 Any failure is written to the connector's status (shown in the admin)
 instead of raising.
+
+Timing: a Beat tick (settings.STATUS_POLL_TICK_SECONDS) hands every due
+connector to its own task; a connector is due every ``poll_interval``
+seconds (default 10), or after Graph's 429 ``Retry-After``. One poll per
+connector is in flight at a time: a poll first claims a lease with a
+conditional UPDATE, a second one finds it taken and does nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlsplit
 
 import msal
 import requests
+from django.db.models import Q
 from django.utils import timezone
 
 from profiles.automation import meetings
@@ -28,10 +36,39 @@ from profiles.models import MeetingPresence, StatusConnector, Trigger
 MEETING_ACTIVITIES = {"InAMeeting", "InACall", "InAConferenceCall", "Presenting"}
 GRAPH_PRESENCE_CHUNK = 650  # Graph's limit of ids per getPresencesByUserId
 HTTP_TIMEOUT = 10
+# A poll holding the lease longer than this died (worker killed): the next
+# tick may poll again. Above any real poll: 16 chunks of 650 users, each
+# bounded by HTTP_TIMEOUT.
+POLL_LEASE = dt.timedelta(minutes=5)
+# Retry-After Graph may ask for, bounded (a missing or odd header: 30 s).
+RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX = 30, 3600
 
 
 class GraphError(Exception):
     pass
+
+
+class Throttled(GraphError):
+    """Graph answered 429 Too Many Requests."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime) -> int:
+    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110)."""
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return max(1, min(int(value), RETRY_AFTER_MAX))
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(1, min(int((when - now).total_seconds()), RETRY_AFTER_MAX))
+    return RETRY_AFTER_DEFAULT
 
 
 _apps: dict[tuple, msal.ConfidentialClientApplication] = {}
@@ -80,6 +117,9 @@ def _graph(session: requests.Session, method: str, url: str, **kwargs) -> reques
         response = session.request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
     except requests.RequestException as exc:
         raise GraphError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code == 429:
+        wait = retry_after_seconds(response.headers.get("Retry-After"), timezone.now())
+        raise Throttled(f"{method} {url} answered 429 Too Many Requests; retry after {wait} s", wait)
     if response.status_code >= 400 and response.status_code != 404:
         try:
             error = response.json().get("error", {})
@@ -92,15 +132,39 @@ def _graph(session: requests.Session, method: str, url: str, **kwargs) -> reques
 
 def poll_m365(connector: StatusConnector, *, now: dt.datetime | None = None) -> str:
     """Read the presence of the connector's users and act on changes;
-    returns and stores a one-line status. Never raises for a failure of
-    the source: the exact failure is the status."""
+    returns and stores a one-line status and when to poll next. Never
+    raises for a failure of the source: the exact failure is the status.
+    Does nothing while another poll of this connector holds the lease."""
     now = now or timezone.now()
+    free = Q(poll_lease_until__isnull=True) | Q(poll_lease_until__lt=now)
+    if not StatusConnector.objects.filter(free, pk=connector.pk).update(poll_lease_until=now + POLL_LEASE):
+        return "skipped: a poll of this connector is already running"
+    wait = connector.poll_interval
     try:
         status = _poll(connector, now)
+    except Throttled as exc:
+        wait = max(wait, exc.retry_after)
+        status = f"throttled: {exc}"
     except GraphError as exc:
         status = f"error: {exc}"
-    StatusConnector.objects.filter(pk=connector.pk).update(status=status[:2000], checked_at=now)
+    finally:
+        # Always hand the lease back (also when a bug raised).
+        StatusConnector.objects.filter(pk=connector.pk).update(poll_lease_until=None)
+    finished = timezone.now()
+    StatusConnector.objects.filter(pk=connector.pk).update(
+        status=status[:2000], checked_at=finished, next_poll_at=finished + dt.timedelta(seconds=wait)
+    )
     return status
+
+
+def due_connectors(now: dt.datetime | None = None) -> list[int]:
+    """Microsoft 365 connectors whose next poll is due (one indexed query)."""
+    now = now or timezone.now()
+    return list(
+        StatusConnector.objects.filter(kind=StatusConnector.Kind.M365, enabled=True)
+        .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        .values_list("id", flat=True)
+    )
 
 
 def _poll(connector: StatusConnector, now: dt.datetime) -> str:
@@ -161,11 +225,3 @@ def _poll(connector: StatusConnector, now: dt.datetime) -> str:
     if unmapped:
         status += "; not mapped: " + ", ".join(unmapped[:10])
     return status
-
-
-def poll_all(*, now: dt.datetime | None = None) -> dict:
-    """Poll every enabled Microsoft 365 connector (the Beat entry)."""
-    results = {}
-    for connector in StatusConnector.objects.filter(kind=StatusConnector.Kind.M365, enabled=True):
-        results[connector.name] = poll_m365(connector, now=now)
-    return results
