@@ -263,6 +263,10 @@ PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=
 TRIGGER_GRACE_MINUTES = envint("TRIGGER_GRACE_MINUTES", 15, minimum=0)
 # Signed status webhooks older or newer than this many seconds are refused.
 STATUS_WEBHOOK_REPLAY_SECONDS = envint("STATUS_WEBHOOK_REPLAY_SECONDS", 300, minimum=1)
+# Calendar triggers: the largest ICS file fetched, and the longest a fetch
+# may take in total (a slow-drip server is cut off).
+CALENDAR_MAX_BYTES = envint("CALENDAR_MAX_BYTES", 5_000_000, minimum=10_000)
+CALENDAR_FETCH_SECONDS = envint("CALENDAR_FETCH_SECONDS", 20, minimum=1)
 # "Until the end of the working day" on My presence: this local time (HH:MM)
 # in the user's time zone.
 WORKDAY_END = os.environ.get("WORKDAY_END", "17:00")

@@ -20,7 +20,7 @@ from profiles.actions import (
 )
 from profiles.automation.until import Until
 from profiles.icons import ICONS
-from profiles.models import Action, Trigger, validate_colour
+from profiles.models import Action, CalendarLink, Trigger, validate_colour
 
 
 def apply_errors(form: forms.Form, error: ValidationError) -> None:
@@ -373,3 +373,21 @@ class TimeTriggerForm(forms.Form):
     @staticmethod
     def initial_days(bits: int) -> list[str]:
         return [str(i) for i in range(7) if bits & (1 << i)]
+
+
+class CalendarForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, initial="Work calendar")
+    url = forms.CharField(
+        label=_("Calendar address (ICS)"),
+        max_length=2000,
+        help_text=_(
+            "The secret address of your calendar in iCal format (Outlook: Publish calendar, ICS link; "
+            "Google: Secret address in iCal format). Stored encrypted; only its host is shown again."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"}),
+    )
+    match = forms.ChoiceField(label=_("Switch during"), choices=CalendarLink.Match.choices, initial="busy")
+    match_value = forms.CharField(
+        label=_("Word or category"), max_length=100, required=False, help_text=_("For the title and category rules.")
+    )
+    poll_minutes = forms.IntegerField(label=_("Check every (minutes)"), min_value=5, max_value=1440, initial=15)

@@ -333,6 +333,52 @@ class TriggerFiring(models.Model):
         return f"{self.trigger} at {self.scheduled_for:%Y-%m-%d %H:%M}Z: {self.outcome}"
 
 
+class CalendarLink(models.Model):
+    """A user's calendar (an ICS address) whose matching events switch them
+    to ``profile`` and back, with meeting precedence
+    (profiles.automation.connectors.calendar)."""
+
+    class Match(models.TextChoices):
+        BUSY = "busy", "Every busy event"
+        TITLE = "title", "Events whose title contains a word"
+        CATEGORY = "category", "Events of a category"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendars")
+    profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="calendars")
+    name = models.CharField(max_length=100)
+    # The secret address, encrypted (Fernet, key derived from SECRET_KEY);
+    # only ``url_hint`` (host and the last characters) is ever shown.
+    url_encrypted = models.TextField()
+    url_hint = models.CharField(max_length=160)
+    match = models.CharField(max_length=16, choices=Match.choices, default=Match.BUSY)
+    match_value = models.CharField(max_length=100, blank=True)
+    enabled = models.BooleanField(default=True)
+    poll_minutes = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(5), MaxValueValidator(1440)]
+    )
+    etag = models.CharField(max_length=200, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    # Matching events of the coming hours as [[start, end], …] (ISO, UTC).
+    intervals = models.JSONField(default=list, blank=True)
+    in_event = models.BooleanField(default=False)
+    # The due-scan's two instants: the next event start/end, the next fetch.
+    next_change_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    status = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(fields=["next_change_at"], name="calendar_change_idx", condition=Q(enabled=True)),
+            models.Index(fields=["next_poll_at"], name="calendar_poll_idx", condition=Q(enabled=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
+
 class Selection(models.Model):
     """The user's current profile and why it is selected."""
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import ApplyRun, ApplyStep, Mismatch
+from profiles.automation.connectors.calendar import link_calendar
 from profiles.automation.triggers import create_time_trigger
 from profiles.models import Action, SwitchEvent
 from profiles.services import add_action, create_profile, select_profile
@@ -50,6 +51,7 @@ def grow(alice, n: int) -> None:
         add_action(user=alice, profile=profile, type="set_dnd", params={"on": True})
         add_action(user=alice, profile=office, type="set_gsm_mode", params={"on": False}, phase="exit")
         create_time_trigger(user=alice, profile=office, time_of_day=dt.time(n % 24, i % 60))
+        link_calendar(user=alice, profile=office, name=f"Cal {n}-{i}", url=f"https://example.com/{n}-{i}.ics")
         colleague = make_user(f"colleague{n}_{i}", f"2{n:01d}{i:02d}", teams=["Sales"])
         select_profile(user=colleague, profile=profile_named(colleague, "In a meeting"))
         Mismatch.objects.create(

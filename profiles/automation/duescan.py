@@ -29,8 +29,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal import bulk
+from profiles.automation.connectors.calendar import due_calendars
 from profiles.automation.triggers import trigger_next_fire
-from profiles.models import Selection, Trigger, TriggerFiring
+from profiles.models import CalendarLink, Selection, Trigger, TriggerFiring
 
 BATCH_SIZE = 500
 # A firing still pending this long after it was claimed lost its batch task
@@ -46,26 +47,32 @@ class ScanResult:
     clear_after: int = 0
     requeued: int = 0
     batches: int = 0
+    calendars: int = 0
 
 
-def anything_due(now: dt.datetime) -> tuple[bool, bool, bool]:
-    """One query, three index probes: due triggers (trigger_due_idx), ended
-    timers (selection_until_idx), stale pending firings (firing_pending_idx)."""
-    trigger, selection, firing = (
+def anything_due(now: dt.datetime) -> tuple[bool, bool, bool, bool]:
+    """One query, four index probes: due triggers (trigger_due_idx), ended
+    timers (selection_until_idx), stale pending firings (firing_pending_idx),
+    calendars with an event start/end or a fetch due (calendar_change_idx,
+    calendar_poll_idx). One round trip instead of four per 30 s tick."""
+    trigger, selection, firing, calendar = (
         Trigger._meta.db_table,
         Selection._meta.db_table,
         TriggerFiring._meta.db_table,
+        CalendarLink._meta.db_table,
     )
     sql = (
         f"SELECT EXISTS (SELECT 1 FROM {trigger} WHERE enabled AND next_fire_at IS NOT NULL AND next_fire_at <= %s),"
         f" EXISTS (SELECT 1 FROM {selection} WHERE until IS NOT NULL AND until <= %s AND source <> %s),"
-        f" EXISTS (SELECT 1 FROM {firing} WHERE outcome = %s AND fired_at <= %s)"
+        f" EXISTS (SELECT 1 FROM {firing} WHERE outcome = %s AND fired_at <= %s),"
+        f" (EXISTS (SELECT 1 FROM {calendar} WHERE enabled AND next_change_at <= %s)"
+        f" OR EXISTS (SELECT 1 FROM {calendar} WHERE enabled AND next_poll_at <= %s))"
     )
     at, stale = _db_datetime(now), _db_datetime(now - STALE_PENDING)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [at, at, Selection.Source.MEETING, TriggerFiring.Outcome.PENDING, stale])
+        cursor.execute(sql, [at, at, Selection.Source.MEETING, TriggerFiring.Outcome.PENDING, stale, at, at])
         row = cursor.fetchone()
-    return bool(row[0]), bool(row[1]), bool(row[2])
+    return bool(row[0]), bool(row[1]), bool(row[2]), bool(row[3])
 
 
 def _db_datetime(value: dt.datetime):
@@ -148,13 +155,14 @@ def scan(
     now: dt.datetime | None = None,
     send_firings: Callable[[list[int]], None],
     send_clear_after: Callable[[list[int]], None],
+    send_calendars: Callable[[list[int]], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ScanResult:
     """One Beat tick. ``send_*`` enqueue a batch task with a list of ids;
     they are called after the claiming transaction committed."""
     now = now or timezone.now()
     result = ScanResult()
-    triggers_due, timers_due, stale_due = anything_due(now)
+    triggers_due, timers_due, stale_due, calendars_due = anything_due(now)
     while triggers_due:
         pending, missed, claimed = claim_triggers(now, batch_size=batch_size)
         result.claimed += claimed
@@ -200,4 +208,13 @@ def scan(
         # Bump fired_at so the next tick does not send them again at once.
         TriggerFiring.objects.filter(pk__in=stale, outcome=TriggerFiring.Outcome.PENDING).update(fired_at=now)
         result.requeued = len(stale)
+    if calendars_due and send_calendars is not None:
+        # Calendars whose event starts/ends or whose fetch is due: the task
+        # re-reads each and moves its instants on, so a calendar sent twice
+        # (two scans) changes nothing the second time.
+        due = due_calendars(now, batch_size * 20)
+        for start in range(0, len(due), batch_size):
+            send_calendars(due[start : start + batch_size])
+            result.batches += 1
+        result.calendars = len(due)
     return result

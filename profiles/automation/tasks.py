@@ -10,7 +10,7 @@ from celery import shared_task
 from devices import services as device_services
 from devices.tasks import converge_batch, converge_users
 from profiles.automation import clear_after, duescan, firings
-from profiles.automation.connectors import m365
+from profiles.automation.connectors import calendar, m365
 from profiles.models import Outcome, StatusConnector
 
 
@@ -35,10 +35,24 @@ def clear_after_users(user_ids: list[int]) -> int:
     return len(switched)
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def refresh_calendars(calendar_ids: list[int]) -> int:
+    """Fetch the due calendars and switch or return their users when an
+    event started or ended (connectors.calendar.refresh); each calendar's
+    failure is its status, never the batch's."""
+    for calendar_id in calendar_ids:
+        calendar.refresh(calendar_id)
+    return len(calendar_ids)
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def due_scan() -> dict:
     """The one Beat entry for triggers and timers (settings.CELERY_BEAT_SCHEDULE)."""
-    result = duescan.scan(send_firings=fire_triggers.delay, send_clear_after=clear_after_users.delay)
+    result = duescan.scan(
+        send_firings=fire_triggers.delay,
+        send_clear_after=clear_after_users.delay,
+        send_calendars=refresh_calendars.delay,
+    )
     return result.__dict__
 
 

@@ -9,13 +9,15 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from profiles import selectors
 from profiles.automation import triggers as trigger_services
+from profiles.automation.connectors import calendar
 from profiles.errors import PortalError
-from profiles.forms import TimeTriggerForm, apply_errors
+from profiles.forms import CalendarForm, TimeTriggerForm, apply_errors
 from profiles.models import PresenceProfile
 from profiles.views.common import or_404, page, refuse, with_account
 
@@ -31,6 +33,8 @@ def _context(request: HttpRequest, profile: PresenceProfile, **extra) -> dict:
         "has_meeting_trigger": any(t.kind == "meeting" for t in triggers),
         "account": request.account,
         **_holiday_lists(),
+        "calendars": calendar.own_calendars(request.user, profile),
+        "calendar_form": CalendarForm(prefix="cal"),
     }
     context.update(extra)
     return context
@@ -134,4 +138,38 @@ def trigger_delete(request: HttpRequest, trigger_id: int) -> HttpResponse:
     except PortalError as exc:
         return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
     messages.success(request, "Trigger deleted.")
+    return _list_response(request, profile)
+
+
+@login_required
+@with_account
+@require_POST
+def calendar_new(request: HttpRequest, profile_id: int) -> HttpResponse:
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
+    form = CalendarForm(request.POST, prefix="cal")
+    if form.is_valid():
+        try:
+            calendar.link_calendar(user=request.user, profile=profile, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        except PortalError as exc:
+            return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
+        else:
+            messages.success(request, _("Calendar linked; it is read within a minute."))
+            return _list_response(request, profile)
+    context = _context(request, profile, calendar_form=form)
+    return page(request, "profiles/triggers.html", context, "trigger-panel", status=422)
+
+
+@login_required
+@with_account
+@require_POST
+def calendar_delete(request: HttpRequest, calendar_id: int) -> HttpResponse:
+    link = or_404(calendar.get_own_calendar, request.user, calendar_id)
+    profile = link.profile
+    try:
+        calendar.unlink_calendar(user=request.user, calendar=link)
+    except PortalError as exc:
+        return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
+    messages.success(request, _("Calendar removed."))
     return _list_response(request, profile)

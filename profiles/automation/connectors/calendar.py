@@ -1,0 +1,352 @@
+"""Calendar triggers (ICS): a user's calendar events switch them, with
+meeting precedence (profiles.automation.meetings.calendar_event_changed).
+
+A user links a calendar by its secret address (Outlook "ICS link", Google
+"secret address in iCal format"); the portal fetches it with a timeout and
+a size limit, sending ETag / If-Modified-Since so an unchanged calendar
+costs a 304, and expands the events of the next hours with `icalendar` and
+`recurring-ical-events` (RRULE, EXDATE, moved occurrences by
+RECURRENCE-ID, all-day events, VTIMEZONE and floating times). Everything
+that can go wrong with the source (unreachable, 401, not a calendar, too
+big, too slow, an endless recurrence) is a CalendarError with a sentence
+for the page and the admin; nothing raises past it.
+
+The due-scan drives it, no task per event: each calendar keeps the next
+instant something happens (``next_change_at``: the next start or end of a
+matching event) and the next fetch (``next_poll_at``, every
+``poll_minutes``), both indexed; due calendars go to one batch task
+(profiles.automation.tasks.refresh_calendars).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import itertools
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events
+import requests
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from profiles.automation import meetings
+from profiles.errors import NotAllowed
+from profiles.models import Account, CalendarLink, PresenceProfile
+
+# Occurrences looked at per fetch: an endless recurrence (FREQ=MINUTELY
+# without an end) stops here instead of filling memory.
+MAX_OCCURRENCES = 500
+CONNECT_TIMEOUT, READ_TIMEOUT = 5, 15
+CHUNK = 64 * 1024
+# How far ahead one fetch expands events; polls come much more often.
+HORIZON = dt.timedelta(hours=48)
+
+
+class CalendarError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Fetched:
+    body: bytes | None  # None: not modified since the last fetch
+    etag: str = ""
+    last_modified: str = ""
+
+
+def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
+    """GET the calendar; a CalendarError names what went wrong."""
+    headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "presence-portal"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    limit = settings.CALENDAR_MAX_BYTES
+    deadline = time.monotonic() + settings.CALENDAR_FETCH_SECONDS
+    try:
+        with requests.get(url, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True) as response:
+            if response.status_code == 304:
+                return Fetched(None, etag, last_modified)
+            if response.status_code in (401, 403):
+                raise CalendarError(
+                    f"The calendar server refused access ({response.status_code}); "
+                    "copy the calendar's secret address again."
+                )
+            if response.status_code == 404:
+                raise CalendarError("The calendar server has no calendar at this address (404).")
+            if response.status_code >= 400:
+                raise CalendarError(f"The calendar server answered {response.status_code}.")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
+            body = bytearray()
+            for chunk in response.iter_content(CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
+                if time.monotonic() > deadline:
+                    raise CalendarError(
+                        f"The calendar server took longer than {settings.CALENDAR_FETCH_SECONDS} s to send it."
+                    )
+            return Fetched(bytes(body), response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
+    except requests.Timeout:
+        raise CalendarError("The calendar server did not answer in time.") from None
+    except requests.RequestException as exc:
+        raise CalendarError(f"The calendar server cannot be reached ({type(exc).__name__}).") from None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which events switch: every busy one, a word in the title, or a category."""
+
+    match: str = "busy"  # busy | title | category
+    value: str = ""
+
+    def matches(self, event) -> bool:
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            return False
+        if self.match == "title":
+            return self.value.casefold() in str(event.get("SUMMARY", "")).casefold()
+        if self.match == "category":
+            categories = event.get("CATEGORIES")
+            names = []
+            for item in categories if isinstance(categories, list) else [categories] if categories else []:
+                names += [str(c).strip().casefold() for c in item.cats]
+            return self.value.strip().casefold() in names
+        # Busy: anything not marked free (TRANSP:TRANSPARENT, e.g. all-day
+        # holidays in most calendars).
+        return str(event.get("TRANSP", "OPAQUE")).upper() != "TRANSPARENT"
+
+
+def _instant(value, zone: ZoneInfo) -> dt.datetime:
+    """A DTSTART/DTEND value as an aware instant: dates (all-day) start at
+    local midnight, floating times are the user's local time."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(dt.UTC)
+
+
+def parse(body: bytes) -> icalendar.Calendar:
+    try:
+        calendar = icalendar.Calendar.from_ical(body)
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise CalendarError(f"This is not a calendar (ICS) file: {str(exc)[:120]}") from None
+    if getattr(calendar, "name", "") != "VCALENDAR":
+        raise CalendarError("This is not a calendar (ICS) file: no VCALENDAR.")
+    return calendar
+
+
+def busy_intervals(
+    calendar: icalendar.Calendar, *, start: dt.datetime, end: dt.datetime, rule: Rule, zone: ZoneInfo
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The merged [start, end) intervals of matching events overlapping
+    [start, end), in UTC, sorted."""
+    try:
+        # after() yields occurrences by start time, lazily: an endless
+        # recurrence costs at most MAX_OCCURRENCES + 1 of them.
+        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(start.astimezone(zone))
+        window = itertools.takewhile(lambda event: _instant(event["DTSTART"].dt, zone) < end, occurrences)
+        events = list(itertools.islice(window, MAX_OCCURRENCES + 1))
+    except Exception as exc:  # noqa: BLE001 - any defect of the file is the user's status, never a crash
+        raise CalendarError(f"The calendar's events cannot be read: {type(exc).__name__}: {str(exc)[:120]}") from None
+    if len(events) > MAX_OCCURRENCES:
+        raise CalendarError(f"The calendar has more than {MAX_OCCURRENCES} events in the next hours.")
+    intervals = []
+    for event in events:
+        if not rule.matches(event):
+            continue
+        begins = _instant(event["DTSTART"].dt, zone)
+        if "DTEND" in event:
+            ends = _instant(event["DTEND"].dt, zone)
+        elif "DURATION" in event:
+            ends = begins + event["DURATION"].dt
+        elif not isinstance(event["DTSTART"].dt, dt.datetime):
+            ends = _instant(event["DTSTART"].dt + dt.timedelta(days=1), zone)
+        else:
+            continue  # an instant, no time to be busy
+        if ends > begins:
+            intervals.append((begins, ends))
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for begins, ends in sorted(intervals):
+        if merged and begins <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], ends))
+        else:
+            merged.append((begins, ends))
+    return merged
+
+
+# --- the secret address -----------------------------------------------------------------------
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(b"calendar-url:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_url(url: str) -> str:
+    return _fernet().encrypt(url.encode()).decode()
+
+
+def decrypt_url(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise CalendarError(
+            "The calendar address cannot be read (the portal's secret key changed); link it again."
+        ) from None
+
+
+def url_hint(url: str) -> str:
+    """What the pages show of a secret address: host and its last 4 characters."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}/…{url[-4:]}"
+
+
+def clean_url(url: str) -> str:
+    url = (url or "").strip()
+    if url.lower().startswith("webcal://"):
+        url = "https://" + url[len("webcal://") :]
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError({"url": "Paste the calendar's address; it starts with https:// (or webcal://)."})
+    if len(url) > 2000:
+        raise ValidationError({"url": "This address is longer than 2000 characters."})
+    return url
+
+
+# --- linking a calendar (services) --------------------------------------------------------------------
+
+
+def link_calendar(
+    *,
+    user,
+    profile: PresenceProfile,
+    name: str,
+    url: str,
+    match: str = "busy",
+    match_value: str = "",
+    poll_minutes: int = 15,
+) -> CalendarLink:
+    """Link a calendar whose matching events switch ``user`` to ``profile``
+    (one of their own). Its first fetch runs on the next due-scan tick."""
+    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
+        raise NotAllowed("Calendars can only switch to your own profiles.")
+    errors = {}
+    name = (name or "").strip()[:100]
+    if not name:
+        errors["name"] = "Give the calendar a name, e.g. Work calendar."
+    try:
+        url = clean_url(url)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if match not in CalendarLink.Match.values:
+        errors["match"] = "Choose which events switch."
+    match_value = (match_value or "").strip()[:100]
+    if match in (CalendarLink.Match.TITLE, CalendarLink.Match.CATEGORY) and not match_value:
+        errors["match_value"] = "Type the word or the category to look for."
+    if not isinstance(poll_minutes, int) or not 5 <= poll_minutes <= 1440:
+        errors["poll_minutes"] = "Check the calendar every 5 to 1440 minutes."
+    if errors:
+        raise ValidationError(errors)
+    return CalendarLink.objects.create(
+        user=user,
+        profile=profile,
+        name=name,
+        url_encrypted=encrypt_url(url),
+        url_hint=url_hint(url),
+        match=match,
+        match_value=match_value if match != CalendarLink.Match.BUSY else "",
+        poll_minutes=poll_minutes,
+        next_poll_at=timezone.now(),
+        status="waiting for the first check",
+    )
+
+
+def unlink_calendar(*, user, calendar: CalendarLink) -> None:
+    """Remove a calendar; a switch it made ends as its event would."""
+    if calendar.user_id != user.pk:
+        raise NotAllowed("That calendar belongs to someone else.")
+    if calendar.in_event:
+        meetings.calendar_event_changed(calendar.pk, in_event=False)
+    calendar.delete()
+
+
+def own_calendars(user, profile: PresenceProfile) -> list[CalendarLink]:
+    return list(CalendarLink.objects.filter(user=user, profile=profile).order_by("name", "id"))
+
+
+def get_own_calendar(user, calendar_id) -> CalendarLink:
+    return CalendarLink.objects.select_related("profile").get(pk=calendar_id, user=user)
+
+
+# --- refreshing (the due-scan's batch task) -------------------------------------------------------------
+
+
+def _zone(user_id: int) -> ZoneInfo:
+    name = Account.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first()
+    return ZoneInfo(name or "UTC")
+
+
+def refresh(calendar_id: int, *, now: dt.datetime | None = None) -> str:
+    """Fetch the calendar if its poll is due, then switch or return the user
+    if an event started or ended, and store when to look next. Returns the
+    status (also stored)."""
+    now = now or timezone.now()
+    calendar = CalendarLink.objects.filter(pk=calendar_id, enabled=True).first()
+    if calendar is None:
+        return "gone"
+    status = calendar.status
+    intervals = [(dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b)) for a, b in calendar.intervals]
+    fields: dict = {}
+    if calendar.next_poll_at is None or calendar.next_poll_at <= now:
+        fields["next_poll_at"] = now + dt.timedelta(minutes=calendar.poll_minutes)
+        fields["checked_at"] = now
+        try:
+            fetched = fetch(
+                decrypt_url(calendar.url_encrypted), etag=calendar.etag, last_modified=calendar.last_modified
+            )
+            if fetched.body is not None:
+                fields["etag"], fields["last_modified"] = fetched.etag[:200], fetched.last_modified[:100]
+                parsed = parse(fetched.body)
+                intervals = busy_intervals(
+                    parsed,
+                    start=now,
+                    end=now + HORIZON,
+                    rule=Rule(calendar.match, calendar.match_value),
+                    zone=_zone(calendar.user_id),
+                )
+                status = f"ok: {len(intervals)} matching events in the next 48 hours"
+            else:
+                status = calendar.status if calendar.status.startswith("ok") else "ok: unchanged"
+        except CalendarError as exc:
+            # The last good events stay in force; the problem is the status.
+            status = f"error: {exc.message}"
+        fields["status"] = status[:2000]
+        fields["intervals"] = [[a.isoformat(), b.isoformat()] for a, b in intervals if b > now]
+    busy = any(a <= now < b for a, b in intervals)
+    if busy != calendar.in_event:
+        meetings.calendar_event_changed(calendar.pk, in_event=busy, now=now)
+    upcoming = [t for a, b in intervals for t in (a, b) if t > now]
+    fields["next_change_at"] = min(upcoming) if upcoming else None
+    with transaction.atomic():
+        CalendarLink.objects.filter(pk=calendar.pk).update(**fields)
+    return status
+
+
+def due_calendars(now: dt.datetime, limit: int) -> list[int]:
+    """Calendars with an event starting or ending, or a fetch, due."""
+    changes = CalendarLink.objects.filter(enabled=True, next_change_at__lte=now).values_list("id", flat=True)[:limit]
+    polls = CalendarLink.objects.filter(enabled=True, next_poll_at__lte=now).values_list("id", flat=True)[:limit]
+    return sorted(set(changes) | set(polls))
