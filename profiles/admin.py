@@ -26,6 +26,7 @@ from profiles.errors import PortalError
 from profiles.models import (
     Account,
     Action,
+    CalendarLink,
     ClientProfile,
     MeetingPresence,
     PresenceProfile,
@@ -262,6 +263,20 @@ class StatusConnectorAdmin(admin.ModelAdmin):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)
+
+
+@admin.register(CalendarLink)
+class CalendarLinkAdmin(ReadOnlyAdmin):
+    """Users link their calendars on the Triggers page; administrators see
+    each one's status (why it does not switch) and may delete it. The
+    address is a secret: only its hint is shown."""
+
+    list_display = ("name", "user", "profile", "url_hint", "match", "enabled", "status", "checked_at", "next_change_at")
+    list_filter = ("match", "enabled")
+    search_fields = ("name", "user__username", "user__email")
+    list_select_related = ("user", "profile")
+    exclude = ("url_encrypted", "etag", "last_modified")
+    readonly_fields = ("intervals",)
 
 
 @admin.register(Trigger)

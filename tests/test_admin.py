@@ -30,6 +30,7 @@ from devices.models import (
     SimulatedDevice,
     TargetState,
 )
+from profiles.automation.connectors.calendar import link_calendar
 from profiles.models import (
     Account,
     Action,
@@ -82,6 +83,9 @@ def populate(username: str, number: str, softphone: str) -> User:
     )
     RecentValue.objects.create(
         user=user, kind=RecentValue.Kind.FORWARD, value="+493012345678", last_used=timezone.now()
+    )
+    link_calendar(
+        user=user, profile=profile_named(user, "In a meeting"), name="Work", url="https://example.com/s3cr3t/c.ics"
     )
     return user
 
@@ -521,3 +525,16 @@ def test_the_action_form_shows_the_stored_parameters(admin_client, available):
     dnd.save(update_fields=["params"])
     form = admin_client.get(_url(Action, "change", dnd.pk)).context["adminform"].form
     assert (form["on"].value(), form["prompt"].value(), form["message"].value()) == ("true", False, "Back soon")
+
+
+def test_calendar_admin_shows_the_status_never_the_address(admin_client, company):
+    from profiles.models import CalendarLink
+
+    link = CalendarLink.objects.filter(user=company["alice"]).first()
+    CalendarLink.objects.filter(pk=link.pk).update(status="error: The calendar server refused access (401)")
+    html = admin_client.get(_url(CalendarLink, "changelist")).content.decode()
+    assert "refused access (401)" in html
+    assert "https://example.com/….ics" in html
+    html = admin_client.get(_url(CalendarLink, "change", link.pk)).content.decode()
+    assert "s3cr3t" not in html
+    assert link.url_encrypted not in html
