@@ -43,7 +43,7 @@ from profiles.models import (
     Trigger,
     TriggerFiring,
 )
-from profiles.services import AutoSwitch, select_profile, select_profile_many
+from profiles.services import Switch, SwitchOutcome, SwitchResult, select_profile, switch_profiles
 
 Source = Selection.Source
 Outcome = TriggerFiring.Outcome
@@ -213,11 +213,11 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
         bulk.bulk_update(Selection, changed, [field])
     if switches:
         last_values = _last_values_many(list(switches))
-        outcomes = select_profile_many(
-            switches=[
-                AutoSwitch(
+        outcomes = switch_profiles(
+            [
+                Switch(
                     user_id=user_id,
-                    profile=firing.trigger.profile,
+                    profile_id=firing.trigger.profile_id,
                     source_detail=trigger_detail(firing.trigger),
                     prompt_values=last_values.get(user_id, {}),
                 )
@@ -228,7 +228,7 @@ def _fire_batch(firings: list[TriggerFiring], now: dt.datetime) -> dict[int, Res
             converge_batch=_converge_batch,
         )
         for user_id, firing in switches.items():
-            results[firing.pk] = _switch_result(outcomes.get(user_id, "disabled"), firing.trigger.profile)
+            results[firing.pk] = _switch_result(outcomes[user_id], firing.trigger.profile)
     for firing in firings:
         firing.outcome, firing.detail, firing.fired_at = (
             results[firing.pk].outcome,
@@ -246,19 +246,18 @@ def _converge_batch(user_ids: list[int]) -> None:
     converge_switched.delay(user_ids, "trigger")
 
 
-def _switch_result(outcome: str, profile: PresenceProfile) -> Result:
-    if outcome == "switched":
+def _switch_result(result: SwitchResult, profile: PresenceProfile) -> Result:
+    if result.outcome == SwitchOutcome.SWITCHED:
         return Result(Outcome.APPLIED, f"switched to {profile.name}")
-    if outcome == "sticky":
+    if result.outcome == SwitchOutcome.STICKY:
         return Result(Outcome.SKIPPED_STICKY, "the current profile is sticky")
-    if outcome == "disabled":
+    if result.outcome == SwitchOutcome.DISABLED:
         return Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-    if outcome.startswith("prompt: "):
-        message = outcome.removeprefix("prompt: ")
+    if result.outcome == SwitchOutcome.PROMPT_REQUIRED:
         return Result(
-            Outcome.FAILED, f"{profile.name} asks for a value ({message}) and there is no earlier one to reuse"
+            Outcome.FAILED, f"{profile.name} asks for a value ({result.message}) and there is no earlier one to reuse"
         )
-    return Result(Outcome.FAILED, outcome)
+    return Result(Outcome.FAILED, result.message)
 
 
 # --- clear-after ------------------------------------------------------------------
