@@ -82,6 +82,7 @@ class SwitchResult:
     target: TargetState | None = None  # as stored (switched only)
     needed: frozenset[str] = frozenset()  # PROMPT_REQUIRED: what the profile asks for
     profiles: tuple[PresenceProfile, ...] = ()  # what the user may select, in display order
+    left: PresenceProfile | None = None  # the profile left (switched only)
     time_zone: str = ""
     mismatches: int = 0  # open mismatches of the user (a page loads them only when there are any)
 
@@ -380,6 +381,7 @@ def _switched(p: _Planned, source: str, now, version: int, applied_version: int)
         selection=selection,
         target=target,
         profiles=p.result_profiles,
+        left=p.old,
         time_zone=p.row.time_zone,
         mismatches=p.row.mismatches,
     )

@@ -75,11 +75,13 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         return refuse(request, exc, fallback="profiles:presence")
     if not request.htmx:
         return redirect("profiles:presence")
-    # The new current profile, buttons and status; the prompt dialog closes.
+    # Only what changed: the current card with its status, and the tiles
+    # whose "current" mark moved (the one left and the one selected).
     mismatches = selectors.apply_status(request.user).mismatches if result.mismatches else []
+    left, new = (result.left.pk if result.left else None), result.selection.profile_id
     context = {
         "selection": result.selection,
-        "profiles": result.profiles,
+        "moved": [p for p in result.profiles if p.pk in {left, new}] if left != new else [],
         "status": selectors.ApplyStatus(target=result.target, mismatches=mismatches),
     }
     with timezone.override(ZoneInfo(result.time_zone or "UTC")):
