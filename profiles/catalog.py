@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devices.models import ClientSession, Destination, Team
 from profiles.actions import prompts_needed
 from profiles.engine import Devices
 from profiles.models import Account, Action, ClientProfile, PresenceProfile
+from profiles.selectors import load_devices_many
 
 # Users kept per process; past this the cache starts again (memory bound).
 MAX_USERS = 50_000
@@ -122,48 +122,3 @@ def catalog(version: int | None) -> Catalog:
     if _current.version != version:
         _current = Catalog(version=version)
     return _current
-
-
-def load_devices_many(accounts) -> dict[int, Devices]:
-    """What each account's profiles act on, in three queries whatever their
-    number (accounts come with client_profile and primary_extension loaded);
-    accounts without a primary extension are left out."""
-    with_primary = [a for a in accounts if a.primary_extension is not None]
-    if not with_primary:
-        return {}
-    primary_ids = [a.primary_extension_id for a in with_primary]
-    destinations: dict[int, dict[str, str]] = {}
-    for ext_id, dest_id, family in Destination.objects.filter(extension_id__in=primary_ids).values_list(
-        "extension_id", "id", "family"
-    ):
-        destinations.setdefault(ext_id, {})[str(dest_id)] = family
-    teams: dict[int, list[str]] = {}
-    for ext_id, team_id in (
-        Team.members.through.objects.filter(extension_id__in=primary_ids)
-        .order_by("team_id")
-        .values_list("extension_id", "team_id")
-    ):
-        teams.setdefault(ext_id, []).append(str(team_id))
-    softphones: dict[int, list[tuple[int, str]]] = {}
-    for user_id, ext_id, number in (
-        ClientSession.objects.filter(user_id__in=[a.user_id for a in with_primary])
-        .order_by("extension__number")
-        .values_list("user_id", "extension_id", "extension__number")
-    ):
-        softphones.setdefault(user_id, []).append((ext_id, number))
-    result = {}
-    for account in with_primary:
-        primary = account.primary_extension
-        client = account.client_profile
-        result[account.user_id] = Devices(
-            primary=primary.number,
-            destinations=destinations.get(primary.pk, {}),
-            teams=tuple(teams.get(primary.pk, ())),
-            softphones=tuple(n for ext_id, n in softphones.get(account.user_id, ()) if ext_id != primary.pk),
-            hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
-            disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
-        )
-    return result
-
-
-__all__ = ["Catalog", "ProfileEntry", "UserEntry", "catalog", "load_devices_many", "VERSION_SQL"]

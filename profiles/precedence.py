@@ -137,7 +137,7 @@ def apply_firings(firing_ids: list[int], *, now: dt.datetime | None = None) -> d
     """Act on claimed firings, each exactly once: the firing rows are locked
     and must still be pending; their outcomes are written in the same
     transaction as the switches, so a retried or duplicated batch finds them
-    done. A constant number of queries per batch (select_profile_many);
+    done. A constant number of queries per batch (switch_profiles);
     a user with two firings in one batch gets them one after the other."""
     now = now or timezone.now()
     results: dict[int, Result] = {}

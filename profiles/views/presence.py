@@ -27,7 +27,7 @@ def _presence_context(request: HttpRequest) -> dict:
     return {
         "account": request.account,
         "selection": selectors.current_selection(user),
-        "profiles": services.available_profiles(user),
+        "profiles": selectors.available_profiles(user),
         "status": selectors.apply_status(user),
     }
 
@@ -69,7 +69,7 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         raise Http404("Not found") from None  # other users' ids reveal nothing
     except PromptRequired as exc:
         request.account = selectors.account_for(request.user)
-        profile = or_404(services.get_available_profile, request.user, profile_id)
+        profile = or_404(selectors.get_available_profile, request.user, profile_id)
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
@@ -89,7 +89,7 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 
 def _prompt(request: HttpRequest, profile, exc: PromptRequired, prompted: bool) -> HttpResponse:
-    recent = {kind: services.recent_values(request.user, kind) for kind in exc.needed}
+    recent = {kind: selectors.recent_values(request.user, kind) for kind in exc.needed}
     form = PromptForm(exc.needed, recent, data=request.POST if prompted else None)
     if prompted:
         form.is_valid()  # per-field errors for what the service refused
@@ -122,7 +122,7 @@ def reapply(request: HttpRequest) -> HttpResponse:
 @require_GET
 def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     """What a switch to this profile would change on the devices now."""
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     commands, error = [], ""
     try:
         commands = services.preview_changes(user=request.user, profile=profile)

@@ -41,10 +41,11 @@ from devices.models import TargetState
 from devices.state import UserState
 from portal import bulk
 from profiles import catalog as catalogs
-from profiles.actions import clean_prompt_values
-from profiles.engine import desired_state
+from profiles.actions import clean_prompt_values, prompts_needed
+from profiles.engine import desired_state, released_softphone_state
 from profiles.errors import NotAllowed, PresenceDisabled, PromptRequired
-from profiles.models import PresenceProfile, RecentValue, Selection, SwitchEvent
+from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
+from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
@@ -195,6 +196,155 @@ def switch_profiles(
     elif switched:
         device_services.enqueue_converge_many(switched, reason=reason)
     return results
+
+
+# --- re-apply and preview ---------------------------------------------------------------
+
+
+def reapply(
+    *,
+    user,
+    event: str,
+    source: str = Source.SYSTEM,
+    actor=None,
+    source_detail: str = "",
+    hot_desk_login: bool = False,
+    released: tuple[str, ...] = (),
+) -> int | None:
+    """Apply the selected profile's enter chain again (an event of rule 4:
+    edit of the selected profile, session connect/disconnect, hot-desk
+    login/logout, administrator's re-apply, service start). Returns the new
+    target version, or None when the user has no selection.
+
+    ``released``: softphones whose client session just ended; the target
+    removes the profile's changes from them (rule 6)."""
+    versions = reapply_many(
+        user_ids=[user.pk],
+        event=event,
+        source=source,
+        actor_id=actor.pk if actor is not None else None,
+        source_detail=source_detail,
+        hot_desk_login=hot_desk_login,
+        released={user.pk: released} if released else None,
+    )
+    return versions.get(user.pk)
+
+
+def reapply_many(
+    *,
+    user_ids,
+    event: str,
+    source: str = Source.SYSTEM,
+    actor_id: int | None = None,
+    source_detail: str = "",
+    hot_desk_login: bool = False,
+    released: dict[int, tuple[str, ...]] | None = None,
+) -> dict[int, int]:
+    """reapply for a batch of users in a constant number of queries whatever
+    their number (administrator's re-apply, service start). Users without
+    presence profiles or a selection are left alone. Returns user id -> new
+    target version; their converges are enqueued on commit."""
+    released = released or {}
+    with transaction.atomic():
+        accounts = [
+            a
+            for a in Account.objects.select_for_update(of=("self",))
+            .select_related("client_profile", "primary_extension")
+            .filter(user_id__in=list(user_ids))
+            .order_by("pk")
+            if a.presence_enabled
+        ]
+        selections = {
+            s.user_id: s
+            for s in Selection.objects.select_related("profile").filter(user_id__in=[a.user_id for a in accounts])
+        }
+        actions: dict[int, list[Action]] = {}
+        for action in Action.objects.filter(profile_id__in={s.profile_id for s in selections.values()}):
+            actions.setdefault(action.profile_id, []).append(action)
+        devices = load_devices_many([a for a in accounts if a.user_id in selections])
+        desired: dict[int, UserState] = {}
+        for account in accounts:
+            selection = selections.get(account.user_id)
+            if selection is None:
+                continue
+            user_devices = devices.get(account.user_id)
+            state = (
+                desired_state(
+                    user_devices,
+                    selection.profile,
+                    actions.get(selection.profile_id, []),
+                    prompts=selection.prompt_values,
+                    hot_desk_login=hot_desk_login,
+                )
+                if user_devices
+                else UserState()
+            )
+            gone = {
+                n: released_softphone_state() for n in released.get(account.user_id, ()) if n not in state.extensions
+            }
+            desired[account.user_id] = UserState(extensions={**state.extensions, **gone})
+        versions = device_services.store_targets(desired)
+        SwitchEvent.objects.bulk_create(
+            SwitchEvent(
+                user_id=user_id,
+                actor_id=actor_id,
+                source=source,
+                source_detail=source_detail[:200],
+                event=event[:32],
+                old_profile=selections[user_id].profile,
+                new_profile=selections[user_id].profile,
+                old_name=selections[user_id].profile.name,
+                new_name=selections[user_id].profile.name,
+                prompt_values=selections[user_id].prompt_values,
+                target_version=version,
+            )
+            for user_id, version in versions.items()
+        )
+        if len(versions) == 1:
+            device_services.enqueue_converge(next(iter(versions)), reason=event)
+        elif versions:
+            device_services.enqueue_converge_many(list(versions), reason=event)
+    return versions
+
+
+def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
+    """The desired state a switch to ``profile`` would store, computed the
+    same way and stored nowhere (the device diff is
+    devices.services.preview_commands)."""
+    account = Account.objects.select_related("client_profile", "primary_extension").get(user=user)
+    selection = Selection.objects.select_related("profile").filter(user=user).first()
+    old = selection.profile if selection else None
+    new_actions, exit_actions = _switch_chains(profile, old)
+    needed = _needed_prompts(new_actions)
+    prompts = {k: v for k, v in (prompt_values or {}).items() if k in needed}
+    devices = load_devices(account)
+    if devices is None:
+        return UserState()
+    return desired_state(devices, profile, new_actions, exit_actions=exit_actions, prompts=prompts)
+
+
+def preview_changes(*, user, profile: PresenceProfile, prompt_values: dict | None = None):
+    """The exact device commands a switch to ``profile`` would send now (item
+    7): the desired state select_profile would store, merged and diffed the
+    way converge does it, sent nowhere. Each command has ``describe()``.
+    Raises DriverError when the phone system cannot be read."""
+    desired = preview_switch(user=user, profile=profile, prompt_values=prompt_values)
+    return device_services.preview_commands(user_id=user.pk, desired=desired)
+
+
+def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tuple[list[Action], list[Action]]:
+    """The new profile's actions and, when this leaves another profile, the
+    old one's (its exit chain runs first, rule 1), in one query."""
+    leaving = old is not None and old.pk != profile.pk
+    actions = list(Action.objects.filter(profile_id__in={profile.pk, old.pk} if leaving else {profile.pk}))
+    new_actions = [a for a in actions if a.profile_id == profile.pk]
+    exit_actions = [a for a in actions if a.profile_id == old.pk] if leaving else []
+    return new_actions, exit_actions
+
+
+def _needed_prompts(actions) -> set[str]:
+    """What the enabled actions of a chain ask for at selection (rule 3)."""
+    return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
 
 
 # --- step 1 and 2: read, decide, compute -----------------------------------------------
