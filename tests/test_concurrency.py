@@ -11,7 +11,7 @@ from devices import services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import TargetState
 from profiles.models import Selection, SwitchEvent
-from profiles.services import select_profile
+from profiles.services import select_profile, switching
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,3 +96,33 @@ def test_two_clients_connecting_to_one_softphone_at_once_get_one_session():
     session = ClientSession.objects.get(extension=shared)
     holder = Selection.objects.select_related("profile").get(user=session.user)
     assert SimulatedDriver().read(["2000"])["2000"].presence == holder.profile.name
+
+
+def test_a_selection_that_moved_between_read_and_write_is_read_again(monkeypatch):
+    """Compare-and-set: another switch commits after this one read the
+    selection; this one then reads again, so its exit chain, its audit row
+    and the profile to return to follow the newer selection."""
+    alice = make_user("alice", "1000")
+    meeting, holiday, office = (profile_named(alice, n) for n in ("In a meeting", "On holiday", "In the office"))
+    real_read, reads = switching._read, []
+
+    def read_then_someone_else_switches(user_ids):
+        rows = real_read(user_ids)
+        reads.append(1)
+        if len(reads) == 1:
+            run_together(lambda: select_profile(user=alice, profile=holiday))
+        return rows
+
+    monkeypatch.setattr(switching, "_read", read_then_someone_else_switches)
+    result = select_profile(user=alice, profile=meeting)
+    assert len(reads) == 3  # ours, the other switch's, ours again
+    selection = Selection.objects.get(user=alice)
+    assert selection.profile == meeting
+    assert selection.previous_profile == holiday
+    events = list(SwitchEvent.objects.filter(user=alice, event="select").order_by("id"))
+    assert [(e.old_name, e.new_name) for e in events[-2:]] == [
+        (office.name, holiday.name),
+        (holiday.name, meeting.name),
+    ]
+    assert TargetState.objects.get(user=alice).version == result.target_version
+    assert_consistent(alice)
