@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from profiles.actions import prompts_needed
 from profiles.engine import Devices
 from profiles.models import Account, Action, ClientProfile, PresenceProfile
@@ -29,10 +31,20 @@ MAX_USERS = 50_000
 VERSION_SQL = "(SELECT value FROM profiles_catalogversion WHERE id = 1)"
 
 
+def read_version() -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {VERSION_SQL}")
+        return cursor.fetchone()[0]
+
+
 @dataclass(frozen=True)
 class ProfileEntry:
     profile: PresenceProfile
     actions: tuple[Action, ...]
+
+    @property
+    def has_exit_chain(self) -> bool:
+        return any(a.phase == Action.Phase.EXIT and a.enabled for a in self.actions)
 
     @property
     def prompts(self) -> set[str]:
@@ -42,8 +54,15 @@ class ProfileEntry:
 
 @dataclass(frozen=True)
 class UserEntry:
+    has_account: bool
+    enabled: bool  # presence profiles are on (the client profile says so)
+    client_profile_id: int | None
+    time_zone: str
     available: tuple[int, ...]  # profile ids the user may select, in display order
     devices: Devices | None  # None: no primary extension
+
+
+NO_ACCOUNT = UserEntry(False, False, None, "", (), None)
 
 
 @dataclass
@@ -97,10 +116,19 @@ class Catalog:
         devices = load_devices_many(accounts)
         if len(self.users) + len(accounts) > MAX_USERS:
             self.users.clear()
+        for user_id in missing:
+            self.users[user_id] = NO_ACCOUNT
         for account in accounts:
             ids = [*personal.get(account.user_id, ()), *self.system.get(account.client_profile_id, ())]
             ids.sort(key=lambda pk: _display_order(self.profiles[pk].profile))
-            self.users[account.user_id] = UserEntry(available=tuple(ids), devices=devices.get(account.user_id))
+            self.users[account.user_id] = UserEntry(
+                has_account=True,
+                enabled=account.presence_enabled,
+                client_profile_id=account.client_profile_id,
+                time_zone=account.time_zone,
+                available=tuple(ids),
+                devices=devices.get(account.user_id),
+            )
 
     def available_profiles(self, user_id: int) -> list[PresenceProfile]:
         return [self.profiles[pk].profile for pk in self.users[user_id].available]
@@ -111,6 +139,12 @@ def _display_order(profile: PresenceProfile):
 
 
 _current = Catalog(version=None)
+
+
+def cached() -> Catalog:
+    """The process's catalog as it is, perhaps of an older version: a
+    caller that uses it optimistically checks the version when it writes."""
+    return _current
 
 
 def catalog(version: int | None) -> Catalog:

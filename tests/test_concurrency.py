@@ -10,7 +10,7 @@ from django.db import connection
 from devices import services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import TargetState
-from profiles.models import Selection, SwitchEvent
+from profiles.models import Action, Selection, SwitchEvent
 from profiles.services import select_profile, switching
 from tests.factories import make_user, profile_named
 
@@ -98,24 +98,24 @@ def test_two_clients_connecting_to_one_softphone_at_once_get_one_session():
     assert SimulatedDriver().read(["2000"])["2000"].presence == holder.profile.name
 
 
-def test_a_selection_that_moved_between_read_and_write_is_read_again(monkeypatch):
-    """Compare-and-set: another switch commits after this one read the
-    selection; this one then reads again, so its exit chain, its audit row
-    and the profile to return to follow the newer selection."""
+def test_a_switch_leaves_the_selection_that_is_current_when_it_writes(monkeypatch):
+    """Another switch commits after this one was planned and before it
+    writes: this one leaves the newer selection: that profile's exit chain
+    runs, its audit row and the profile to return to follow it."""
     alice = make_user("alice", "1000")
     meeting, holiday, office = (profile_named(alice, n) for n in ("In a meeting", "On holiday", "In the office"))
-    real_read, reads = switching._read, []
+    Action.objects.create(profile=holiday, phase="exit", position=0, type="set_gsm_mode", params={"on": True})
+    real_plan, plans = switching._plan, []
 
-    def read_then_someone_else_switches(user_ids):
-        rows = real_read(user_ids)
-        reads.append(1)
-        if len(reads) == 1:
+    def plan_then_someone_else_switches(*args, **kwargs):
+        planned = real_plan(*args, **kwargs)
+        plans.append(1)
+        if len(plans) == 1:
             run_together(lambda: select_profile(user=alice, profile=holiday))
-        return rows
+        return planned
 
-    monkeypatch.setattr(switching, "_read", read_then_someone_else_switches)
+    monkeypatch.setattr(switching, "_plan", plan_then_someone_else_switches)
     result = select_profile(user=alice, profile=meeting)
-    assert len(reads) == 3  # ours, the other switch's, ours again
     selection = Selection.objects.get(user=alice)
     assert selection.profile == meeting
     assert selection.previous_profile == holiday
@@ -124,5 +124,7 @@ def test_a_selection_that_moved_between_read_and_write_is_read_again(monkeypatch
         (office.name, holiday.name),
         (holiday.name, meeting.name),
     ]
-    assert TargetState.objects.get(user=alice).version == result.target_version
+    target = TargetState.objects.get(user=alice)
+    assert target.version == result.target_version
+    assert target.state["extensions"]["1000"]["gsm"] is True  # holiday's exit chain ran
     assert_consistent(alice)

@@ -4,24 +4,26 @@ API, a trigger, a meeting, a timer, an administrator, seeding) goes through
 one-item call. Here and only here: the permission rule, the sticky rule,
 prompts, the Selection and SwitchEvent rows, the target.
 
-Its cost does not grow with what it reads every time: the profiles, their
-chains, who may select what and the users' devices come from
-profiles.catalog (kept per process, dropped when any of it changes). Per
-call, on PostgreSQL:
+What a switch reads every time and what rarely changes (the profiles, their
+chains, who may select what, the accounts, the users' devices) comes from
+profiles.catalog, kept per process. On PostgreSQL a switch with a warm
+catalog is then ONE statement for the whole batch. It
 
-1. one read: the accounts, their selections, the catalog version and the
-   number of open mismatches, for all users of the batch;
-2. the desired states, computed in Python;
-3. one write, a single statement: it takes the account locks (the per-user
-   mutex every state change of a user takes), moves each selection only if
-   it is still the one read in 1 (compare-and-set), stores the targets
-   (version + 1; a target not yet applied keeps the extensions the new one
-   leaves out), writes the switch events and the prompt values, and returns
-   the new versions.
+- checks that the catalog it was planned with is still current (its version);
+- takes the account locks (the per-user mutex every state change of a user
+  takes) and the selection rows, so it sees the newest selection;
+- applies the sticky rule for automatic sources;
+- picks each user's desired state by the profile being left (its exit chain
+  runs first, rule 1): the plan carries one state for leaving any profile
+  without an exit chain and one per profile with one;
+- moves the selections, stores the targets (version + 1; a target not yet
+  applied keeps the extensions the new one leaves out), writes the switch
+  events and the prompt values, and returns per user what it did.
 
-A user whose selection moved between 1 and 3 (another switch won) is read
-and computed again. Other databases (SQLite, the embedded default) run the
-same steps with the ORM inside one transaction, which SQLite serialises.
+A user whose catalog was stale, or whose selection is a profile the plan did
+not cover, is planned again after a fresh read (the loop below). Other
+databases (SQLite, the embedded default) run the same plan with the ORM
+inside one transaction, which SQLite serialises.
 """
 
 from __future__ import annotations
@@ -29,15 +31,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from devices import services as device_services
-from devices.models import TargetState
+from devices.models import Mismatch, TargetState
 from devices.state import UserState
 from portal import bulk
 from profiles import catalog as catalogs
@@ -108,26 +110,14 @@ class SwitchResult:
 
 
 @dataclass
-class _Row:
-    """What step 1 read for one user."""
-
-    client_profile_id: int | None
-    enabled: bool
-    time_zone: str
-    selection: Selection | None
-    mismatches: int
-
-
-@dataclass
 class _Planned:
     switch: Switch
-    row: _Row
-    old: PresenceProfile | None
+    user: catalogs.UserEntry
     new: PresenceProfile
     prompts: dict[str, str]
-    desired: UserState
-    previous_id: int | None
-    result_profiles: tuple[PresenceProfile, ...] = field(default=())
+    states: dict[str, dict]  # "*": leaving a profile without exit chain; str(profile id): leaving that one
+    plain: list[int]  # the profiles "*" covers
+    old: PresenceProfile | None = None  # known only on the ORM path
 
 
 def select_profile(
@@ -172,22 +162,31 @@ def switch_profiles(
     wanted = {s.user_id: s for s in switches}
     results: dict[int, SwitchResult] = {}
     if connection.vendor == "postgresql":
-        pending = list(wanted)
+        pending, leaving, fresh = list(wanted), {}, False
         for _ in range(MAX_ROUNDS):
-            planned, refused = _plan([wanted[u] for u in pending], source)
+            cat = catalogs.cached()
+            if not fresh and (cat.version is None or any(u not in cat.users for u in pending)):
+                fresh = True
+            if fresh:  # the first round with a cold catalog, or after a stale one
+                cat = catalogs.catalog(catalogs.read_version())
+            planned, refused = _plan([wanted[u] for u in pending], source, cat, leaving)
             results.update(refused)
-            written = _write_postgresql(planned, source)
+            written, again = _write_postgresql(planned, source, cat)
             results.update(written)
-            pending = [p.switch.user_id for p in planned if p.switch.user_id not in written]
+            pending = list(again)
+            fresh = any(old is None for old in again.values())
+            leaving.update({u: old for u, old in again.items() if old is not None})
             if not pending:
                 break
         else:
-            raise RuntimeError(f"selections of users {pending} kept changing; nothing switched for them")
+            raise RuntimeError(f"users {pending} could not be switched: their state kept changing")
     else:
         with transaction.atomic():
-            planned, refused = _plan(switches, source)
+            cat = catalogs.catalog(catalogs.read_version())
+            current = dict(Selection.objects.filter(user_id__in=list(wanted)).values_list("user_id", "profile_id"))
+            planned, refused = _plan(switches, source, cat, current, exact=True)
             results.update(refused)
-            results.update(_write_orm(planned, source))
+            results.update(_write_orm(planned, source, cat))
     switched = [u for u, r in results.items() if r.switched]
     if converge_batch is not None and switched:
         transaction.on_commit(lambda: converge_batch(switched))
@@ -347,151 +346,72 @@ def _needed_prompts(actions) -> set[str]:
     return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
 
 
-# --- step 1 and 2: read, decide, compute -----------------------------------------------
-
-READ_SQL = f"""
-SELECT a.user_id, a.client_profile_id, cp.presence_profiles_enabled, a.time_zone,
-       s.profile_id, s.previous_profile_id, s.since, s.source, s.source_detail, s.prompt_values,
-       s.until, s.until_profile_id,
-       (SELECT COUNT(*) FROM devices_mismatch m WHERE m.user_id = a.user_id),
-       {catalogs.VERSION_SQL}
-FROM profiles_account a
-LEFT JOIN profiles_clientprofile cp ON cp.id = a.client_profile_id
-LEFT JOIN profiles_selection s ON s.user_id = a.user_id
-WHERE a.user_id IN ({{ids}})
-"""
+# --- planning: from the catalog, no queries once it is warm ----------------------------
 
 
-def _read(user_ids: list[int]) -> tuple[dict[int, _Row], int | None]:
-    rows: dict[int, _Row] = {}
-    version = None
-    with connection.cursor() as cursor:
-        cursor.execute(READ_SQL.format(ids=", ".join(["%s"] * len(user_ids))), user_ids)
-        for (
-            user_id,
-            client_id,
-            enabled,
-            time_zone,
-            profile_id,
-            previous_id,
-            since,
-            src,
-            detail,
-            prompts,
-            until,
-            until_profile_id,
-            mismatches,
-            row_version,
-        ) in cursor.fetchall():
-            version = row_version
-            selection = None
-            if profile_id is not None:
-                selection = Selection(
-                    user_id=user_id,
-                    profile_id=profile_id,
-                    previous_profile_id=previous_id,
-                    since=_datetime(since),
-                    source=src,
-                    source_detail=detail,
-                    prompt_values=_json(prompts),
-                    until=_datetime(until),
-                    until_profile_id=until_profile_id,
-                )
-            rows[user_id] = _Row(client_id, bool(enabled), time_zone, selection, mismatches)
-    return rows, version
-
-
-def _datetime(value):
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = parse_datetime(value)  # SQLite keeps text
-    return timezone.make_aware(parsed, dt.UTC) if timezone.is_naive(parsed) else parsed
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str | bytes) else (value or {})
-
-
-def _plan(switches: list[Switch], source: str) -> tuple[list[_Planned], dict[int, SwitchResult]]:
-    rows, version = _read([s.user_id for s in switches])
-    cat = catalogs.catalog(version)
-    cat.load_users(list(rows))
-    cat.load_profiles({s.profile_id for s in switches} | {r.selection.profile_id for r in rows.values() if r.selection})
+def _plan(
+    switches: list[Switch], source: str, cat: catalogs.Catalog, leaving: dict[int, int], *, exact: bool = False
+) -> tuple[list[_Planned], dict[int, SwitchResult]]:
+    """The permission rule, prompts, and the desired states. ``leaving``:
+    user id -> the profile the user is known to leave (always covered);
+    ``exact``: that is the current selection for sure (the ORM path, under
+    its transaction), so the sticky rule is applied here too."""
+    cat.load_users([s.user_id for s in switches])
+    cat.load_profiles({s.profile_id for s in switches} | set(leaving.values()))
     planned, refused = [], {}
     for switch in switches:
-        row = rows.get(switch.user_id)
-        refusal = _refusal(switch, row, source, cat)
+        user = cat.users[switch.user_id]
+        refusal = _refusal(switch, user, cat)
+        old = cat.profiles[leaving[switch.user_id]].profile if switch.user_id in leaving else None
+        if refusal is None and exact and old is not None and source in AUTOMATIC_SOURCES and old.sticky:
+            refusal = SwitchResult(SwitchOutcome.STICKY, f"{old.name} is sticky")
         if refusal is not None:
             refused[switch.user_id] = refusal
             continue
         entry = cat.profiles[switch.profile_id]
-        old_entry = cat.profiles[row.selection.profile_id] if row.selection else None
-        leaving = old_entry is not None and old_entry.profile.pk != entry.profile.pk
-        needed = entry.prompts
         try:
-            prompts = _clean_prompts(needed, switch.prompt_values)
+            prompts = _clean_prompts(entry.prompts, switch.prompt_values)
         except PromptRequired as exc:
             refused[switch.user_id] = SwitchResult(
-                SwitchOutcome.PROMPT_REQUIRED, exc.message, row.selection, needed=frozenset(needed)
+                SwitchOutcome.PROMPT_REQUIRED, exc.message, needed=frozenset(entry.prompts)
             )
             continue
-        user = cat.users[switch.user_id]
-        desired = (
-            desired_state(
-                user.devices,
-                entry.profile,
-                entry.actions,
-                exit_actions=old_entry.actions if leaving else (),
-                prompts=prompts,
-            )
-            if user.devices
-            else UserState()
-        )
-        old = old_entry.profile if old_entry else None
-        planned.append(
-            _Planned(
-                switch=switch,
-                row=row,
-                old=old,
-                new=entry.profile,
-                prompts=prompts,
-                desired=desired,
-                previous_id=switch.previous_profile_id
-                if switch.previous_profile_id is not None
-                else (old.pk if old else None),
-                result_profiles=tuple(cat.available_profiles(switch.user_id)),
-            )
-        )
+        candidates = {*user.available, *([old.pk] if old else [])} - {entry.profile.pk}
+        if exact:
+            candidates &= {old.pk} if old else set()
+        with_exit = [pk for pk in candidates if cat.profiles[pk].has_exit_chain]
+
+        def state(exit_actions=(), user=user, entry=entry, prompts=prompts):
+            if not user.devices:
+                return UserState().to_json()
+            return desired_state(
+                user.devices, entry.profile, entry.actions, exit_actions=exit_actions, prompts=prompts
+            ).to_json()
+
+        states = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
+        plain = sorted(candidates - set(with_exit))
+        planned.append(_Planned(switch, user, entry.profile, prompts, states, plain, old))
     return planned, refused
 
 
-def _refusal(switch: Switch, row: _Row | None, source: str, cat: catalogs.Catalog) -> SwitchResult | None:
-    """The permission and sticky rules; None when the switch may go ahead."""
-    if row is None:
+def _refusal(switch: Switch, user: catalogs.UserEntry, cat: catalogs.Catalog) -> SwitchResult | None:
+    """The permission rule; None when the switch may go ahead."""
+    if not user.has_account:
         return SwitchResult(SwitchOutcome.DISABLED, "Presence profiles are not set up for this user.")
-    if not row.enabled:
+    if not user.enabled:
         return SwitchResult(
-            SwitchOutcome.DISABLED,
-            "Presence profiles are not enabled for this user; ask your administrator.",
-            row.selection,
+            SwitchOutcome.DISABLED, "Presence profiles are not enabled for this user; ask your administrator."
         )
     entry = cat.profiles.get(switch.profile_id)
     profile = entry.profile if entry else None
     if profile is None:
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile does not exist.", row.selection)
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile does not exist.")
     if profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id != switch.user_id:
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile belongs to someone else.", row.selection)
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile belongs to someone else.")
     if profile.kind == PresenceProfile.Kind.TEMPLATE:
-        return SwitchResult(
-            SwitchOutcome.NOT_ALLOWED, "Templates cannot be selected; they are copied to users.", row.selection
-        )
-    if profile.kind == PresenceProfile.Kind.SYSTEM and profile.pk not in cat.system.get(row.client_profile_id, ()):
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That system profile is not available to you.", row.selection)
-    if source in AUTOMATIC_SOURCES and row.selection is not None:
-        current = cat.profiles[row.selection.profile_id].profile
-        if current.sticky:
-            row.selection.profile = current
-            return SwitchResult(SwitchOutcome.STICKY, f"{current.name} is sticky", row.selection)
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "Templates cannot be selected; they are copied to users.")
+    if profile.kind == PresenceProfile.Kind.SYSTEM and profile.pk not in cat.system.get(user.client_profile_id, ()):
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That system profile is not available to you.")
     return None
 
 
@@ -506,18 +426,19 @@ def _clean_prompts(needed: set[str], values: dict | None) -> dict[str, str]:
         raise PromptRequired(needed, "; ".join(exc.messages)) from None
 
 
-def _switched(p: _Planned, source: str, now, version: int, applied_version: int) -> SwitchResult:
-    old_selection = p.row.selection
+def _switched(
+    p: _Planned, cat: catalogs.Catalog, source: str, now, *, version, applied_version, old_id, mismatches
+) -> SwitchResult:
+    old = cat.profiles.get(old_id)
     selection = Selection(
         user_id=p.switch.user_id,
         profile=p.new,
-        previous_profile_id=p.previous_id,
+        previous_profile_id=p.switch.previous_profile_id if p.switch.previous_profile_id is not None else old_id,
         since=now,
         source=source,
         source_detail=p.switch.source_detail[:200],
         prompt_values=p.prompts,
         until=p.switch.until,
-        until_profile_id=old_selection.until_profile_id if old_selection else None,
     )
     target = TargetState(
         user_id=p.switch.user_id,
@@ -530,44 +451,67 @@ def _switched(p: _Planned, source: str, now, version: int, applied_version: int)
         SwitchOutcome.SWITCHED,
         selection=selection,
         target=target,
-        profiles=p.result_profiles,
-        left=p.old,
-        time_zone=p.row.time_zone,
-        mismatches=p.row.mismatches,
+        profiles=tuple(cat.available_profiles(p.switch.user_id)),
+        left=old.profile if old else None,
+        time_zone=p.user.time_zone,
+        mismatches=mismatches,
     )
 
 
-# --- step 3: write -----------------------------------------------------------------------
+# --- the write: one statement on PostgreSQL ------------------------------------------------
 
 WRITE_SQL = """
 WITH v AS (
     SELECT * FROM unnest(
-        %(user_id)s::bigint[], %(profile_id)s::bigint[], %(previous_id)s::bigint[], %(expected_id)s::bigint[],
-        %(expected_since)s::timestamptz[], %(detail)s::text[], %(prompts)s::text[], %(until)s::timestamptz[],
-        %(state)s::text[], %(actor_id)s::bigint[], %(old_name)s::text[], %(new_name)s::text[]
-    ) AS v(user_id, profile_id, previous_id, expected_id, expected_since, detail, prompts, until,
-           state, actor_id, old_name, new_name)
+        %(user_id)s::bigint[], %(profile_id)s::bigint[], %(previous_id)s::bigint[], %(detail)s::text[],
+        %(prompts)s::text[], %(until)s::timestamptz[], %(states)s::text[], %(plain)s::text[],
+        %(actor_id)s::bigint[], %(new_name)s::text[]
+    ) AS v(user_id, profile_id, previous_id, detail, prompts, until, states, plain, actor_id, new_name)
+),
+current AS (
+    SELECT (SELECT value FROM profiles_catalogversion WHERE id = 1) IS NOT DISTINCT FROM %(version)s AS ok
 ),
 locked AS (
-    SELECT a.user_id FROM profiles_account a WHERE a.user_id IN (SELECT user_id FROM v)
+    SELECT a.user_id FROM profiles_account a
+    WHERE a.user_id IN (SELECT user_id FROM v) AND (SELECT ok FROM current)
     ORDER BY a.user_id FOR UPDATE
+),
+old AS (
+    SELECT s.user_id, s.profile_id, p.name, p.sticky
+    FROM profiles_selection s JOIN profiles_presenceprofile p ON p.id = s.profile_id
+    WHERE s.user_id IN (SELECT user_id FROM locked)
+    FOR UPDATE OF s
+),
+plan AS (
+    SELECT v.*, o.profile_id AS old_id, o.name AS old_name,
+        CASE
+            WHEN l.user_id IS NULL THEN 'stale'
+            WHEN %(automatic)s AND o.sticky THEN 'sticky'
+            WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id OR v.states::jsonb ? o.profile_id::text
+                OR v.plain::jsonb @> to_jsonb(o.profile_id) THEN 'go'
+            ELSE 'unplanned'
+        END AS status,
+        CASE WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id THEN v.states::jsonb -> '*'
+            ELSE COALESCE(v.states::jsonb -> o.profile_id::text, v.states::jsonb -> '*')
+        END AS state
+    FROM v LEFT JOIN locked l ON l.user_id = v.user_id LEFT JOIN old o ON o.user_id = v.user_id
 ),
 moved AS (
     UPDATE profiles_selection s
-    SET profile_id = v.profile_id, previous_profile_id = v.previous_id, since = %(now)s, source = %(source)s,
-        source_detail = v.detail, prompt_values = v.prompts::jsonb, until = v.until
-    FROM v
-    WHERE s.user_id = v.user_id AND v.expected_id IS NOT NULL
-      AND s.profile_id = v.expected_id AND s.since = v.expected_since
-      AND s.user_id IN (SELECT user_id FROM locked)
+    SET profile_id = plan.profile_id, previous_profile_id = COALESCE(plan.previous_id, plan.old_id),
+        since = %(now)s, source = %(source)s, source_detail = plan.detail, prompt_values = plan.prompts::jsonb,
+        until = plan.until
+    FROM plan
+    WHERE s.user_id = plan.user_id AND plan.status = 'go' AND plan.old_id IS NOT NULL
     RETURNING s.user_id
 ),
 created AS (
     INSERT INTO profiles_selection
         (user_id, profile_id, previous_profile_id, since, source, source_detail, prompt_values, until,
          until_profile_id)
-    SELECT v.user_id, v.profile_id, v.previous_id, %(now)s, %(source)s, v.detail, v.prompts::jsonb, v.until, NULL
-    FROM v WHERE v.expected_id IS NULL AND v.user_id IN (SELECT user_id FROM locked)
+    SELECT plan.user_id, plan.profile_id, plan.previous_id, %(now)s, %(source)s, plan.detail, plan.prompts::jsonb,
+        plan.until, NULL
+    FROM plan WHERE plan.status = 'go' AND plan.old_id IS NULL
     ON CONFLICT (user_id) DO NOTHING
     RETURNING user_id
 ),
@@ -575,8 +519,8 @@ done AS (SELECT user_id FROM moved UNION ALL SELECT user_id FROM created),
 target AS (
     INSERT INTO devices_targetstate AS t
         (user_id, version, state, applied_version, applied_state, status, error, error_permanent, updated_at)
-    SELECT v.user_id, 1, v.state::jsonb, 0, '{}'::jsonb, 'pending', '', FALSE, %(now)s
-    FROM v JOIN done ON done.user_id = v.user_id
+    SELECT plan.user_id, 1, plan.state, 0, '{}'::jsonb, 'pending', '', FALSE, %(now)s
+    FROM plan JOIN done ON done.user_id = plan.user_id
     ON CONFLICT (user_id) DO UPDATE SET
         version = t.version + 1,
         state = CASE WHEN t.status <> 'applied' THEN jsonb_set(
@@ -590,9 +534,9 @@ audit AS (
     INSERT INTO profiles_switchevent
         (user_id, actor_id, source, source_detail, event, old_profile_id, new_profile_id, old_name, new_name,
          prompt_values, target_version, created_at)
-    SELECT v.user_id, v.actor_id, %(source)s, v.detail, 'select', v.expected_id, v.profile_id, v.old_name,
-           v.new_name, v.prompts::jsonb, target.version, %(now)s
-    FROM v JOIN target ON target.user_id = v.user_id
+    SELECT plan.user_id, plan.actor_id, %(source)s, plan.detail, 'select', plan.old_id, plan.profile_id,
+        COALESCE(plan.old_name, ''), plan.new_name, plan.prompts::jsonb, target.version, %(now)s
+    FROM plan JOIN target ON target.user_id = plan.user_id
 ),
 remembered AS (
     INSERT INTO profiles_recentvalue (user_id, kind, value, last_used)
@@ -601,56 +545,95 @@ remembered AS (
     WHERE r.user_id IN (SELECT user_id FROM done)
     ON CONFLICT (user_id, kind, value) DO UPDATE SET last_used = EXCLUDED.last_used
 )
-SELECT user_id, version, applied_version FROM target
+SELECT plan.user_id, CASE WHEN target.user_id IS NOT NULL THEN 'switched' WHEN plan.status = 'go' THEN 'moved'
+        ELSE plan.status END,
+    target.version, target.applied_version, plan.old_id, plan.old_name,
+    (SELECT COUNT(*) FROM devices_mismatch m WHERE m.user_id = plan.user_id AND target.user_id IS NOT NULL)
+FROM plan LEFT JOIN target ON target.user_id = plan.user_id
 """
 
 
-def _write_postgresql(planned: list[_Planned], source: str) -> dict[int, SwitchResult]:
+def _write_postgresql(
+    planned: list[_Planned], source: str, cat: catalogs.Catalog
+) -> tuple[dict[int, SwitchResult], dict[int, int | None]]:
+    """Returns the results, and the users to plan again: user id -> the
+    profile they leave (a profile the plan did not cover), or None (the
+    catalog was stale)."""
     if not planned:
-        return {}
+        return {}, {}
     now = timezone.now()
     recent = [(p.switch.user_id, kind, value) for p in planned for kind, value in p.prompts.items() if value]
     params = {
         "now": now,
         "source": source,
+        "automatic": source in AUTOMATIC_SOURCES,
+        "version": cat.version,
         "user_id": [p.switch.user_id for p in planned],
         "profile_id": [p.new.pk for p in planned],
-        "previous_id": [p.previous_id for p in planned],
-        "expected_id": [p.row.selection.profile_id if p.row.selection else None for p in planned],
-        "expected_since": [p.row.selection.since if p.row.selection else None for p in planned],
+        "previous_id": [p.switch.previous_profile_id for p in planned],
         "detail": [p.switch.source_detail[:200] for p in planned],
         "prompts": [json.dumps(p.prompts) for p in planned],
         "until": [p.switch.until for p in planned],
-        "state": [json.dumps(p.desired.to_json()) for p in planned],
+        "states": [json.dumps(p.states) for p in planned],
+        "plain": [json.dumps(p.plain) for p in planned],
         "actor_id": [p.switch.actor_id for p in planned],
-        "old_name": [p.old.name if p.old else "" for p in planned],
         "new_name": [p.new.name for p in planned],
         "recent_user": [r[0] for r in recent],
         "recent_kind": [r[1] for r in recent],
         "recent_value": [r[2] for r in recent],
     }
     by_user = {p.switch.user_id: p for p in planned}
+    results, again = {}, {}
     with connection.cursor() as cursor:
         cursor.execute(WRITE_SQL, params)
-        return {
-            user_id: _switched(by_user[user_id], source, now, version, applied)
-            for user_id, version, applied in cursor.fetchall()
-        }
+        rows = cursor.fetchall()
+    for user_id, status, version, applied, old_id, old_name, mismatches in rows:
+        if status == "switched":
+            results[user_id] = _switched(
+                by_user[user_id],
+                cat,
+                source,
+                now,
+                version=version,
+                applied_version=applied,
+                old_id=old_id,
+                mismatches=mismatches,
+            )
+        elif status == "sticky":
+            results[user_id] = SwitchResult(SwitchOutcome.STICKY, f"{old_name} is sticky")
+        elif status == "unplanned":
+            again[user_id] = old_id
+        else:  # "stale": the catalog changed; "moved": a first selection raced another one
+            again[user_id] = None
+    return results, again
 
 
-def _write_orm(planned: list[_Planned], source: str) -> dict[int, SwitchResult]:
-    """Step 3 with the ORM, inside the caller's transaction (SQLite: the
+def _write_orm(planned: list[_Planned], source: str, cat: catalogs.Catalog) -> dict[int, SwitchResult]:
+    """The write with the ORM, inside the caller's transaction (SQLite: the
     database is locked for writing from its start, so nothing moved)."""
     if not planned:
         return {}
     now = timezone.now()
-    versions = device_services.store_targets({p.switch.user_id: p.desired for p in planned})
+    states = {p.switch.user_id: p.states.get(str(p.old.pk) if p.old else "*", p.states["*"]) for p in planned}
+    versions = device_services.store_targets({u: UserState.from_json(s) for u, s in states.items()})
     applied = dict(TargetState.objects.filter(user_id__in=list(versions)).values_list("user_id", "applied_version"))
+    mismatches = dict(
+        Mismatch.objects.filter(user_id__in=list(versions)).values_list("user_id").annotate(n=Count("id"))
+    )
     results = {
-        p.switch.user_id: _switched(p, source, now, versions[p.switch.user_id], applied.get(p.switch.user_id, 0))
+        p.switch.user_id: _switched(
+            p,
+            cat,
+            source,
+            now,
+            version=versions[p.switch.user_id],
+            applied_version=applied.get(p.switch.user_id, 0),
+            old_id=p.old.pk if p.old else None,
+            mismatches=mismatches.get(p.switch.user_id, 0),
+        )
         for p in planned
     }
-    had = {p.switch.user_id for p in planned if p.row.selection is not None}
+    had = {p.switch.user_id for p in planned if p.old is not None}
     changed = [r.selection for u, r in results.items() if u in had]
     created = [r.selection for u, r in results.items() if u not in had]
     fields = ["previous_profile", "profile", "since", "source", "source_detail", "prompt_values", "until"]
