@@ -18,7 +18,7 @@ from tests.factories import client_profile, make_user, profile_named
 HX = {"HTTP_HX_REQUEST": "true"}
 # A warm switch: one statement on PostgreSQL; SQLite runs the same plan with
 # the ORM in one transaction.
-SWITCH_QUERIES = {"postgresql": 1, "sqlite": 12}
+SWITCH_QUERIES = {"postgresql": 1, "sqlite": 10}
 
 
 def names(result):
