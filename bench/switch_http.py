@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_lean_bench \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \\
-    .venv/bin/python bench/http.py [--users 40] [--rounds 3] [--seconds 5] [--port 8800]
+    .venv/bin/python bench/switch_http.py [--users 40] [--rounds 3] [--seconds 5] [--port 8800]
 
 It EMPTIES the database it is given (migrate + flush): use a scratch one.
 The broker only receives the converge tasks the switches enqueue (no worker
@@ -20,7 +20,7 @@ runs them); its default queue is purged at the end.
 4. Prints per round and overall: requests/s, the switch/bare ratio (median
    of the per-round ratios), p50/p99 latency, and the queries one request of
    each kind costs (counted in-process with the same settings); writes them
-   to --out (default var/bench/http.txt).
+   to --out (default var/bench/switch_http.txt).
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# This file is named like the standard library's http package: keep its own
-# folder off the import path, so `import http` finds the standard library.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
@@ -264,7 +261,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="length of each measured round")
     parser.add_argument("--port", type=int, default=8800)
-    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "http.txt"))
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "switch_http.txt"))
     args = parser.parse_args()
     if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise SystemExit("Run on PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL); see the docstring.")
