@@ -25,24 +25,22 @@ runs them); its default queue is purged at the end.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.http_settings"
 os.environ["DEBUG"] = "0"  # as in production: no per-query bookkeeping
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
