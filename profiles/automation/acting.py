@@ -7,12 +7,18 @@ from __future__ import annotations
 from profiles.automation.precedence import Decision, Outcome, Ref, UserState
 from profiles.errors import PortalError, PresenceDisabled, PromptRequired
 from profiles.models import Account, PresenceProfile, RecentValue, Selection
-from profiles.services import select_profile
+from profiles.services import SwitchOutcome, SwitchResult, select_profile
 
 SWITCH_REFUSALS = {
-    "sticky": (Outcome.SKIPPED_STICKY, "the current profile is sticky"),
-    "disabled": (Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user"),
+    SwitchOutcome.STICKY: (Outcome.SKIPPED_STICKY, "the current profile is sticky"),
+    SwitchOutcome.DISABLED: (Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user"),
 }
+
+
+def refusal(result: SwitchResult) -> Decision:
+    """A switch the services refused, as a Decision."""
+    outcome, detail = SWITCH_REFUSALS.get(result.outcome, (Outcome.FAILED, result.message))
+    return Decision(outcome, detail)
 
 
 def ref(profile: PresenceProfile | None) -> Ref | None:
@@ -102,7 +108,7 @@ def carry_out(
             if until_profile is not None or (selection is not None and selection.until_profile_id):
                 Selection.objects.filter(user_id=account.user_id).update(until_profile=until_profile)
             return decision
-        refused = Decision(*SWITCH_REFUSALS.get(result.skipped_reason, (Outcome.FAILED, result.skipped_reason)))
+        refused = refusal(result)
     if selection is not None and selection.until is not None and switch.source == Selection.Source.CLEAR_AFTER:
         # A timer whose return failed is dropped, not retried every tick.
         Selection.objects.filter(pk=selection.pk).update(until=None)

@@ -14,7 +14,7 @@ from portal import bulk
 from profiles.automation import acting
 from profiles.automation.precedence import Decision, Outcome, Source, TriggerFired, decide
 from profiles.models import Account, PresenceProfile, Selection, Trigger, TriggerFiring
-from profiles.services import AutoSwitch, select_profile_many
+from profiles.services import Switch, SwitchOutcome, SwitchResult, switch_profiles
 
 
 def trigger_detail(trigger: Trigger) -> str:
@@ -30,7 +30,7 @@ def apply_firings(
     """Act on claimed firings, each exactly once: the firing rows are locked
     and must still be pending; their outcomes are written in the same
     transaction as the switches, so a retried or duplicated batch finds them
-    done. A constant number of queries per batch (select_profile_many);
+    done. A constant number of queries per batch (switch_profiles);
     a user with two firings in one batch gets them one after the other.
     ``converge(user_ids)`` converges the switched users of a batch on
     commit (the task passes its batch converge task); without it the
@@ -103,11 +103,11 @@ def _fire_batch(
         bulk.bulk_update(Selection, changed, [where])
     if switches:
         last_values = acting.last_values_many(list(switches))
-        outcomes = select_profile_many(
-            switches=[
-                AutoSwitch(
+        outcomes = switch_profiles(
+            [
+                Switch(
                     user_id=user_id,
-                    profile=firing.trigger.profile,
+                    profile_id=firing.trigger.profile_id,
                     source_detail=trigger_detail(firing.trigger),
                     prompt_values=last_values.get(user_id, {}),
                 )
@@ -118,9 +118,8 @@ def _fire_batch(
             converge_batch=converge,
         )
         for user_id, firing in switches.items():
-            outcome = outcomes.get(user_id, "disabled")
-            if outcome != "switched":
-                results[firing.pk] = _refusal(outcome, firing.trigger.profile)
+            if not outcomes[user_id].switched:
+                results[firing.pk] = _refusal(outcomes[user_id], firing.trigger.profile)
     for firing in firings:
         firing.outcome, firing.detail, firing.fired_at = (
             results[firing.pk].outcome,
@@ -131,8 +130,8 @@ def _fire_batch(
     return results
 
 
-def _refusal(outcome: str, profile: PresenceProfile) -> Decision:
-    """select_profile_many's refusal of one switch as a Decision."""
-    if outcome.startswith("prompt: "):
-        return acting.prompt_failure(profile.name, outcome.removeprefix("prompt: "))
-    return Decision(*acting.SWITCH_REFUSALS.get(outcome, (Outcome.FAILED, outcome)))
+def _refusal(result: SwitchResult, profile: PresenceProfile) -> Decision:
+    """The switching services' refusal of one switch as a Decision."""
+    if result.outcome == SwitchOutcome.PROMPT_REQUIRED:
+        return acting.prompt_failure(profile.name, result.message)
+    return acting.refusal(result)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,9 +19,9 @@ from devices.drivers import DriverError
 from profiles import selectors, services
 from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
 from profiles.automation import triggers as trigger_services
-from profiles.automation.until import resolve_until
+from profiles.automation.until import Until, resolve_until
 from profiles.automation.why import why_selected
-from profiles.errors import PortalError, PromptRequired
+from profiles.errors import NotAllowed, PortalError, PromptRequired
 from profiles.forms import PromptForm, TimeZoneForm, UntilForm, apply_errors
 from profiles.views.common import not_modified, or_404, page, refuse, with_account
 
@@ -38,6 +38,7 @@ def _presence_context(request: HttpRequest) -> dict:
         "status": selectors.apply_status(user),
         "until_form": UntilForm(),
         "why": why_selected(selection),
+        "time_zone": request.account.time_zone if request.account else "UTC",
     }
 
 
@@ -63,40 +64,56 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@with_account
 @require_POST
 def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     """Select a profile. A profile that asks for values answers with the
-    prompt dialog (htmx) or the prompt page (plain POST)."""
-    profile = or_404(selectors.get_available_profile, request.user, profile_id)
+    prompt dialog (htmx) or the prompt page (plain POST). The answer is
+    rendered from what the switch loaded: no further queries."""
     prompted = bool(request.POST.get("prompted"))
     values = {k: request.POST.get(k, "") for k in PROMPT_KINDS} if prompted else None
-    until_form = UntilForm(request.POST)
     try:
-        until = _until(request, until_form)
-        services.select_profile(
-            user=request.user, profile=profile, prompt_values=values, actor=request.user, until=until
+        until = _until(request, UntilForm(request.POST))
+        result = services.select_profile(
+            user=request.user, profile=profile_id, prompt_values=values, actor=request.user, until=until
         )
+    except NotAllowed:
+        raise Http404("Not found") from None  # other users' ids reveal nothing
     except PromptRequired as exc:
+        request.account = selectors.account_for(request.user)
+        profile = or_404(selectors.get_available_profile, request.user, profile_id)
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
     if not request.htmx:
         return redirect("profiles:presence")
-    # The new current profile, buttons and status; the prompt dialog closes.
-    return render(request, "profiles/presence.html#switched", _presence_context(request))
+    # Only what changed: the current card with its status, and the tiles
+    # whose "current" mark moved (the one left and the one selected).
+    mismatches = selectors.apply_status(request.user).mismatches if result.mismatches else []
+    left, new = (result.left.pk if result.left else None), result.selection.profile_id
+    context = {
+        "selection": result.selection,
+        "moved": [p for p in result.profiles if p.pk in {left, new}] if left != new else [],
+        "status": selectors.ApplyStatus(target=result.target, mismatches=mismatches),
+        "time_zone": result.time_zone or "UTC",
+    }
+    with timezone.override(ZoneInfo(result.time_zone or "UTC")):
+        context["why"] = why_selected(result.selection)
+        return render(request, "profiles/presence.html#switched", context)
 
 
 def _until(request: HttpRequest, form: UntilForm):
     """The clear-after instant the user chose (None: no end); a PortalError
-    (422) naming the problem otherwise."""
+    (422) naming the problem otherwise. The user's zone is read only for
+    the choices that need it."""
     if not form.is_valid():
         raise UntilRefused(" ".join(str(e) for errors in form.errors.values() for e in errors))
-    zone = ZoneInfo(request.account.time_zone if request.account else "UTC")
+    choice = form.cleaned_data["until"]
+    zone = ZoneInfo("UTC")
+    if choice in (Until.WORKDAY_END, Until.AT):
+        account = selectors.account_for(request.user)
+        zone = ZoneInfo(account.time_zone if account else "UTC")
     try:
-        return resolve_until(
-            form.cleaned_data["until"], at=form.cleaned_data["until_at"], zone=zone, now=timezone.now()
-        )
+        return resolve_until(choice, at=form.cleaned_data["until_at"], zone=zone, now=timezone.now())
     except ValidationError as exc:
         raise UntilRefused(" ".join(exc.messages)) from None
 
