@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.translation import gettext as _
 
-from profiles.models import Selection
+from profiles.models import PresenceProfile, Selection
 
 Source = Selection.Source
 
@@ -16,13 +16,16 @@ def _when(instant) -> str:
     return date_format(timezone.localtime(instant), "D j M, H:i")
 
 
-def why_selected(selection: Selection | None) -> str:
+def why_selected(selection: Selection | None, *, previous: PresenceProfile | None = None) -> str:
     """The reason the user is in their current profile, and what ends it.
-    ``selection`` with profile, previous_profile and until_profile loaded."""
+    ``selection`` with profile, previous_profile and until_profile loaded,
+    or ``previous`` given (the profile a switch just left: no query)."""
     if selection is None:
         return ""
     detail = selection.source_detail
-    previous = selection.previous_profile.name if selection.previous_profile_id else ""
+    if previous is None and selection.previous_profile_id:
+        previous = selection.previous_profile
+    previous = previous.name if previous is not None else ""
     source = selection.source
     if source == Source.USER:
         why = _("You chose it.")

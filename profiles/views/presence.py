@@ -97,7 +97,8 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         "time_zone": result.time_zone or "UTC",
     }
     with timezone.override(ZoneInfo(result.time_zone or "UTC")):
-        context["why"] = why_selected(result.selection)
+        # The switch's previous profile is the one it left: no query.
+        context["why"] = why_selected(result.selection, previous=result.left)
         return render(request, "profiles/presence.html#switched", context)
 
 
