@@ -65,11 +65,14 @@ class ExtensionAdmin(admin.ModelAdmin):
     inlines = [DestinationInline]
     actions = ["hot_desk_login", "hot_desk_logout"]
 
-    @admin.action(description="Hot desk: log the user in (re-applies the profile)")
+    def has_hot_desk_permission(self, request) -> bool:
+        return request.user.has_perm("devices.hot_desk_extension")
+
+    @admin.action(description="Hot desk: log the user in (re-applies the profile)", permissions=("hot_desk",))
     def hot_desk_login(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=True)
 
-    @admin.action(description="Hot desk: log the user out")
+    @admin.action(description="Hot desk: log the user out", permissions=("hot_desk",))
     def hot_desk_logout(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=False)
 
@@ -125,7 +128,13 @@ class ClientSessionAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "extension")
     actions = ["disconnect"]
 
-    @admin.action(description="Disconnect the selected client sessions (the softphones lose the profile)")
+    def has_disconnect_permission(self, request) -> bool:
+        return request.user.has_perm("devices.disconnect_clientsession")
+
+    @admin.action(
+        description="Disconnect the selected client sessions (the softphones lose the profile)",
+        permissions=("disconnect",),
+    )
     def disconnect(self, request, queryset):
         from profiles import events
         from profiles.models import Selection
@@ -146,7 +155,13 @@ class TargetStateAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     actions = ["reapply_users", "reconcile_users"]
 
-    @admin.action(description="Re-apply the selected users' profiles")
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description="Re-apply the selected users' profiles", permissions=("reapply",))
     def reapply_users(self, request, queryset):
         from profiles.events import schedule_reapply
 
@@ -155,7 +170,7 @@ class TargetStateAdmin(ReadOnlyAdmin):
         )
         self.message_user(request, f"Re-apply of {count} users enqueued.")
 
-    @admin.action(description="Check the selected users' devices for mismatches")
+    @admin.action(description="Check the selected users' devices for mismatches", permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
         from devices.services import reconcile_users
 
@@ -219,15 +234,15 @@ class SimulatedDeviceAdmin(admin.ModelAdmin):
             set_fault(extension=device.extension, fault=fault, count=3)
         self.message_user(request, f"{len(devices)} devices: {done}")
 
-    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)")
+    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)", permissions=("change",))
     def inject_transient_fault(self, request, queryset):
         self._set_fault(request, queryset, "transient", "the next 3 writes fail with a retryable error.")
 
-    @admin.action(description="Inject a permanent fault (writes fail until cleared)")
+    @admin.action(description="Inject a permanent fault (writes fail until cleared)", permissions=("change",))
     def inject_permanent_fault(self, request, queryset):
         self._set_fault(request, queryset, "permanent", "every write fails until the fault is cleared.")
 
-    @admin.action(description="Clear the simulated fault")
+    @admin.action(description="Clear the simulated fault", permissions=("change",))
     def clear_fault(self, request, queryset):
         self._set_fault(request, queryset, "", "fault cleared.")
 

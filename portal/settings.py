@@ -108,6 +108,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "devices",
     "profiles",
+    # Last: its admin module narrows django-celery-beat's admin (portal/admin.py).
+    "portal",
 ]
 
 MIDDLEWARE = [

@@ -84,11 +84,11 @@ class ClientProfileAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
 
-    @admin.action(description="Enable presence profiles (gives members the defaults)")
+    @admin.action(description="Enable presence profiles (gives members the defaults)", permissions=("change",))
     def enable_presence(self, request, queryset):
         self._set_presence(request, queryset, True)
 
-    @admin.action(description="Disable presence profiles")
+    @admin.action(description="Disable presence profiles", permissions=("change",))
     def disable_presence(self, request, queryset):
         self._set_presence(request, queryset, False)
 
@@ -187,7 +187,10 @@ class PresenceProfileAdmin(admin.ModelAdmin):
             if count:
                 self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
 
-    @admin.action(description="Re-apply for the users who have it selected")
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    @admin.action(description="Re-apply for the users who have it selected", permissions=("reapply",))
     def reapply_for_users(self, request, queryset):
         count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
         self.message_user(request, f"Re-applied for {count} user(s).")
@@ -256,7 +259,7 @@ class StatusConnectorAdmin(admin.ModelAdmin):
     def is_configured(self, connector) -> bool:
         return connector.configured
 
-    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
+    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)", permissions=("change",))
     def check_now(self, request, queryset):
         from profiles import connectors
 
@@ -284,11 +287,14 @@ class TriggerAdmin(ReadOnlyAdmin):
     def weekdays_display(self, trigger) -> str:
         return " ".join(trigger.weekday_names)
 
-    @admin.action(description="Turn the selected triggers on")
+    def has_switch_permission(self, request) -> bool:
+        return request.user.has_perm("profiles.switch_trigger")
+
+    @admin.action(description="Turn the selected triggers on", permissions=("switch",))
     def enable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Turn the selected triggers off")
+    @admin.action(description="Turn the selected triggers off", permissions=("switch",))
     def disable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, False)
 

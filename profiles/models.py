@@ -241,6 +241,7 @@ class Trigger(models.Model):
 
     class Meta:
         ordering = ["profile", "time_of_day", "id"]
+        permissions = [("switch_trigger", "Can turn users' triggers on and off")]
         indexes = [
             models.Index(
                 fields=["next_fire_at"],
