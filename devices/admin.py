@@ -7,6 +7,8 @@ configuration rows belongs in a service, called from an admin action
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from devices.models import (
@@ -23,7 +25,50 @@ from devices.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class _ValidIdsOnly:
+    """Django's autocomplete widget looks up the submitted ids to show them
+    again with the form's errors; a non-numeric or huge id made that lookup
+    raise (a 500). Ids the target field cannot hold are dropped from the
+    redisplay; the form field itself reports them as an invalid choice."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        valid = []
+        for item in value:
+            try:
+                python = target.to_python(item)
+            except ValidationError:
+                continue
+            if isinstance(python, int) and not -(2**63) <= python < 2**63:
+                continue
+            valid.append(item)
+        return super().optgroups(name, valid, attr)
+
+
+class ValidAutocompleteSelect(_ValidIdsOnly, AutocompleteSelect):
+    pass
+
+
+class ValidAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
+    pass
+
+
+class PortalModelAdmin(admin.ModelAdmin):
+    """The portal's admin base: autocomplete fields that answer a bad id
+    with a form error, not a server error."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = ValidAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = ValidAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(PortalModelAdmin):
     """Audit and runtime rows: written by the services only, so the admin
     may look (and delete, so users can still be deleted) but not add or change."""
 
@@ -53,7 +98,7 @@ class DestinationInline(admin.TabularInline):
 
 
 @admin.register(Extension)
-class ExtensionAdmin(admin.ModelAdmin):
+class ExtensionAdmin(PortalModelAdmin):
     list_display = ("number", "name", "kind", "owner", "is_hot_desk", "hot_desk_logged_in")
     list_filter = ("kind", "is_hot_desk", "hot_desk_logged_in")
     search_fields = ("number", "name", "owner__username", "owner__first_name", "owner__last_name")
@@ -92,7 +137,7 @@ class ExtensionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(PortalModelAdmin):
     list_display = ("extension", "family", "number", "ring_delay", "ring_timeout", "position")
     list_filter = ("family",)
     search_fields = ("number", "extension__number", "extension__name")
@@ -101,7 +146,7 @@ class DestinationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(PortalModelAdmin):
     list_display = ("name", "queue", "member_count")
     search_fields = ("name", "queue", "members__number")
     autocomplete_fields = ("members",)
@@ -115,7 +160,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(PortalModelAdmin):
     list_display = ("name", "description")
     search_fields = ("name", "description")
 
@@ -209,7 +254,7 @@ class MismatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SimulatedDevice)
-class SimulatedDeviceAdmin(admin.ModelAdmin):
+class SimulatedDeviceAdmin(PortalModelAdmin):
     """The simulated PBX's devices. Their state changes only through
     commands (the portal's, or a manual change at the "handset"); the fault
     fields are the simulation's knobs for trying out failures."""

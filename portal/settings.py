@@ -122,6 +122,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # 400 for NUL/control characters and absurdly long numbers, before any view.
+    "portal.middleware.HostileInputMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

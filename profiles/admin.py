@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
 
-from devices.admin import ReadOnlyAdmin
+from devices.admin import PortalModelAdmin, ReadOnlyAdmin
 from profiles import seeding, triggers
 from profiles.actions import describe_action
 from profiles.admin_forms import (
@@ -52,7 +52,7 @@ def _report(modeladmin, request, done: str, errors: list[str]) -> None:
 
 
 @admin.register(ClientProfile)
-class ClientProfileAdmin(admin.ModelAdmin):
+class ClientProfileAdmin(PortalModelAdmin):
     form = ClientProfileForm
     list_display = (
         "name",
@@ -105,7 +105,7 @@ class ClientProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(PortalModelAdmin):
     form = AccountForm
     list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
     list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
@@ -162,7 +162,7 @@ class ExitActionInline(PhaseActionInline):
 
 
 @admin.register(PresenceProfile)
-class PresenceProfileAdmin(admin.ModelAdmin):
+class PresenceProfileAdmin(PortalModelAdmin):
     form = PresenceProfileForm
     list_display = ("name", "kind", "owner", "icon", "colour", "icon_visible", "sticky", "position", "action_count")
     list_filter = ("kind", "sticky", "icon_visible", "is_default", "icon")
@@ -197,7 +197,7 @@ class PresenceProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Action)
-class ActionAdmin(admin.ModelAdmin):
+class ActionAdmin(PortalModelAdmin):
     """Every action of every profile, to find them; usually edited inline."""
 
     form = TypedActionForm
@@ -246,7 +246,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusConnector)
-class StatusConnectorAdmin(admin.ModelAdmin):
+class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
@@ -356,7 +356,7 @@ class SwitchEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecentValue)
-class RecentValueAdmin(admin.ModelAdmin):
+class RecentValueAdmin(PortalModelAdmin):
     list_display = ("user", "kind", "value", "last_used")
     list_filter = ("kind",)
     search_fields = ("user__username", "value")
