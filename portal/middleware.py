@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -55,7 +56,10 @@ class HostileInputMiddleware:
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         ):
-            sources.append(request.POST)
+            try:
+                sources.append(request.POST)
+            except (RequestDataTooBig, TooManyFieldsSent):
+                return _("The request is too large.")
         for data in sources:
             for key, values in data.lists():
                 for value in [key, *values]:

@@ -34,6 +34,7 @@ from profiles.models import (
     SwitchEvent,
     Trigger,
     TriggerFiring,
+    WebhookReceipt,
 )
 
 admin.site.site_header = "Presence Profiles administration"
@@ -331,6 +332,16 @@ class MeetingPresenceAdmin(ReadOnlyAdmin):
     list_filter = ("in_meeting", "connector")
     search_fields = ("user__username", "external_id")
     list_select_related = ("user", "connector")
+
+
+@admin.register(WebhookReceipt)
+class WebhookReceiptAdmin(ReadOnlyAdmin):
+    """Accepted webhook calls inside the replay window (written by the webhook)."""
+
+    list_display = ("connector", "user", "sent_at", "received_at")
+    list_filter = ("connector",)
+    search_fields = ("user__username",)
+    list_select_related = ("connector", "user")
 
 
 # --- selection and audit ----------------------------------------------------------------
