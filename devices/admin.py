@@ -11,6 +11,7 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
+from devices import hooks, services
 from devices.models import (
     ApplyRun,
     ApplyStep,
@@ -23,6 +24,7 @@ from devices.models import (
     TargetState,
     Team,
 )
+from portal.errors import PortalError
 
 
 class _ValidIdsOnly:
@@ -122,15 +124,11 @@ class ExtensionAdmin(PortalModelAdmin):
         self._hot_desk(request, queryset, logged_in=False)
 
     def _hot_desk(self, request, queryset, *, logged_in: bool) -> None:
-        from profiles import events
-        from profiles.errors import PortalError
-        from profiles.models import Selection
-
-        change = events.hot_desk_login if logged_in else events.hot_desk_logout
+        side = hooks.profile_side()
         changed = 0
         for extension in queryset:
             try:
-                changed += change(extension=extension, actor=request.user, source=Selection.Source.ADMIN)
+                changed += side.hot_desk(extension=extension, logged_in=logged_in, actor=request.user, by_admin=True)
             except PortalError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
         self.message_user(request, f"{changed} extension(s) logged {'in' if logged_in else 'out'}.")
@@ -181,14 +179,10 @@ class ClientSessionAdmin(ReadOnlyAdmin):
         permissions=("disconnect",),
     )
     def disconnect(self, request, queryset):
-        from profiles import events
-        from profiles.models import Selection
-
+        side = hooks.profile_side()
         sessions = list(queryset.select_related("user", "extension"))
         for session in sessions:
-            events.disconnect_client(
-                user=session.user, extension=session.extension, actor=request.user, source=Selection.Source.ADMIN
-            )
+            side.disconnect_client(user=session.user, extension=session.extension, actor=request.user, by_admin=True)
         self.message_user(request, f"{len(sessions)} client session(s) disconnected.")
 
 
@@ -208,18 +202,14 @@ class TargetStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-apply the selected users' profiles", permissions=("reapply",))
     def reapply_users(self, request, queryset):
-        from profiles.events import schedule_reapply
-
-        count = schedule_reapply(
+        count = hooks.profile_side().reapply_users(
             user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
         )
         self.message_user(request, f"Re-apply of {count} users enqueued.")
 
     @admin.action(description="Check the selected users' devices for mismatches", permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
-        from devices.services import reconcile_users
-
-        flagged = reconcile_users(list(queryset.values_list("user_id", flat=True)))
+        flagged = services.reconcile_users(list(queryset.values_list("user_id", flat=True)))
         self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
 
 
@@ -272,11 +262,9 @@ class SimulatedDeviceAdmin(PortalModelAdmin):
         return False
 
     def _set_fault(self, request, queryset, fault: str, done: str) -> None:
-        from devices.services import set_fault
-
         devices = list(queryset.select_related("extension"))
         for device in devices:
-            set_fault(extension=device.extension, fault=fault, count=3)
+            services.set_fault(extension=device.extension, fault=fault, count=3)
         self.message_user(request, f"{len(devices)} devices: {done}")
 
     @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)", permissions=("change",))
