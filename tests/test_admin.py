@@ -42,6 +42,7 @@ from profiles.models import (
     SwitchEvent,
     Trigger,
     TriggerFiring,
+    WebhookReceipt,
 )
 from profiles.services import select_profile
 from tests.factories import client_profile, make_user, profile_named
@@ -74,6 +75,9 @@ def populate(username: str, number: str, softphone: str) -> User:
         name="Webhook", defaults={"kind": StatusConnector.Kind.WEBHOOK, "webhook_secret": "s3cret"}
     )
     MeetingPresence.objects.create(connector=connector, user=user, in_meeting=True)
+    WebhookReceipt.objects.create(
+        connector=connector, user=user, digest=f"{user.pk:064d}", sent_at=timezone.now(), received_at=timezone.now()
+    )
     trigger = Trigger.objects.create(
         profile=profile_named(user, "Out of the office"), time_of_day=dt.time(18, 0), next_fire_at=timezone.now()
     )
