@@ -8,6 +8,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
+from django.db import connection
 
 User = get_user_model()
 
@@ -29,13 +30,42 @@ def make_staff(username: str, *perms: str, view_all: bool = True):
 _IGNORED = {Session._meta.label, "axes.AccessLog", "axes.AccessAttempt", "axes.AccessFailureLog"}
 
 
-def db_fingerprint() -> dict[str, list[tuple]]:
+def db_fingerprint() -> dict[str, object]:
     """Every row of every table (the test data is small), without the
-    columns a login touches."""
+    columns a login touches. On PostgreSQL one query hashes each table."""
+    models = [
+        m for m in apps.get_models(include_auto_created=True) if m._meta.label not in _IGNORED and not m._meta.proxy
+    ]
+    if connection.vendor == "postgresql":
+        parts = [
+            f"SELECT %s, md5(coalesce(string_agg((to_jsonb(t) - 'last_login')::text, '|' "
+            f"ORDER BY (to_jsonb(t) - 'last_login')::text), '')) FROM {connection.ops.quote_name(m._meta.db_table)} t"
+            for m in models
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), [m._meta.label for m in models])
+            return dict(cursor.fetchall())
     snapshot = {}
-    for model in apps.get_models():
-        if model._meta.label in _IGNORED:
-            continue
+    for model in models:
         fields = [f.attname for f in model._meta.concrete_fields if f.attname != "last_login"]
         snapshot[model._meta.label] = list(model.objects.order_by("pk").values_list(*fields))
     return snapshot
+
+
+_IGNORED_TABLES = ("django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog")
+
+
+def db_writes() -> object:
+    """A token that changes when any row is written. On PostgreSQL the
+    transaction's own tuple counters (one cheap query, and stricter than
+    comparing contents: an UPDATE to the same value counts too); elsewhere
+    the full fingerprint."""
+    if connection.vendor != "postgresql":
+        return db_fingerprint()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables "
+            "WHERE NOT (relname = ANY(%s))",
+            [list(_IGNORED_TABLES)],
+        )
+        return cursor.fetchone()[0]
