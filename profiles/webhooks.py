@@ -1,4 +1,4 @@
-"""The signed status webhook (profiles.connectors describes the format).
+"""The signed status webhook (profiles.automation.connectors.webhook describes the format).
 
 Every answer is JSON, refusals included: a wrong method, a body that is not
 declared as JSON, a body over the size limit (refused before it is read)."""
@@ -6,7 +6,7 @@ declared as JSON, a body over the size limit (refused before it is read)."""
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from profiles import connectors
+from profiles.automation.connectors import webhook as connectors
 
 
 @csrf_exempt  # authenticated by the HMAC signature, not a session

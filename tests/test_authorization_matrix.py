@@ -28,7 +28,7 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from devices.models import ApplyRun, SimulatedDevice
-from profiles import triggers
+from profiles.automation import triggers
 from profiles.models import StatusConnector, Trigger
 from tests.factories import profile_named
 from tests.security import db_writes, make_staff
