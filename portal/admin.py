@@ -1,4 +1,5 @@
-"""django-celery-beat's admin, narrowed to superusers.
+"""django-celery-beat's admin, narrowed to superusers; django-axes' admin
+actions declaring their permission.
 
 Its forms edit raw crontab fields, task names and JSON arguments of the
 portal's own system schedules (settings.CELERY_BEAT_SCHEDULE, copied in at
@@ -7,6 +8,8 @@ model permissions a group hands out, does not need them, so only superusers
 see these pages, and every action declares the permission it needs.
 """
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
@@ -29,16 +32,20 @@ class SuperuserOnlyAdmin:
         return self.has_module_permission(request)
 
 
-def _needs_change(func):
-    """The same action, declaring that it needs the change permission."""
+def _needs(permission: str, func):
+    """The same action, declaring the permission it needs."""
 
     def action(modeladmin, request, queryset):
         return func(modeladmin, request, queryset)
 
     action.__name__ = func.__name__
     action.short_description = func.short_description
-    action.allowed_permissions = ("change",)
+    action.allowed_permissions = (permission,)
     return action
+
+
+def _needs_change(func):
+    return _needs("change", func)
 
 
 class PeriodicTaskAdmin(SuperuserOnlyAdmin, beat_admin.PeriodicTaskAdmin):
@@ -73,3 +80,14 @@ for _model, _admin_class in (
 ):
     admin.site.unregister(_model)
     admin.site.register(_model, _admin_class)
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' failed logins. Deleting a row unlocks that username and
+    address at once (needs the delete permission of access attempts)."""
+
+    cleanup_expired_attempts = _needs("delete", axes_admin.AccessAttemptAdmin.cleanup_expired_attempts)
+
+
+admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
