@@ -9,7 +9,7 @@ see these pages, and every action declares the permission it needs.
 """
 
 from axes import admin as axes_admin
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
@@ -82,12 +82,32 @@ for _model, _admin_class in (
     admin.site.register(_model, _admin_class)
 
 
-class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
-    """django-axes' failed logins. Deleting a row unlocks that username and
-    address at once (needs the delete permission of access attempts)."""
+class ReadOnlyLoginRecords:
+    """Login records are written by django-axes only: look and delete."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AccessAttemptAdmin(ReadOnlyLoginRecords, axes_admin.AccessAttemptAdmin):
+    """Failed logins. Deleting a row unlocks that username and address at
+    once (needs the delete permission of access attempts)."""
 
     cleanup_expired_attempts = _needs("delete", axes_admin.AccessAttemptAdmin.cleanup_expired_attempts)
 
 
-admin.site.unregister(AccessAttempt)
-admin.site.register(AccessAttempt, AccessAttemptAdmin)
+class AccessLogAdmin(ReadOnlyLoginRecords, axes_admin.AccessLogAdmin):
+    pass
+
+
+class AccessFailureLogAdmin(ReadOnlyLoginRecords, axes_admin.AccessFailureLogAdmin):
+    pass
+
+
+for _model, _admin_class in (
+    (AccessAttempt, AccessAttemptAdmin),
+    (AccessLog, AccessLogAdmin),
+    (AccessFailureLog, AccessFailureLogAdmin),
+):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin_class)
