@@ -4,6 +4,7 @@ could not be sent instead of claiming it was."""
 
 from __future__ import annotations
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
@@ -11,6 +12,17 @@ from django.core.mail import EmailMultiAlternatives
 from django.template import loader
 from django.urls import path
 from django.utils.translation import gettext as _
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' check of failed logins, for logins over HTTP. A call of
+    authenticate() without a request (a shell, a management command) has no
+    address to count and is left to the next backend instead of raising."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class MailNotSent(Exception):

@@ -185,7 +185,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # out for LOGIN_LOCKOUT_MINUTES. An administrator unlocks early by deleting
 # the row in the admin (Axes: Access attempts).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "portal.accounts.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)

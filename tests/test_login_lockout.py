@@ -55,3 +55,11 @@ def test_an_administrator_unlocks_by_deleting_the_attempt(alice, settings):
     response = admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert _login(client, "/accounts/login/", "right-password-1").status_code == 302
+
+
+def test_authenticate_without_a_request_still_works(alice):
+    """A shell or a management command has no address to throttle."""
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="alice", password="right-password-1") == alice
+    assert authenticate(username="alice", password="wrong") is None
