@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0003_triggers_sources'),
+        ('profiles', '0004_catalog_version'),
     ]
 
     operations = [
