@@ -108,3 +108,9 @@ def test_admin_refuses_hostile_values_early(root_client, url, data):
     response = root_client.post(url, data) if data else root_client.get(url)
     assert response.status_code == 400
     assert db_fingerprint() == before
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/", "/admin/login/", "/colleagues/?q=%00"])
+def test_every_answer_carries_a_permissions_policy(alice_client, url):
+    policy = alice_client.get(url)["Permissions-Policy"]
+    assert "camera=()" in policy and "geolocation=()" in policy and "microphone=()" in policy
