@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0006_connector_poll_interval_lease'),
+        ('profiles', '0008_connector_poll_interval_lease'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0005_outcome_one_enum'),
+        ('profiles', '0007_outcome_one_enum'),
     ]
 
     operations = [
