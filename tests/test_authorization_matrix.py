@@ -107,6 +107,9 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:colleagues": {"*": (200, 405, 200), **ANON},
     "profiles:devices": {"*": (200, 405, 200), **ANON},
     "profiles:history": {"*": (200, 405, 200), **ANON},
+    "profiles:time_zone": {"*": (200, 200, 200), **ANON},
+    "profiles:calendar_new": {"*": (405, 404, 405), **ANON, "alice": (405, 422, 405)},
+    "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},
 }
 # fmt: on
 
@@ -181,6 +184,7 @@ def world(db):
         "trigger_id": Trigger.objects.filter(profile__owner=alice, kind=Trigger.Kind.TIME).first().pk,
         "number": "1000",
         "connector_id": hook.pk,
+        "calendar_id": 999999,  # nobody's calendar
         "uidb64": "MQ",
         "token": "set-password",
         "id": alice.pk,  # the admin's password change of a user

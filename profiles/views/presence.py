@@ -21,7 +21,7 @@ from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
 from profiles.automation import triggers as trigger_services
 from profiles.automation.until import Until, resolve_until
 from profiles.automation.why import why_selected
-from profiles.errors import NotAllowed, PortalError, PromptRequired
+from profiles.errors import NotAllowed, PortalError, PresenceDisabled, PromptRequired
 from profiles.forms import PromptForm, TimeZoneForm, UntilForm, apply_errors
 from profiles.views.common import not_modified, or_404, page, refuse, with_account
 
@@ -78,6 +78,11 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         )
     except NotAllowed:
         raise Http404("Not found") from None  # other users' ids reveal nothing
+    except PresenceDisabled as exc:
+        # Without presence profiles no profile is theirs: another user's id
+        # answers 404 as above, one of their own says why it is refused.
+        or_404(selectors.get_available_profile, request.user, profile_id)
+        return refuse(request, exc, fallback="profiles:presence")
     except PromptRequired as exc:
         request.account = selectors.account_for(request.user)
         profile = or_404(selectors.get_available_profile, request.user, profile_id)
