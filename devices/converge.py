@@ -8,7 +8,7 @@ driver read, one apply and one verify read. Both hand what they did to the
 one recorder, ``record_attempts``: the ApplyRun with one ApplyStep per
 command sent, the target's status, the mismatches, and a superseded target.
 
-Superseded (docs/rules.md#rule-10): a pass whose target got a newer version
+Superseded (docs/rules.md#rule-15): a pass whose target got a newer version
 while it talked to the PBX may have written stale values after the newer
 version's own converge read the devices. Its run is recorded as superseded,
 with every command it sent, and the user is converged again to the newest

@@ -8,12 +8,12 @@ Two kinds of value share one shape:
 * an **actual** state is what a device is doing now: every field is set;
 * a **desired** state is what a profile asks for: ``None`` means "this
   profile does not care", so whatever the device does there (for example a
-  DND the user pressed on the handset) sticks (DESIGN rule 4).
+  DND the user pressed on the handset) sticks (docs/rules.md#rule-4).
 
 ``diff(actual, desired)`` lists the commands that make the device satisfy
 the desired state; ``apply_commands`` runs them on a value (the simulated
 PBX uses exactly this). By construction ``diff(apply_commands(a, diff(a, d)),
-d) == []``: converging twice changes nothing the second time (rule 2).
+d) == []``: converging twice changes nothing the second time (docs/rules.md#rule-2).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class TeamState:
     """Membership of one extension in one team (UCD group / call queue).
 
     Group call pickup follows login: leaving a team turns it off, rejoining
-    turns it on (DESIGN rule 11).
+    turns it on (docs/rules.md#rule-11).
     """
 
     logged_in: bool | None = None

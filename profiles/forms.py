@@ -41,7 +41,7 @@ PROMPT_LABELS = {
 
 
 class PromptForm(forms.Form):
-    """The values a profile asks for at selection (rule 3), with the user's
+    """The values a profile asks for at selection (docs/rules.md#rule-3), with the user's
     recent values offered through a datalist."""
 
     prompted = forms.CharField(widget=forms.HiddenInput, initial="1")

@@ -75,7 +75,7 @@ def get_own_action(user, action_id) -> Action:
 
 
 def recent_values(user, kind: str) -> list[str]:
-    """The values this user typed last for a prompt of this kind (rule 3)."""
+    """The values this user typed last for a prompt of this kind (docs/rules.md#rule-3)."""
     return list(
         RecentValue.objects.filter(user=user, kind=kind)
         .order_by("-last_used")

@@ -22,7 +22,7 @@ from profiles.models import Account, Action, ClientProfile, PresenceProfile, Rec
 from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
-# Sources that are automation: they never leave a sticky profile (rule 9).
+# Sources that are automation: they never leave a sticky profile (docs/rules.md#rule-9).
 AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER}
 
 
@@ -65,10 +65,10 @@ def select_profile(
     previous_profile: PresenceProfile | None = None,
 ) -> SwitchResult:
     """Select ``profile`` for ``user``: the old profile's exit chain, then the
-    new one's enter chain (rule 1), stored as the user's target state in the
+    new one's enter chain (docs/rules.md#rule-1), stored as the user's target state in the
     same transaction, devices converged after commit.
 
-    ``prompt_values``: values for "prompt on selection" settings (rule 3);
+    ``prompt_values``: values for "prompt on selection" settings (docs/rules.md#rule-3);
     PromptRequired is raised when the profile asks for values and none were
     given. Automatic sources never leave a sticky profile: the result says
     ``skipped_reason="sticky"``. ``until``: clear-after, return to the
@@ -142,13 +142,13 @@ def reapply(
     hot_desk_login: bool = False,
     released: tuple[str, ...] = (),
 ) -> int | None:
-    """Apply the selected profile's enter chain again (an event of rule 4:
+    """Apply the selected profile's enter chain again (an event of docs/rules.md#rule-4:
     edit of the selected profile, session connect/disconnect, hot-desk
     login/logout, administrator's re-apply, service start). Returns the new
     target version, or None when the user has no selection.
 
     ``released``: softphones whose client session just ended; the target
-    removes the profile's changes from them (rule 6)."""
+    removes the profile's changes from them (docs/rules.md#rule-6)."""
     versions = reapply_many(
         user_ids=[user.pk],
         event=event,
@@ -411,7 +411,7 @@ def preview_changes(*, user, profile: PresenceProfile, prompt_values: dict | Non
 
 def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tuple[list[Action], list[Action]]:
     """The new profile's actions and, when this leaves another profile, the
-    old one's (its exit chain runs first, rule 1), in one query."""
+    old one's (its exit chain runs first, docs/rules.md#rule-1), in one query."""
     leaving = old is not None and old.pk != profile.pk
     actions = list(Action.objects.filter(profile_id__in={profile.pk, old.pk} if leaving else {profile.pk}))
     new_actions = [a for a in actions if a.profile_id == profile.pk]
@@ -420,7 +420,7 @@ def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tup
 
 
 def _needed_prompts(actions) -> set[str]:
-    """What the enabled actions of a chain ask for at selection (rule 3)."""
+    """What the enabled actions of a chain ask for at selection (docs/rules.md#rule-3)."""
     return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
 
 
