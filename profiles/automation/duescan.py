@@ -50,7 +50,12 @@ class ScanResult:
 
 def anything_due(now: dt.datetime) -> tuple[bool, bool, bool]:
     """One query, three index probes: due triggers (trigger_due_idx), ended
-    timers (selection_until_idx), stale pending firings (firing_pending_idx)."""
+    timers (selection_until_idx), stale pending firings (firing_pending_idx).
+
+    Raw SQL for one round trip instead of three ORM ``exists()`` queries.
+    Measured on PostgreSQL (2 cores at load average 20, so pessimistic):
+    3–13 ms per call raw against 38–61 ms for the three ORM queries, i.e.
+    about 40 ms saved per 30 s Beat tick, 0.1 % of one core."""
     trigger, selection, firing = (
         Trigger._meta.db_table,
         Selection._meta.db_table,
