@@ -9,7 +9,6 @@ the API, tasks and commands call it.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from devices import services as device_services
@@ -18,7 +17,6 @@ from profiles.errors import InUse, NotAllowed
 from profiles.models import Account, ClientProfile, Selection
 from profiles.services import reapply
 
-User = get_user_model()
 Source = Selection.Source
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from devices import selectors as device_selectors
@@ -28,7 +27,6 @@ from profiles.actions import describe_action
 from profiles.engine import Devices
 from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
 
-User = get_user_model()
 RECENT_VALUES_KEPT = 5
 
 
