@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from devices import hooks
 from devices.converge import replace_mismatches
 from devices.drivers import get_driver
+from devices.drivers.simulated import configured_states, save_states
 from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number
@@ -278,8 +279,6 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
 
     Raises ValidationError on bad input and changes nothing then.
     """
-    from devices.drivers.simulated import configured_states, save_states
-
     if command.op not in HANDSET_OPS:
         raise ValidationError({"op": "A handset cannot do that."})
     command = _clean_handset_command(extension, command)

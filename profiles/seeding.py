@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from devices.models import Extension
+from profiles.automation.triggers import reschedule_user_triggers
 from profiles.defaults import SYSTEM_DEFAULTS, USER_DEFAULTS
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, Selection
+from profiles.services import reapply, select_profile
 
 User = get_user_model()
 
@@ -88,8 +90,6 @@ def check_can_enable(account: Account) -> None:
 def give_default_profiles(user) -> None:
     """Give ``user`` their own copy of the default template, once, and select
     the default ("In the office") if nothing is selected yet. Idempotent."""
-    from profiles.services import select_profile
-
     account = Account.objects.select_related("primary_extension", "client_profile").get(user=user)
     check_can_enable(account)
     if not PresenceProfile.objects.filter(owner=user).exists():
@@ -166,9 +166,6 @@ def save_account(*, account: Account, changed=(), actor=None) -> Account:
     time zone reschedules the user's time triggers; with presence profiles
     enabled the user has the defaults, and a new primary extension gets the
     selected profile re-applied."""
-    from profiles.automation.triggers import reschedule_user_triggers
-    from profiles.services import reapply
-
     changed = set(changed)
     if account.client_profile is not None and account.client_profile.presence_profiles_enabled:
         check_can_enable(account)
@@ -190,8 +187,6 @@ def reapply_profile_users(*, profile: PresenceProfile, actor=None) -> int:
     """An administrator changed ``profile`` or its actions: apply it again for
     every user who has it selected (docs/rules.md#rule-4: an edit of the selected profile
     is an event). Returns how many users were re-applied."""
-    from profiles.services import reapply
-
     users = list(User.objects.filter(selection__profile=profile).order_by("pk"))
     for user in users:
         reapply(user=user, event="edit", source=Selection.Source.ADMIN, actor=actor, source_detail="admin edit")
