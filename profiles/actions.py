@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from devices.state import NO_LOCATION, DestinationState, ExtensionState, TeamState
-from devices.validators import normalise_number
+from devices.validators import CONTROL_CHARACTERS, normalise_number
 
 FAMILIES = ("desk", "softphone", "mobile", "dect", "external", "voicemail")
 MAX_MESSAGE = 100
@@ -161,6 +161,8 @@ def _validate_dnd(params, errors, teams, locations):
     message = str(params.get("message") or "").strip()
     if len(message) > MAX_MESSAGE:
         errors["message"] = _("At most %(count)s characters.") % {"count": MAX_MESSAGE}
+    elif CONTROL_CHARACTERS.search(message):
+        errors["message"] = _("Remove the control characters (such as NUL) from this text.")
     clean["message"] = message
     if clean["prompt"] and clean["on"] is False:
         errors["prompt"] = _("Only a DND that is turned on can prompt for a message.")
@@ -529,6 +531,8 @@ def clean_prompt_values(needed: set[str], values: dict[str, Any]) -> dict[str, s
         message = str(values.get(PROMPT_DND_MESSAGE) or "").strip()
         if len(message) > MAX_MESSAGE:
             errors[PROMPT_DND_MESSAGE] = _("At most %(count)s characters.") % {"count": MAX_MESSAGE}
+        elif CONTROL_CHARACTERS.search(message):
+            errors[PROMPT_DND_MESSAGE] = _("Remove the control characters (such as NUL) from this text.")
         clean[PROMPT_DND_MESSAGE] = message
     if PROMPT_FORWARD in needed:
         target = str(values.get(PROMPT_FORWARD) or "").strip()
