@@ -107,7 +107,7 @@ class ExtensionAdmin(PortalModelAdmin):
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
     # Logging a hot-desk user in or out is an event that re-applies the
-    # profile (rule 7), so it is an admin action here, not a field edit.
+    # profile (docs/rules.md#rule-7), so it is an admin action here, not a field edit.
     readonly_fields = ("hot_desk_logged_in",)
     inlines = [DestinationInline]
     actions = ["hot_desk_login", "hot_desk_logout"]

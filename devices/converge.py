@@ -8,7 +8,7 @@ driver read, one apply and one verify read. Both hand what they did to the
 one recorder, ``record_attempts``: the ApplyRun with one ApplyStep per
 command sent, the target's status, the mismatches, and a superseded target.
 
-Superseded (docs/rules.md#rule-10): a pass whose target got a newer version
+Superseded (docs/rules.md#rule-15): a pass whose target got a newer version
 while it talked to the PBX may have written stale values after the newer
 version's own converge read the devices. Its run is recorded as superseded,
 with every command it sent, and the user is converged again to the newest
@@ -29,10 +29,12 @@ from itertools import islice
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from devices.drivers import DriverError, StepResult, get_driver
 from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
-from devices.state import Command, UserState, diff_user
+from devices.selectors import command_names
+from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user
 
 # A converge superseded this many times in a row (switches keep coming while
 # it writes) stops; the task enqueues one more forced converge.
@@ -125,12 +127,13 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
             for a in attempts
         )
         steps = {a.user_id: a.steps for a in attempts}
-        ApplyStep.objects.bulk_create(row for run in runs for row in step_rows(run, steps[run.user_id]))
+        names = command_names(s.command for a in attempts for s in a.steps)
+        ApplyStep.objects.bulk_create(row for run in runs for row in step_rows(run, steps[run.user_id], names))
     return {run.user_id: run for run in runs}
 
 
-def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
-    """The audit rows of one run's driver steps, in order."""
+def step_rows(run: ApplyRun, steps, names: CommandNames = NO_NAMES) -> list[ApplyStep]:
+    """The audit rows of one run's driver steps, in order, described with names."""
     return [
         ApplyStep(
             run=run,
@@ -138,7 +141,7 @@ def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
             extension=s.command.extension,
             op=s.command.op,
             args=s.command.args,
-            description=s.command.describe()[:200],
+            description=s.command.describe(names)[:200],
             ok=s.ok,
             error=s.error,
             duration_ms=s.duration_ms,
@@ -185,7 +188,7 @@ def converge(
     MAX_PASSES times; the result is still superseded after that, and the
     caller (the task) enqueues a forced converge."""
     outcome = None
-    for _ in range(MAX_PASSES):
+    for _pass in range(MAX_PASSES):
         outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt, only_pending=only_pending)
         if outcome is None or not outcome.superseded:
             break
@@ -313,6 +316,7 @@ def replace_mismatches(found: dict[int, list[Command]], now) -> None:
     if not found:
         return
     existing = list(Mismatch.objects.filter(user_id__in=list(found)))
+    names = command_names(c for commands in found.values() for c in commands)
     wanted = {(uid, c.extension, c.op, _key(c.args)): c for uid, commands in found.items() for c in commands}
     keep = set()
     stale = []
@@ -330,7 +334,7 @@ def replace_mismatches(found: dict[int, list[Command]], now) -> None:
             extension=c.extension,
             op=c.op,
             args=c.args,
-            description=_mismatch_text(c)[:200],
+            description=_mismatch_text(c, names)[:200],
             detected_at=now,
         )
         for key, c in wanted.items()
@@ -344,7 +348,9 @@ def _key(args: dict) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in args.items()))
 
 
-def _mismatch_text(command: Command) -> str:
+def _mismatch_text(command: Command, names: CommandNames) -> str:
     """What differs, for people: the command's description says what a
     re-apply would do."""
-    return f"Differs from your profile; re-applying would {command.describe().split(': ', 1)[-1]}"
+    return _("Differs from your profile; re-applying would %(change)s") % {
+        "change": OPS[command.op].describe(command.args, names) if command.op in OPS else command.op
+    }

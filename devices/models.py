@@ -94,7 +94,7 @@ class Location(models.Model):
 
 
 class ClientSession(models.Model):
-    """A desktop client connected to a softphone: the profile applies there too (rule 6)."""
+    """A desktop client connected to a softphone: the profile applies there too (docs/rules.md#rule-6)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_sessions")
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="client_session")
@@ -185,7 +185,7 @@ class ApplyStep(models.Model):
 
 
 class Mismatch(models.Model):
-    """A field where a device differs from the last applied profile (rule 5).
+    """A field where a device differs from the last applied profile (docs/rules.md#rule-5).
     Shown to the user; never overwritten by the portal."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mismatches")

@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from devices import hooks
 from devices.converge import replace_mismatches
 from devices.drivers import get_driver
+from devices.drivers.simulated import configured_states, save_states
 from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number, validate_plain_text
@@ -155,7 +156,7 @@ def collect_converges():
 def reconcile_users(user_ids: Iterable[int]) -> int:
     """Compare the devices' actual state with the last applied target of
     each user whose target is applied (nothing pending), and store what
-    differs as mismatches. Never writes to a device (rule 4). A constant
+    differs as mismatches. Never writes to a device (docs/rules.md#rule-4). A constant
     number of queries per batch plus one driver read. Returns the number
     of users with a mismatch."""
     ids = list(user_ids)
@@ -272,14 +273,12 @@ class HandsetResult:
 
 def manual_change(*, extension: str, command: Command) -> HandsetResult:
     """Change a simulated device as a person at the handset would (press
-    DND, set a forward, log in or out of a team). Not an event (rule 4):
+    DND, set a forward, log in or out of a team). Not an event (docs/rules.md#rule-4):
     the profile is not applied; the owner's devices are reconciled after
-    commit so the portal flags the difference (rule 5) without undoing it.
+    commit so the portal flags the difference (docs/rules.md#rule-5) without undoing it.
 
     Raises ValidationError on bad input and changes nothing then.
     """
-    from devices.drivers.simulated import configured_states, save_states
-
     if command.op not in HANDSET_OPS:
         raise ValidationError({"op": "A handset cannot do that."})
     command = _clean_handset_command(extension, command)

@@ -8,18 +8,22 @@ Two kinds of value share one shape:
 * an **actual** state is what a device is doing now: every field is set;
 * a **desired** state is what a profile asks for: ``None`` means "this
   profile does not care", so whatever the device does there (for example a
-  DND the user pressed on the handset) sticks (DESIGN rule 4).
+  DND the user pressed on the handset) sticks (docs/rules.md#rule-4).
 
 ``diff(actual, desired)`` lists the commands that make the device satisfy
 the desired state; ``apply_commands`` runs them on a value (the simulated
 PBX uses exactly this). By construction ``diff(apply_commands(a, diff(a, d)),
-d) == []``: converging twice changes nothing the second time (rule 2).
+d) == []``: converging twice changes nothing the second time (docs/rules.md#rule-2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 # Location value meaning "no location" (location ids start at 1).
 NO_LOCATION = 0
@@ -39,7 +43,7 @@ class TeamState:
     """Membership of one extension in one team (UCD group / call queue).
 
     Group call pickup follows login: leaving a team turns it off, rejoining
-    turns it on (DESIGN rule 11).
+    turns it on (docs/rules.md#rule-11).
     """
 
     logged_in: bool | None = None
@@ -118,58 +122,45 @@ class Command:
     def from_json(cls, data: dict[str, Any]) -> Command:
         return cls(extension=data["extension"], op=data["op"], args=dict(data.get("args") or {}))
 
-    def describe(self) -> str:
-        return describe_command(self)
+    def describe(self, names: CommandNames | None = None) -> str:
+        return describe_command(self, names or NO_NAMES)
 
 
-OPS = (
-    "set_dnd",  # on, message
-    "set_forward",  # target ("" clears)
-    "set_destination",  # destination, active?, ring_delay?, ring_timeout?
-    "team_login",  # team
-    "team_logout",  # team
-    "team_pause",  # team
-    "team_unpause",  # team
-    "set_pickup",  # team, on
-    "set_location",  # location (NO_LOCATION clears)
-    "set_gsm",  # on
-    "set_presence",  # text
-)
+def _team(state: ExtensionState, a: dict) -> tuple[str, TeamState]:
+    key = str(a["team"])
+    return key, state.teams.get(key, TeamState(logged_in=False, paused=False, pickup=False))
+
+
+def _set_team(state: ExtensionState, key: str, team: TeamState) -> ExtensionState:
+    return replace(state, teams={**state.teams, key: team})
+
+
+def _apply_destination(state: ExtensionState, a: dict) -> ExtensionState:
+    key = str(a["destination"])
+    current = state.destinations.get(key, DestinationState())
+    changes = {f: a[f] for f in ("active", "ring_delay", "ring_timeout") if f in a}
+    return replace(state, destinations={**state.destinations, key: replace(current, **changes)})
+
+
+def _apply_pause(paused: bool):
+    def apply(state: ExtensionState, a: dict) -> ExtensionState:
+        key, current = _team(state, a)
+        return _set_team(state, key, replace(current, paused=paused))
+
+    return apply
+
+
+def _apply_pickup(state: ExtensionState, a: dict) -> ExtensionState:
+    key, current = _team(state, a)
+    return _set_team(state, key, replace(current, pickup=bool(a["on"])))
 
 
 def apply_command(state: ExtensionState, command: Command) -> ExtensionState:
     """The effect of one command on an actual state."""
-    op, a = command.op, command.args
-    if op == "set_dnd":
-        return replace(state, dnd=bool(a["on"]), dnd_message=a.get("message", "") if a["on"] else "")
-    if op == "set_forward":
-        return replace(state, forward=a["target"])
-    if op == "set_destination":
-        key = str(a["destination"])
-        current = state.destinations.get(key, DestinationState())
-        changes = {f: a[f] for f in ("active", "ring_delay", "ring_timeout") if f in a}
-        return replace(state, destinations={**state.destinations, key: replace(current, **changes)})
-    if op in ("team_login", "team_logout", "team_pause", "team_unpause", "set_pickup"):
-        key = str(a["team"])
-        current = state.teams.get(key, TeamState(logged_in=False, paused=False, pickup=False))
-        if op == "team_login":
-            new = TeamState(logged_in=True, paused=False, pickup=True)
-        elif op == "team_logout":
-            new = TeamState(logged_in=False, paused=False, pickup=False)
-        elif op == "team_pause":
-            new = replace(current, paused=True)
-        elif op == "team_unpause":
-            new = replace(current, paused=False)
-        else:
-            new = replace(current, pickup=bool(a["on"]))
-        return replace(state, teams={**state.teams, key: new})
-    if op == "set_location":
-        return replace(state, location=int(a["location"]))
-    if op == "set_gsm":
-        return replace(state, gsm=bool(a["on"]))
-    if op == "set_presence":
-        return replace(state, presence=a["text"])
-    raise ValueError(f"unknown command {op!r}")
+    op = OPS.get(command.op)
+    if op is None:
+        raise ValueError(f"unknown command {command.op!r}")
+    return op.apply(state, command.args)
 
 
 def apply_commands(state: ExtensionState, commands: list[Command]) -> ExtensionState:
@@ -297,42 +288,120 @@ def diff_user(actual: UserState, desired: UserState) -> list[Command]:
     return commands
 
 
-# --- descriptions for people ----------------------------------------------------
+# --- the commands: one entry per operation ---------------------------------------
 
 
-def describe_command(command: Command) -> str:
-    a = command.args
-    ext = command.extension
-    op = command.op
-    if op == "set_dnd":
-        if a["on"]:
-            return f"{ext}: turn DND on" + (f" ({a['message']})" if a.get("message") else "")
-        return f"{ext}: turn DND off"
-    if op == "set_forward":
-        return f"{ext}: forward to {a['target']}" if a["target"] else f"{ext}: remove forward"
-    if op == "set_destination":
-        parts = []
-        if "active" in a:
-            parts.append("activate" if a["active"] else "deactivate")
-        if "ring_delay" in a:
-            parts.append(f"ring delay {a['ring_delay']} s")
-        if "ring_timeout" in a:
-            parts.append(f"ring timeout {a['ring_timeout']} s")
-        return f"{ext}: destination {a['destination']}: " + ", ".join(parts)
-    if op in ("team_login", "team_logout", "team_pause", "team_unpause"):
-        verb = {
-            "team_login": "log in to",
-            "team_logout": "log out of",
-            "team_pause": "pause in",
-            "team_unpause": "end pause in",
-        }[op]
-        return f"{ext}: {verb} team {a['team']}"
-    if op == "set_pickup":
-        return f"{ext}: group call pickup for team {a['team']} {'on' if a['on'] else 'off'}"
-    if op == "set_location":
-        return f"{ext}: set location {a['location']}" if a["location"] != NO_LOCATION else f"{ext}: remove location"
-    if op == "set_gsm":
-        return f"{ext}: GSM mode {'on' if a['on'] else 'off'}"
-    if op == "set_presence":
-        return f"{ext}: presence “{a['text']}”" if a["text"] else f"{ext}: clear presence"
-    return f"{ext}: {op} {a}"
+@dataclass(frozen=True)
+class CommandNames:
+    """Names to describe commands with, by id: teams, destinations
+    ("Desk phone 1000"), locations. Ids without a name are described as
+    "team 3" and so on (a row deleted since)."""
+
+    teams: dict[str, str] = field(default_factory=dict)
+    destinations: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, str] = field(default_factory=dict)
+
+    def team(self, key) -> str:
+        return self.teams.get(str(key)) or _("team %(id)s") % {"id": key}
+
+    def destination(self, key) -> str:
+        return self.destinations.get(str(key)) or _("destination %(id)s") % {"id": key}
+
+    def location(self, key) -> str:
+        return self.locations.get(str(key)) or _("location %(id)s") % {"id": key}
+
+
+NO_NAMES = CommandNames()
+
+
+def _describe_dnd(a: dict, names: CommandNames) -> str:
+    if not a["on"]:
+        return _("turn DND off")
+    if a.get("message"):
+        return _("turn DND on (%(message)s)") % {"message": a["message"]}
+    return _("turn DND on")
+
+
+def _describe_destination(a: dict, names: CommandNames) -> str:
+    parts = []
+    if "active" in a:
+        parts.append(_("activate") if a["active"] else _("deactivate"))
+    if "ring_delay" in a:
+        parts.append(_("ring delay %(seconds)s s") % {"seconds": a["ring_delay"]})
+    if "ring_timeout" in a:
+        parts.append(_("ring timeout %(seconds)s s") % {"seconds": a["ring_timeout"]})
+    return _("%(destination)s: %(changes)s") % {
+        "destination": names.destination(a["destination"]),
+        "changes": ", ".join(parts),
+    }
+
+
+def _describe_team(template: str):
+    def describe(a: dict, names: CommandNames) -> str:
+        return template % {"team": names.team(a["team"])}
+
+    return describe
+
+
+def _describe_pickup(a: dict, names: CommandNames) -> str:
+    template = _("group call pickup for %(team)s on") if a["on"] else _("group call pickup for %(team)s off")
+    return template % {"team": names.team(a["team"])}
+
+
+def _describe_location(a: dict, names: CommandNames) -> str:
+    if a["location"] == NO_LOCATION:
+        return _("remove location")
+    return _("set location %(location)s") % {"location": names.location(a["location"])}
+
+
+def _describe_presence(a: dict, names: CommandNames) -> str:
+    return _("presence “%(text)s”") % {"text": a["text"]} if a["text"] else _("clear presence")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation a driver sends: its effect on a state value and its
+    description for people (without the extension)."""
+
+    apply: Callable[[ExtensionState, dict], ExtensionState]
+    describe: Callable[[dict, CommandNames], str]
+
+
+OPS: dict[str, Op] = {
+    "set_dnd": Op(  # on, message
+        lambda s, a: replace(s, dnd=bool(a["on"]), dnd_message=a.get("message", "") if a["on"] else ""),
+        _describe_dnd,
+    ),
+    "set_forward": Op(  # target ("" clears)
+        lambda s, a: replace(s, forward=a["target"]),
+        lambda a, n: _("forward to %(target)s") % {"target": a["target"]} if a["target"] else _("remove forward"),
+    ),
+    "set_destination": Op(
+        _apply_destination, _describe_destination
+    ),  # destination, active?, ring_delay?, ring_timeout?
+    "team_login": Op(  # team; joining turns group pickup on (docs/rules.md#rule-11)
+        lambda s, a: _set_team(s, str(a["team"]), TeamState(logged_in=True, paused=False, pickup=True)),
+        _describe_team(gettext_lazy("log in to %(team)s")),
+    ),
+    "team_logout": Op(  # team; leaving turns group pickup off
+        lambda s, a: _set_team(s, str(a["team"]), TeamState(logged_in=False, paused=False, pickup=False)),
+        _describe_team(gettext_lazy("log out of %(team)s")),
+    ),
+    "team_pause": Op(_apply_pause(True), _describe_team(gettext_lazy("pause in %(team)s"))),  # team
+    "team_unpause": Op(_apply_pause(False), _describe_team(gettext_lazy("end pause in %(team)s"))),  # team
+    "set_pickup": Op(_apply_pickup, _describe_pickup),  # team, on
+    "set_location": Op(lambda s, a: replace(s, location=int(a["location"])), _describe_location),  # location
+    "set_gsm": Op(  # on
+        lambda s, a: replace(s, gsm=bool(a["on"])),
+        lambda a, n: _("GSM mode on") if a["on"] else _("GSM mode off"),
+    ),
+    "set_presence": Op(lambda s, a: replace(s, presence=a["text"]), _describe_presence),  # text
+}
+
+
+def describe_command(command: Command, names: CommandNames = NO_NAMES) -> str:
+    """ "1000: log in to Sales", with names where ``names`` has them."""
+    op = OPS.get(command.op)
+    if op is None:
+        return f"{command.extension}: {command.op} {command.args}"
+    return f"{command.extension}: {op.describe(command.args, names)}"

@@ -21,7 +21,7 @@ def converge_user(self, user_id: int, reason: str = "", force: bool = False):
     MAX_RETRIES times; then (or at once for a permanent error) the failure
     is recorded on the target and shown to the user. ``force``: converge
     even when the newest target is marked applied (after a superseded run,
-    docs/rules.md#rule-10)."""
+    docs/rules.md#rule-15)."""
     final = self.request.retries >= self.max_retries
     outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=not force)
     if outcome is not None and outcome.superseded:

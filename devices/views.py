@@ -1,5 +1,5 @@
 """The simulated PBX's "phone" page: a person changes a device by hand, as at
-the handset (rule 4: that sticks between events), and triggers the events a
+the handset (docs/rules.md#rule-4: that sticks between events), and triggers the events a
 phone causes (hot-desk login/logout, a client connecting to a softphone).
 Shown to the extension's holder and to users with the permission "Can operate
 simulated phones"; anyone else gets 404."""

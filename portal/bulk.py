@@ -6,11 +6,22 @@ trigger bench. On PostgreSQL one ``UPDATE … FROM unnest(<arrays>)`` does the
 same with one array parameter per column (no per-row placeholders for the
 driver to split and bind); other databases (SQLite, the embedded default)
 keep Django's bulk_update.
+
+The arrays are cast to each column's type *without* a length: an explicit
+``::varchar(n)`` cast would cut a longer value to n characters without a
+word, while the assignment to the varchar(n) column raises "value too long",
+as ``save()`` does. (Django's own bulk_update on PostgreSQL casts its CASE
+to varchar(n) and does cut: tests/test_bulk.py shows both.)
 """
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection
+
+# varchar(200), char(8), numeric(10,2) ... -> the type without the modifier
+_MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
 
 
 def bulk_update(model, objs: list, fields: list[str]) -> None:
@@ -26,7 +37,7 @@ def bulk_update(model, objs: list, fields: list[str]) -> None:
     params += [[field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in columns]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [pk, *columns])
+    arrays = ", ".join(f"%s::{_MODIFIER.sub('', field.db_type(connection))}[]" for field in [pk, *columns])
     names = ", ".join(quote(f"v_{field.column}") for field in [pk, *columns])
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f'v_{f.column}')}" for f in columns)
     sql = (

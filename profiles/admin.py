@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Count
 
 from devices.admin import PortalModelAdmin, ReadOnlyAdmin
-from profiles import seeding
+from profiles import seeding, selectors
 from profiles.actions import describe_action
 from profiles.admin_forms import (
     AccountForm,
@@ -141,6 +141,7 @@ class PhaseActionInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request):
+        self.names = selectors.reference_names()  # for summary(): names, not ids
         return super().get_queryset(request).filter(phase=self.phase)
 
     def get_formset(self, request, obj=None, **kwargs):
@@ -149,7 +150,7 @@ class PhaseActionInline(admin.TabularInline):
 
     @admin.display(description="does")
     def summary(self, action) -> str:
-        return describe_action(action.type, action.params) if action.pk else ""
+        return describe_action(action.type, action.params, getattr(self, "names", None)) if action.pk else ""
 
 
 class EnterActionInline(PhaseActionInline):
@@ -227,13 +228,17 @@ class ActionAdmin(PortalModelAdmin):
         ),
     )
 
+    def get_queryset(self, request):
+        self.names = selectors.reference_names()  # for summary(): names, not ids
+        return super().get_queryset(request)
+
     @admin.display(description="profile kind", ordering="profile__kind")
     def profile_kind(self, action) -> str:
         return action.profile.get_kind_display()
 
     @admin.display(description="does")
     def summary(self, action) -> str:
-        return describe_action(action.type, action.params)
+        return describe_action(action.type, action.params, getattr(self, "names", None))
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from devices.models import Location, Team
-from profiles.actions import FAMILIES, TEAM_TYPES, validate_params
+from profiles.actions import ACTION_TYPES, FAMILIES, validate_params
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, time_zone_choices
 from profiles.seeding import check_can_enable, check_client_profile_can_enable
 
@@ -54,8 +54,9 @@ class ActionForm(ParamsValidatedFirst, forms.ModelForm):
             self.add_error("params", 'Parameters are a JSON object, for example {"on": true}.')
             return cleaned
         # System profiles and templates may name any team or location.
-        teams = set(Team.objects.values_list("id", flat=True)) if action_type in TEAM_TYPES else None
-        locations = set(Location.objects.values_list("id", flat=True)) if action_type == "set_location" else None
+        references = ACTION_TYPES[action_type].references if action_type in ACTION_TYPES else ""
+        teams = set(Team.objects.values_list("id", flat=True)) if references == "teams" else None
+        locations = set(Location.objects.values_list("id", flat=True)) if references == "locations" else None
         try:
             cleaned["params"] = validate_params(action_type, params, teams=teams, locations=locations)
         except ValidationError as exc:

@@ -62,7 +62,7 @@ class ProfileEntry:
 
     @property
     def prompts(self) -> set[str]:
-        """What its enabled actions ask for at selection (rule 3)."""
+        """What its enabled actions ask for at selection (docs/rules.md#rule-3)."""
         return set().union(*(prompts_needed(a.type, a.params) for a in self.actions if a.enabled))
 
 

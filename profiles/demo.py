@@ -107,7 +107,7 @@ def seed_demo() -> None:
             Location.objects.get_or_create(name=name, defaults={"description": description})
         for spec in USERS:
             _ensure_user(spec, client, teams)
-    # Through the service: checks rule 10 and gives every member the six
+    # Through the service: checks docs/rules.md#rule-10 and gives every member the six
     # defaults with "In the office" selected (a no-op the second time).
     set_presence_enabled(client_profile=client, enabled=True)
 

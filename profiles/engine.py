@@ -45,9 +45,9 @@ def desired_state(
     """The user's desired state after entering ``profile``.
 
     ``exit_actions``: the old profile's actions when this is a switch (its
-    exit chain runs first, rule 1); empty for a re-apply. ``hot_desk_login``:
+    exit chain runs first, docs/rules.md#rule-1); empty for a re-apply. ``hot_desk_login``:
     the main device was just logged in, so destinations and teams come back
-    before the profile's own chain (rule 7).
+    before the profile's own chain (docs/rules.md#rule-7).
     """
     ctx = devices.context
     state = ExtensionState()
@@ -65,7 +65,7 @@ def desired_state(
 
 
 def softphone_state(primary: ExtensionState) -> ExtensionState:
-    """What a connected softphone takes from the profile (rule 6): DND,
+    """What a connected softphone takes from the profile (docs/rules.md#rule-6): DND,
     forward and presence; destinations and teams belong to the primary."""
     return ExtensionState(
         dnd=primary.dnd, dnd_message=primary.dnd_message, forward=primary.forward, presence=primary.presence

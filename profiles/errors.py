@@ -19,7 +19,7 @@ class PresenceDisabled(PortalError):
 
 
 class PromptRequired(PortalError):
-    """Selecting the profile needs values typed by the user (rule 3)."""
+    """Selecting the profile needs values typed by the user (docs/rules.md#rule-3)."""
 
     def __init__(self, needed: set[str], message: str = "This profile asks for a value when you select it."):
         super().__init__(message)

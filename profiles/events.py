@@ -1,7 +1,7 @@
-"""Events that re-apply a user's selected profile (DESIGN rule 4): client
-sessions connecting and disconnecting (rule 6), hot-desk login and logout
-(rule 7), an administrator's re-apply, the service starting; and the
-reconcile that only flags differences (rule 5).
+"""Events that re-apply a user's selected profile (docs/rules.md#rule-4): client
+sessions connecting and disconnecting (docs/rules.md#rule-6), hot-desk login and logout
+(docs/rules.md#rule-7), an administrator's re-apply, the service starting; and the
+reconcile that only flags differences (docs/rules.md#rule-5).
 
 Each function is the one place its state change happens; pages, the admin,
 the API, tasks and commands call it.
@@ -9,7 +9,6 @@ the API, tasks and commands call it.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from devices import services as device_services
@@ -18,11 +17,10 @@ from profiles.errors import InUse, NotAllowed
 from profiles.models import Account, ClientProfile, Selection
 from profiles.services import reapply
 
-User = get_user_model()
 Source = Selection.Source
 
 
-# --- client sessions (rule 6) -------------------------------------------------------
+# --- client sessions (docs/rules.md#rule-6) -------------------------------------------------------
 
 
 def connect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> ClientSession:
@@ -75,7 +73,7 @@ def disconnect_client(*, user, extension: Extension, actor=None, source: str = S
     return True
 
 
-# --- hot desk (rule 7) ------------------------------------------------------------------
+# --- hot desk (docs/rules.md#rule-7) ------------------------------------------------------------------
 
 
 def hot_desk_login(*, extension: Extension, actor=None, source: str = Source.USER) -> bool:
@@ -162,7 +160,7 @@ def reapply_everyone(*, actor=None, event: str = "reapply", detail: str = "every
     return schedule_reapply(user_ids=ids, event=event, actor=actor, detail=detail)
 
 
-# --- reconcile (rule 5) ---------------------------------------------------------------------
+# --- reconcile (docs/rules.md#rule-5) ---------------------------------------------------------------------
 
 
 def reconcile_user(*, user) -> list:

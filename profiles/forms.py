@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from profiles.actions import (
-    FAMILIES,
+    ACTION_TYPES,
     MAX_MESSAGE,
     PROMPT_DND_MESSAGE,
     PROMPT_FORWARD,
@@ -42,7 +42,7 @@ PROMPT_LABELS = {
 
 
 class PromptForm(forms.Form):
-    """The values a profile asks for at selection (rule 3), with the user's
+    """The values a profile asks for at selection (docs/rules.md#rule-3), with the user's
     recent values offered through a datalist."""
 
     prompted = forms.CharField(widget=forms.HiddenInput, initial="1")
@@ -97,21 +97,16 @@ class ProfileForm(forms.Form):
         return name
 
 
-# --- actions: one form per type -----------------------------------------------------------
-
-_TRISTATE = [("", "Leave as it is"), ("true", "Active"), ("false", "Inactive")]
-
-
-def _tristate(value: str) -> bool | None:
-    return {"true": True, "false": False}.get(value)
+# --- actions: one form per type, from the registry (profiles.actions) ----------------------
 
 
 class ActionForm(forms.Form):
     """Base of the type-specific forms: ``params()`` is what the service's
-    validate_params receives; its errors show on the matching fields."""
+    validate_params receives; its errors show on the matching fields. The
+    fields of each type come from its registry entry."""
 
     action_type = ""
-    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
+    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label=_("Run"))
 
     def __init__(self, *args, teams=(), locations=(), with_phase: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -119,13 +114,14 @@ class ActionForm(forms.Form):
         self.locations = locations
         if not with_phase:
             del self.fields["phase"]
-        self.setup()
-
-    def setup(self) -> None:
-        pass
+        references = ACTION_TYPES[self.action_type].references
+        if references == "teams":
+            self.fields["team"].choices = [("", _("All my teams"))] + [(str(t.pk), t.name) for t in teams]
+        elif references == "locations":
+            self.fields["location"].choices = [("", _("Choose a location"))] + [(str(x.pk), x.name) for x in locations]
 
     def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.cleaned_data.items() if k != "phase"}
+        return ACTION_TYPES[self.action_type].form_params(self.cleaned_data)
 
     def clean(self):
         data = super().clean()
@@ -139,138 +135,12 @@ class ActionForm(forms.Form):
 
     @classmethod
     def initial_from(cls, params: dict) -> dict:
-        return dict(params)
-
-
-def on_off_field(label: str) -> forms.TypedChoiceField:
-    """An On/Off choice that cleans to a bool (DND, GSM mode)."""
-    return forms.TypedChoiceField(
-        choices=[("true", "On"), ("false", "Off")], coerce=lambda v: v == "true", initial="true", label=label
-    )
-
-
-def on_off_initial(params: dict) -> str:
-    """The choice for a stored "on" parameter; actions default to on."""
-    return "true" if params.get("on", True) else "false"
-
-
-class SetDndForm(ActionForm):
-    action_type = "set_dnd"
-    on = on_off_field("DND")
-    message = forms.CharField(required=False, max_length=MAX_MESSAGE, label="Message")
-    prompt = forms.BooleanField(required=False, label="Ask for a message when I select the profile")
-
-    @classmethod
-    def initial_from(cls, params):
-        return {**params, "on": on_off_initial(params)}
-
-
-class SetForwardForm(ActionForm):
-    action_type = "set_forward"
-    target = forms.CharField(
-        required=False, max_length=32, label="Forward to", widget=forms.TextInput(attrs={"inputmode": "tel"})
-    )
-    prompt = forms.BooleanField(required=False, label="Ask for the number when I select the profile")
-
-
-class NoParamsForm(ActionForm):
-    pass
-
-
-class UnsetForwardForm(NoParamsForm):
-    action_type = "unset_forward"
-
-
-class RemoveLocationForm(NoParamsForm):
-    action_type = "remove_location"
-
-
-class ChangeDestinationsForm(ActionForm):
-    action_type = "change_destinations"
-    family = forms.ChoiceField(
-        choices=[("all", "All destinations")] + [(f, f.title()) for f in FAMILIES], initial="all", label="Which"
-    )
-    active = forms.TypedChoiceField(choices=_TRISTATE, coerce=_tristate, empty_value=None, required=False)
-    ring_delay = forms.IntegerField(
-        required=False, label="Ring delay (seconds)", help_text="0–120; empty: leave as it is"
-    )
-    ring_timeout = forms.IntegerField(
-        required=False, label="Ring timeout (seconds)", help_text="5–300; empty: leave as it is"
-    )
-
-    @classmethod
-    def initial_from(cls, params):
-        active = params.get("active")
-        return {**params, "active": "" if active is None else ("true" if active else "false")}
-
-
-class SetGsmModeForm(ActionForm):
-    action_type = "set_gsm_mode"
-    on = on_off_field("GSM mode")
-
-    @classmethod
-    def initial_from(cls, params):
-        return {"on": on_off_initial(params)}
-
-
-class TeamForm(ActionForm):
-    team = forms.ChoiceField(required=False, label="Team")
-
-    def setup(self):
-        self.fields["team"].choices = [("", "All my teams")] + [(str(t.pk), t.name) for t in self.teams]
-
-    def params(self):
-        return {"team": self.cleaned_data.get("team") or None}
-
-    @classmethod
-    def initial_from(cls, params):
-        return {"team": "" if params.get("team") is None else str(params["team"])}
-
-
-class TeamLoginForm(TeamForm):
-    action_type = "team_login"
-
-
-class TeamLogoutForm(TeamForm):
-    action_type = "team_logout"
-
-
-class TeamPauseForm(TeamForm):
-    action_type = "team_pause"
-
-
-class TeamUnpauseForm(TeamForm):
-    action_type = "team_unpause"
-
-
-class SetLocationForm(ActionForm):
-    action_type = "set_location"
-    location = forms.ChoiceField(label="Location")
-
-    def setup(self):
-        self.fields["location"].choices = [("", "Choose a location")] + [(str(x.pk), x.name) for x in self.locations]
-        self.fields["location"].required = False  # validate_params says "Choose a location."
-
-    @classmethod
-    def initial_from(cls, params):
-        return {"location": str(params.get("location") or "")}
+        return ACTION_TYPES[cls.action_type].initial(params)
 
 
 ACTION_FORMS: dict[str, type[ActionForm]] = {
-    form.action_type: form
-    for form in (
-        SetDndForm,
-        SetForwardForm,
-        UnsetForwardForm,
-        ChangeDestinationsForm,
-        SetGsmModeForm,
-        TeamLoginForm,
-        TeamLogoutForm,
-        TeamPauseForm,
-        TeamUnpauseForm,
-        SetLocationForm,
-        RemoveLocationForm,
-    )
+    name: type(f"{name.title().replace('_', '')}Form", (ActionForm,), {"action_type": name, **entry.fields()})
+    for name, entry in ACTION_TYPES.items()
 }
 
 

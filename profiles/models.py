@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from devices.models import Extension
+from profiles.actions import describe_action, validate_params
 from profiles.icons import ICONS
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -191,13 +192,9 @@ class Action(models.Model):
         indexes = [models.Index(fields=["profile", "phase", "position"], name="action_chain_idx")]
 
     def __str__(self) -> str:
-        from profiles.actions import describe_action
-
         return describe_action(self.type, self.params)
 
     def clean(self) -> None:
-        from profiles.actions import validate_params
-
         self.params = validate_params(self.type, self.params)
 
 

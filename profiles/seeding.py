@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from devices.models import Extension
+from profiles.automation.triggers import reschedule_user_triggers
 from profiles.defaults import SYSTEM_DEFAULTS, USER_DEFAULTS
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, Selection
+from profiles.services import reapply, select_profile
 
 User = get_user_model()
 
@@ -75,7 +77,7 @@ def template_specs() -> list[dict]:
 
 
 def check_can_enable(account: Account) -> None:
-    """Rule 10: only for a user whose primary extension is a DEE main device."""
+    """docs/rules.md#rule-10: only for a user whose primary extension is a DEE main device."""
     ext = account.primary_extension
     if ext is None or ext.kind != Extension.Kind.DEE_MAIN:
         raise ValidationError(
@@ -88,8 +90,6 @@ def check_can_enable(account: Account) -> None:
 def give_default_profiles(user) -> None:
     """Give ``user`` their own copy of the default template, once, and select
     the default ("In the office") if nothing is selected yet. Idempotent."""
-    from profiles.services import select_profile
-
     account = Account.objects.select_related("primary_extension", "client_profile").get(user=user)
     check_can_enable(account)
     if not PresenceProfile.objects.filter(owner=user).exists():
@@ -110,7 +110,7 @@ def give_default_profiles(user) -> None:
 
 def members_without_dee_main(client_profile: ClientProfile) -> list[str]:
     """Usernames of the client profile's members whose primary extension is
-    missing or not a DEE main device (rule 10), in one query."""
+    missing or not a DEE main device (docs/rules.md#rule-10), in one query."""
     return list(
         Account.objects.filter(client_profile=client_profile)
         .exclude(primary_extension__kind=Extension.Kind.DEE_MAIN)
@@ -120,7 +120,7 @@ def members_without_dee_main(client_profile: ClientProfile) -> list[str]:
 
 
 def check_client_profile_can_enable(client_profile: ClientProfile) -> None:
-    """Rule 10 for a whole client profile: refuse, naming the users."""
+    """docs/rules.md#rule-10 for a whole client profile: refuse, naming the users."""
     if client_profile.pk is None:
         return
     refused = members_without_dee_main(client_profile)
@@ -162,13 +162,10 @@ def assign_client_profile(*, account: Account, client_profile: ClientProfile | N
 
 def save_account(*, account: Account, changed=(), actor=None) -> Account:
     """Store an account an administrator created or changed (``changed``:
-    the names of the fields that changed). Rule 10 is checked first; a new
+    the names of the fields that changed). docs/rules.md#rule-10 is checked first; a new
     time zone reschedules the user's time triggers; with presence profiles
     enabled the user has the defaults, and a new primary extension gets the
     selected profile re-applied."""
-    from profiles.automation.triggers import reschedule_user_triggers
-    from profiles.services import reapply
-
     changed = set(changed)
     if account.client_profile is not None and account.client_profile.presence_profiles_enabled:
         check_can_enable(account)
@@ -188,10 +185,8 @@ def save_account(*, account: Account, changed=(), actor=None) -> Account:
 
 def reapply_profile_users(*, profile: PresenceProfile, actor=None) -> int:
     """An administrator changed ``profile`` or its actions: apply it again for
-    every user who has it selected (rule 4: an edit of the selected profile
+    every user who has it selected (docs/rules.md#rule-4: an edit of the selected profile
     is an event). Returns how many users were re-applied."""
-    from profiles.services import reapply
-
     users = list(User.objects.filter(selection__profile=profile).order_by("pk"))
     for user in users:
         reapply(user=user, event="edit", source=Selection.Source.ADMIN, actor=actor, source_detail="admin edit")

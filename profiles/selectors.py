@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
+from devices import selectors as device_selectors
 from devices.drivers import DriverError, get_driver
 from devices.models import (
     ApplyRun,
@@ -22,12 +22,11 @@ from devices.models import (
     TargetState,
     Team,
 )
-from devices.state import Command, ExtensionState, UserState
+from devices.state import Command, CommandNames, ExtensionState, UserState
 from profiles.actions import describe_action
 from profiles.engine import Devices
 from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
 
-User = get_user_model()
 RECENT_VALUES_KEPT = 5
 
 
@@ -74,7 +73,7 @@ def get_own_action(user, action_id) -> Action:
 
 
 def recent_values(user, kind: str) -> list[str]:
-    """The values this user typed last for a prompt of this kind (rule 3)."""
+    """The values this user typed last for a prompt of this kind (docs/rules.md#rule-3)."""
     return list(
         RecentValue.objects.filter(user=user, kind=kind)
         .order_by("-last_used")
@@ -161,21 +160,21 @@ def apply_status(user) -> ApplyStatus:
     )
 
 
-def command_text(command: Command, team_names: dict[int, str], fallback: str = "") -> str:
-    """A command described for people, with team names instead of ids;
-    ``fallback`` (a stored description) when the command cannot be
-    described (an operation or arguments of an older version)."""
-    team = command.args.get("team")
-    if team is not None and str(team).isdigit() and int(team) in team_names:
-        command = Command(command.extension, command.op, {**command.args, "team": team_names[int(team)]})
+def command_text(command: Command, names: CommandNames, fallback: str = "") -> str:
+    """A command described for people, with the names of teams, destinations
+    and locations instead of ids; ``fallback`` (a stored description) when
+    the command cannot be described (an operation or arguments of an older
+    version)."""
     try:
-        return command.describe()
+        return command.describe(names)
     except (KeyError, TypeError, ValueError):
         return fallback or f"{command.extension}: {command.op}"
 
 
-def team_names() -> dict[int, str]:
-    return dict(Team.objects.values_list("id", "name"))
+def command_names(commands=None) -> CommandNames:
+    """Names for command_text: of what ``commands`` refer to, or of every
+    team, destination and location (three queries)."""
+    return device_selectors.command_names(commands)
 
 
 # --- profiles and their chains --------------------------------------------------------

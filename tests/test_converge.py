@@ -83,7 +83,7 @@ def test_running_the_converge_task_twice_is_harmless():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_redelivered_converge_does_not_undo_a_handset_change():
-    """Rule 4: only events apply profiles; a duplicate task after the apply is not one."""
+    """docs/rules.md#rule-4: only events apply profiles; a duplicate task after the apply is not one."""
     alice = make_user("alice", "1000")
     services.manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
     converge_user.delay(alice.pk, "redelivery")

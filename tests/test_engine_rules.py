@@ -1,4 +1,4 @@
-"""DESIGN.md "Semantics the portal must get right", rules 1-8 and 11, through
+"""docs/rules.md, rules 1-8 and 11, through
 the services and the converge task (eager Celery) on the simulated PBX."""
 
 import pytest

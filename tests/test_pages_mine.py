@@ -60,7 +60,7 @@ def test_history_lists_switches_and_runs_with_steps(client, alice, django_captur
         run=run, position=99, extension="1000", op="team_login", args={"team": str(sales.pk)}, description="x", ok=True
     )
     html = client.get(reverse("profiles:history")).content.decode()
-    assert "1000: log in to team Sales" in html  # team names, not ids
+    assert "1000: log in to Sales" in html  # team names, not ids
 
 
 def test_history_is_paginated(client, alice):

@@ -152,10 +152,13 @@ def test_preview_lists_commands_without_switching(client, alice):
     html = response.content.decode()
     assert response.status_code == 200
     assert "1000: turn DND on" in html
+    assert "1000: Desk phone 10001: deactivate" in html  # destinations by family and number, not ids
+    assert "destination " not in html
     # Nothing converged yet in this test: the devices are idle, out of their teams.
     office = profile_named(alice, "In the office")
     html = client.get(reverse("profiles:preview", args=[office.pk]), **HX).content.decode()
-    assert "1000: log in to team Sales" in html  # team names, not ids
+    assert "1000: log in to Sales" in html  # team names, not ids
+    assert "team " not in html
     assert Selection.objects.get(user=alice).profile.name == "In the office"
 
 

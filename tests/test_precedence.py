@@ -11,7 +11,7 @@ from profiles.models import Outcome, RecentValue, Selection, StatusConnector, Tr
 from profiles.services import select_profile, update_profile
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Seeding: the two system profiles, the template of the six per-user
 defaults exactly as DESIGN.md's table says (checked by running each enter
 chain on a user's real devices), "In the office" selected, idempotent, and
-rule 10 (only for a DEE main device)."""
+docs/rules.md#rule-10 (only for a DEE main device)."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -155,7 +155,7 @@ def test_giving_the_defaults_keeps_the_users_own_choice(alice):
     assert Selection.objects.get(user=alice).profile.name == "In a meeting"
 
 
-# --- rule 10 ----------------------------------------------------------------------------
+# --- docs/rules.md#rule-10 ----------------------------------------------------------------------------
 
 
 def test_presence_profiles_are_refused_for_a_softphone_primary(db):

@@ -152,7 +152,7 @@ def test_json_round_trip_keeps_dont_care():
 @settings(max_examples=300, deadline=None)
 @given(actual_states, desired_states)
 def test_converging_twice_changes_nothing_the_second_time(actual, desired):
-    """Idempotence (rule 2): diff(apply(a, diff(a, d)), d) == []."""
+    """Idempotence (docs/rules.md#rule-2): diff(apply(a, diff(a, d)), d) == []."""
     converged = apply_commands(actual, diff("1000", actual, desired))
     assert diff("1000", converged, desired) == []
 
@@ -160,7 +160,7 @@ def test_converging_twice_changes_nothing_the_second_time(actual, desired):
 @settings(max_examples=300, deadline=None)
 @given(actual_states, desired_states)
 def test_converging_leaves_fields_the_profile_does_not_set(actual, desired):
-    """Rule 4: what the desired state leaves as None keeps the device's value."""
+    """docs/rules.md#rule-4: what the desired state leaves as None keeps the device's value."""
     converged = apply_commands(actual, diff("1000", actual, desired))
     for name in ("forward", "location", "gsm", "presence"):
         if getattr(desired, name) is None:

@@ -1,4 +1,4 @@
-"""A converge superseded while it writes to the phones (docs/rules.md#rule-10).
+"""A converge superseded while it writes to the phones (docs/rules.md#rule-15).
 
 A time trigger switches a user to "In a meeting" (DND on, only voicemail);
 while that converge is writing, the user selects "In the office" by hand

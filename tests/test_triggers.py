@@ -11,7 +11,7 @@ from profiles.errors import NotAllowed, PortalError
 from profiles.models import PresenceProfile, StatusConnector, Trigger
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 MON_FRI = 0b0011111
 UTC = dt.UTC

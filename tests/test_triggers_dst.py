@@ -12,7 +12,7 @@ from profiles.automation.tasks import due_scan
 from profiles.models import SwitchEvent, TriggerFiring
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
 EVERY_DAY = 0b1111111

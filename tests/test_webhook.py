@@ -11,7 +11,7 @@ from profiles.automation.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_H
 from profiles.models import MeetingPresence, Selection, StatusConnector, SwitchEvent
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
 SECRET = "a-long-shared-secret"

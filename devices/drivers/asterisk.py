@@ -135,7 +135,7 @@ class AsteriskDriver:
             teams[str(team.pk)] = TeamState(
                 logged_in=logged_in,
                 paused=logged_in and member.get("Paused") == "1",
-                # Pickup follows login unless set on its own (rule 11).
+                # Pickup follows login unless set on its own (docs/rules.md#rule-11).
                 pickup=portal.get(f"pickup/{team.queue}", "1" if logged_in else "0") == "1",
             )
 

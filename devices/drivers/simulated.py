@@ -3,7 +3,7 @@
 The embedded default driver. Its state starts from the configuration (all
 destinations active, not logged in to any team) and changes only through
 commands: the portal's (apply) or a person's at the "handset"
-(devices.services.manual_change), so rules 4 to 7 can be seen working.
+(devices.services.manual_change), so docs/rules.md#rule-4 to #rule-7 can be seen working.
 """
 
 from __future__ import annotations

@@ -54,7 +54,12 @@ def anything_due(now: dt.datetime) -> tuple[bool, bool, bool, bool]:
     """One query, four index probes: due triggers (trigger_due_idx), ended
     timers (selection_until_idx), stale pending firings (firing_pending_idx),
     calendars with an event start/end or a fetch due (calendar_change_idx,
-    calendar_poll_idx). One round trip instead of four per 30 s tick."""
+    calendar_poll_idx).
+
+    Raw SQL for one round trip instead of four ORM ``exists()`` queries.
+    Measured on PostgreSQL with three probes (2 cores at load average 20, so
+    pessimistic): 3–13 ms per call raw against 38–61 ms for the ORM
+    queries, i.e. about 40 ms saved per 30 s Beat tick, 0.1 % of one core."""
     trigger, selection, firing, calendar = (
         Trigger._meta.db_table,
         Selection._meta.db_table,

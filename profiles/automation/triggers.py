@@ -227,7 +227,7 @@ def configured_connectors() -> list[StatusConnector]:
 
 def meeting_trigger_problem(trigger: Trigger) -> str:
     """Why a meeting trigger cannot work now ('' when it can): shown to
-    the user beside the trigger (rule 9)."""
+    the user beside the trigger (docs/rules.md#rule-9)."""
     if trigger.kind != Trigger.Kind.MEETING:
         return ""
     if trigger.connector is None or not trigger.connector.configured:

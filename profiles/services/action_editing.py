@@ -1,6 +1,6 @@
 """Editing the actions of a user's own profile: add, change, delete, move.
 Parameters are validated per action type; an edit of the selected profile
-re-applies it (rule 8)."""
+re-applies it (docs/rules.md#rule-8)."""
 
 from __future__ import annotations
 

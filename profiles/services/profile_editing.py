@@ -1,5 +1,5 @@
 """Editing a user's own profiles: create, change, delete, copy, reorder.
-An edit of the selected profile is an event (rule 4, rule 8): it re-applies."""
+An edit of the selected profile is an event (docs/rules.md#rule-4, docs/rules.md#rule-8): it re-applies."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ PROFILE_FIELDS = ("name", "icon", "colour", "icon_visible", "sticky")
 
 def check_editable(user, profile: PresenceProfile) -> Selection | None:
     """Check a user may change this profile now; returns the user's
-    selection when the profile is the selected one (rule 8)."""
+    selection when the profile is the selected one (docs/rules.md#rule-8)."""
     if not profile.is_owned_by(user):
         raise NotAllowed("System profiles can only be changed by an administrator.")
     selection = Selection.objects.select_related("profile").filter(user=user).first()

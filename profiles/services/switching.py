@@ -14,7 +14,7 @@ catalog is then ONE statement for the whole batch. It
   takes) and the selection rows, so it sees the newest selection;
 - applies the sticky rule for automatic sources;
 - picks each user's desired state by the profile being left (its exit chain
-  runs first, rule 1): the plan carries one state for leaving any profile
+  runs first, docs/rules.md#rule-1): the plan carries one state for leaving any profile
   without an exit chain and one per profile with one;
 - moves the selections, stores the targets (version + 1; a target not yet
   applied keeps the extensions the new one leaves out), writes the switch
@@ -50,7 +50,7 @@ from profiles.models import Account, Action, PresenceProfile, RecentValue, Selec
 from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
-# Sources that are automation: they never leave a sticky profile (rule 9).
+# Sources that are automation: they never leave a sticky profile (docs/rules.md#rule-9).
 AUTOMATIC_SOURCES = frozenset({Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER})
 # What a meeting's end switches with (back, or to a timer that ran out): the
 # sticky rule lets these leave a sticky profile that a meeting selected
@@ -73,7 +73,7 @@ MAX_ROUNDS = 10
 
 class SwitchOutcome(enum.StrEnum):
     SWITCHED = "switched"
-    STICKY = "sticky"  # an automatic source met a sticky profile (rule 9)
+    STICKY = "sticky"  # an automatic source met a sticky profile (docs/rules.md#rule-9)
     DISABLED = "disabled"  # no account, or presence profiles are off for the user
     NOT_ALLOWED = "not allowed"  # not a profile this user may select
     PROMPT_REQUIRED = "prompt required"  # the profile asks for values that were not given or are invalid
@@ -147,11 +147,11 @@ def select_profile(
     previous_profile: PresenceProfile | None = None,
 ) -> SwitchResult:
     """Select ``profile`` (a PresenceProfile or its id) for ``user``: the old
-    profile's exit chain, then the new one's enter chain (rule 1), stored as
+    profile's exit chain, then the new one's enter chain (docs/rules.md#rule-1), stored as
     the user's target with the selection, devices converged after commit.
 
     Raises PresenceDisabled, NotAllowed or PromptRequired (the profile asks
-    for values, rule 3, and ``prompt_values`` is None or invalid). An
+    for values, docs/rules.md#rule-3, and ``prompt_values`` is None or invalid). An
     automatic source meeting a sticky profile returns outcome STICKY.
     ``until``: clear-after; ``previous_profile``: the profile to return to
     (default: the one left)."""
@@ -227,13 +227,13 @@ def reapply(
     hot_desk_login: bool = False,
     released: tuple[str, ...] = (),
 ) -> int | None:
-    """Apply the selected profile's enter chain again (an event of rule 4:
+    """Apply the selected profile's enter chain again (an event of docs/rules.md#rule-4:
     edit of the selected profile, session connect/disconnect, hot-desk
     login/logout, administrator's re-apply, service start). Returns the new
     target version, or None when the user has no selection.
 
     ``released``: softphones whose client session just ended; the target
-    removes the profile's changes from them (rule 6)."""
+    removes the profile's changes from them (docs/rules.md#rule-6)."""
     versions = reapply_many(
         user_ids=[user.pk],
         event=event,
@@ -350,7 +350,7 @@ def preview_changes(*, user, profile: PresenceProfile, prompt_values: dict | Non
 
 def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tuple[list[Action], list[Action]]:
     """The new profile's actions and, when this leaves another profile, the
-    old one's (its exit chain runs first, rule 1), in one query."""
+    old one's (its exit chain runs first, docs/rules.md#rule-1), in one query."""
     leaving = old is not None and old.pk != profile.pk
     actions = list(Action.objects.filter(profile_id__in={profile.pk, old.pk} if leaving else {profile.pk}))
     new_actions = [a for a in actions if a.profile_id == profile.pk]
@@ -359,7 +359,7 @@ def _switch_chains(profile: PresenceProfile, old: PresenceProfile | None) -> tup
 
 
 def _needed_prompts(actions) -> set[str]:
-    """What the enabled actions of a chain ask for at selection (rule 3)."""
+    """What the enabled actions of a chain ask for at selection (docs/rules.md#rule-3)."""
     return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
 
 

@@ -30,12 +30,12 @@ def devices(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     events = Paginator(selectors.switch_events(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("events"))
     runs = Paginator(selectors.apply_runs(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("runs"))
-    names = selectors.team_names()
+    commands = {step.pk: Command(step.extension, step.op, step.args) for run in runs for step in run.steps.all()}
+    names = selectors.command_names(commands.values())
     for run in runs:
-        # Steps described with team names (the stored text has ids).
+        # Steps described with today's names (a stored text may have ids).
         run.step_list = [
-            (step, selectors.command_text(Command(step.extension, step.op, step.args), names, step.description))
-            for step in run.steps.all()
+            (step, selectors.command_text(commands[step.pk], names, step.description)) for step in run.steps.all()
         ]
     context = {"events": events, "runs": runs}
     partial = "runs" if request.GET.get("runs") and not request.GET.get("events") else "events"

@@ -171,7 +171,7 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
         error = f"The phone system could not be read: {exc}"
     except PortalError as exc:
         error = exc.message
-    names = selectors.team_names()
+    names = selectors.command_names(commands)
     changes = [selectors.command_text(c, names) for c in commands]
     context = {"profile": profile, "changes": changes, "preview_error": error, "account": request.account}
     return page(request, "profiles/preview.html", context, "preview")

@@ -117,14 +117,14 @@ def test_colleagues_switch_appears_on_the_board(open_page, alice, live_server):
     bob = make_user("bob", "1001", teams=["Sales"])
     page = open_page(alice)
     page.goto(f"{live_server.url}/colleagues/")
-    polls = []
-    page.on("response", lambda r: polls.append(r.status) if "/colleagues/" in r.url else None)
     bob_card = page.locator('[data-user="bob"]')
     expect(bob_card).to_contain_text("In the office")
-    # While nothing changes the polls answer 304 and the board is not swapped.
+    # While nothing changes the polls answer 304 and the board is not swapped:
+    # wait for the next poll's answer (an event, not a fixed time).
     page.evaluate("document.getElementById('board').dataset.probe = 'unchanged'")
-    page.wait_for_timeout(3_500)
-    assert 304 in polls
+    with page.expect_response(lambda r: "/colleagues/" in r.url, timeout=10_000) as poll:
+        pass
+    assert poll.value.status == 304
     assert page.evaluate("document.getElementById('board').dataset.probe") == "unchanged"
     select_profile(user=bob, profile=profile_named(bob, "In a meeting"))
     expect(bob_card).to_contain_text("In a meeting", timeout=10_000)

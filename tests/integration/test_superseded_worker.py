@@ -1,5 +1,5 @@
 """A hand switch during a trigger batch's writes, with the real worker
-(docs/rules.md#rule-10): the batch task and the hand switch's converge run
+(docs/rules.md#rule-15): the batch task and the hand switch's converge run
 at the same time in two worker threads, through the broker."""
 
 import threading

@@ -1,0 +1,40 @@
+"""Reads of the devices app that more than one module needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from devices.models import Destination, Location, Team
+from devices.state import Command, CommandNames
+
+
+def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
+    """The names of the teams, destinations and locations ``commands`` refer
+    to (all of them when None), to describe the commands for people: at
+    most three queries whatever the number of commands."""
+    teams, destinations, locations = set(), set(), set()
+    for c in commands if commands is not None else ():
+        if "team" in c.args:
+            teams.add(str(c.args["team"]))
+        if "destination" in c.args:
+            destinations.add(str(c.args["destination"]))
+        if c.op == "set_location":
+            locations.add(str(c.args["location"]))
+
+    def rows(model, wanted):
+        queryset = model.objects.all()
+        if commands is not None:
+            ids = [int(x) for x in wanted if x.isdigit()]
+            if not ids:
+                return model.objects.none()
+            queryset = queryset.filter(pk__in=ids)
+        return queryset
+
+    return CommandNames(
+        teams={str(pk): name for pk, name in rows(Team, teams).values_list("pk", "name")},
+        destinations={
+            str(d.pk): f"{d.get_family_display()} {d.number}"
+            for d in rows(Destination, destinations).only("family", "number")
+        },
+        locations={str(pk): name for pk, name in rows(Location, locations).values_list("pk", "name")},
+    )
