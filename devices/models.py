@@ -122,10 +122,21 @@ class TargetState(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     error_permanent = models.BooleanField(default=False)
+    # A target that used up its task's transient retries is tried again by
+    # the sweep at retry_at (capped exponential backoff, retry_count so far).
+    retry_count = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending"))]
+        indexes = [
+            models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending")),
+            models.Index(
+                fields=["retry_at"],
+                name="target_retry_idx",
+                condition=models.Q(status="failed", error_permanent=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} v{self.version} ({self.status})"

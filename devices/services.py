@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -78,6 +79,8 @@ def store_targets(desired_by_user: dict[int, UserState]) -> dict[int, int]:
             target.status = TargetState.Status.PENDING
             target.error = ""
             target.error_permanent = False
+            target.retry_count = 0
+            target.retry_at = None
             target.updated_at = now
             to_update.append(target)
         versions[user_id] = target.version
@@ -85,7 +88,9 @@ def store_targets(desired_by_user: dict[int, UserState]) -> dict[int, int]:
         # portal.bulk: one UPDATE … FROM (VALUES …) on PostgreSQL; Django's
         # bulk_update spent seconds of CPU on 500 targets (bench/triggers.py).
         bulk.bulk_update(
-            TargetState, to_update, ["version", "state", "status", "error", "error_permanent", "updated_at"]
+            TargetState,
+            to_update,
+            ["version", "state", "status", "error", "error_permanent", "retry_count", "retry_at", "updated_at"],
         )
     if to_create:
         TargetState.objects.bulk_create(to_create)
@@ -255,6 +260,8 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
                 applied_state=target.state,
                 error="",
                 error_permanent=False,
+                retry_count=0,
+                retry_at=None,
                 updated_at=now,
             )
             if not updated:
@@ -262,7 +269,16 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
             else:
                 _replace_mismatches({user_id: remaining}, now)
         elif result == ApplyRun.Result.FAILED:
-            current.update(status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=now)
+            # A transient failure is not the end: the sweep tries again at
+            # retry_at (failed_retry_delay). A permanent one waits for an
+            # administrator.
+            current.update(
+                status=TargetState.Status.FAILED,
+                error=error,
+                error_permanent=not transient,
+                retry_at=now + failed_retry_delay(target.retry_count) if transient else None,
+                updated_at=now,
+            )
         else:
             # Retrying: still pending; touching updated_at keeps the sweep
             # from enqueueing a duplicate while the task backs off.
@@ -296,6 +312,23 @@ def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
         )
         for i, s in enumerate(steps)
     ]
+
+
+# After a converge task used up its own retries (minutes at most), the sweep
+# tries a transiently failed target again after these delays, then every
+# last one forever: an outage of any length heals by itself.
+FAILED_RETRY_SCHEDULE = (
+    timedelta(minutes=1),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+)
+
+
+def failed_retry_delay(retry_count: int) -> timedelta:
+    """How long a transiently failed target waits before its next sweep retry."""
+    return FAILED_RETRY_SCHEDULE[min(retry_count, len(FAILED_RETRY_SCHEDULE) - 1)]
 
 
 def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
@@ -432,7 +465,8 @@ def sweep_pending(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
     (the broker was down when the switch committed, or a worker died with
     the filesystem broker) and enqueue their converge after commit. The
     claim moves ``updated_at`` on, so the next sweep waits again and two
-    sweeps never claim the same row (SKIP LOCKED). Returns the user ids."""
+    sweeps never claim the same row (SKIP LOCKED). Then retry_failed.
+    Returns the user ids of both."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PENDING_APPLY_SWEEP_SECONDS)
     with transaction.atomic():
@@ -445,7 +479,62 @@ def sweep_pending(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
         if ids:
             TargetState.objects.filter(user_id__in=ids).update(updated_at=now)
             enqueue_converge_many(ids, reason="sweep")
+    return ids + retry_failed(now=now, limit=limit)
+
+
+def retry_failed(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
+    """Claim transiently failed targets whose retry_at has come and try each
+    once more (one attempt: the backoff is this schedule's, not the task's).
+    The claim counts the retry and moves retry_at to the next step, so a
+    second sweep does not claim the row again; a failure of the attempt
+    sets retry_at from the same count. Permanent failures are left alone."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            TargetState.objects.select_for_update(skip_locked=True)
+            .filter(status=TargetState.Status.FAILED, error_permanent=False, retry_at__lte=now)
+            .order_by("retry_at")
+            .values_list("user_id", "retry_count")[:limit]
+        )
+        if not rows:
+            return []
+        claimed = [
+            TargetState(user_id=uid, retry_count=count + 1, retry_at=now + failed_retry_delay(count + 1))
+            for uid, count in rows
+        ]
+        bulk.bulk_update(TargetState, claimed, ["retry_count", "retry_at"])
+        ids = [uid for uid, _ in rows]
+        _enqueue_final(ids, reason="retry")
     return ids
+
+
+def converge_unapplied() -> list[int]:
+    """The PBX is back (the event listener saw it reconnect or boot):
+    converge every user whose target is pending or failed transiently, now.
+    Permanent failures wait for an administrator."""
+    with transaction.atomic():
+        ids = list(
+            TargetState.objects.filter(
+                Q(status=TargetState.Status.PENDING) | Q(status=TargetState.Status.FAILED, error_permanent=False)
+            )
+            .order_by("pk")
+            .values_list("user_id", flat=True)
+        )
+        if ids:
+            enqueue_converge_many(ids, reason="pbx back")
+    return ids
+
+
+def _enqueue_final(user_ids: list[int], *, reason: str) -> None:
+    from devices.tasks import converge_users
+
+    for start in range(0, len(user_ids), BATCH_SIZE):
+        chunk = user_ids[start : start + BATCH_SIZE]
+        transaction.on_commit(
+            lambda chunk=chunk: _publish(
+                lambda: converge_users.delay(chunk, reason, final=True), f"retry of {len(chunk)} users"
+            )
+        )
 
 
 # --- preview (item 7) ------------------------------------------------------------------------

@@ -33,13 +33,15 @@ def converge_user(self, user_id: int, reason: str = ""):
 
 
 @shared_task(**RELIABLE)
-def converge_users(user_ids: list[int], reason: str = "") -> int:
+def converge_users(user_ids: list[int], reason: str = "", final: bool = False) -> int:
     """Converge a batch of users; one that hits a transient error gets its
-    own converge_user task, which owns the retries."""
+    own converge_user task, which owns the retries. ``final`` (the sweep's
+    retry of failed targets): one attempt each, a failure is recorded and
+    waits for the next step of the retry schedule."""
     retrying = 0
     for user_id in user_ids:
-        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=False, only_pending=True)
-        if outcome is not None and outcome.transient:
+        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=True)
+        if outcome is not None and outcome.transient and not final:
             retrying += 1
             converge_user.apply_async((user_id, reason), countdown=services.retry_delay(0), retries=1)
     return retrying
@@ -47,7 +49,8 @@ def converge_users(user_ids: list[int], reason: str = "") -> int:
 
 @shared_task(**RELIABLE)
 def sweep_pending() -> int:
-    """Beat: re-enqueue applies left pending (no switch lost to a broker outage)."""
+    """Beat: re-enqueue applies left pending (no switch lost to a broker
+    outage) and retry transiently failed ones whose time has come."""
     return len(services.sweep_pending())
 
 
