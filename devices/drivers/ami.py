@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import itertools
 import socket
+import time
 from dataclasses import dataclass, field
 
 from devices.drivers.base import PermanentDriverError, TransientDriverError
@@ -140,13 +141,39 @@ class AMIConnection:
                     break
         return response
 
-    def next_event(self) -> Message:
-        """The next unsolicited message on an ``events=True`` session (waits
-        up to the timeout; raises TransientDriverError then). Events that
-        arrived while an action waited for its answer come first, in order."""
-        if self._held:
-            return self._held.popleft()
-        return self._read_message()
+    def poll_event(self, wait: float) -> Message | None:
+        """The next event, or None when none came within ``wait`` seconds
+        (the session stays usable). Raises TransientDriverError when the
+        connection is lost."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self._held:
+                return self._held.popleft()
+            while not self._message_buffered():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._sock.settimeout(remaining)
+                try:
+                    chunk = self._sock.recv(65536)
+                except TimeoutError:
+                    return None
+                except OSError as exc:
+                    raise self._lost(exc) from exc
+                finally:
+                    if self._sock is not None:
+                        self._sock.settimeout(self.timeout)
+                if not chunk:
+                    self._broken = True
+                    raise TransientDriverError(f"Asterisk AMI at {self.host}:{self.port} closed the connection")
+                self._buffer += chunk
+            message = self._read_message()
+            if message.get("Event"):
+                return message
+            # An answer nobody waits for: skip it.
+
+    def _message_buffered(self) -> bool:
+        return b"\r\n\r\n" in self._buffer.lstrip(b"\r\n")
 
     # -- wire ----------------------------------------------------------------
     def _send_bytes(self, data: bytes) -> None:
@@ -161,7 +188,7 @@ class AMIConnection:
             if wanted(message):
                 return message
             # Otherwise an unsolicited event (or an answer to nobody): an
-            # events session keeps events for next_event(), any other skips.
+            # events session keeps events for poll_event(), any other skips.
             if self.events and message.get("Event"):
                 self._held.append(message)
 
