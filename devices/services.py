@@ -537,7 +537,7 @@ def _enqueue_final(user_ids: list[int], *, reason: str) -> None:
     for start in range(0, len(user_ids), BATCH_SIZE):
         chunk = user_ids[start : start + BATCH_SIZE]
         transaction.on_commit(
-            lambda chunk=chunk: _publish(
+            lambda chunk=chunk: publish(
                 lambda: converge_users.delay(chunk, reason, final=True), f"retry of {len(chunk)} users"
             )
         )
