@@ -63,7 +63,12 @@ def render() -> str:
         ]
         voicemail = next((d.pk for d in dests if d.family == Destination.Family.VOICEMAIL), "")
         extensions.append(
-            {"number": ext.number, "ids": " ".join(str(d.pk) for d in dests), "destinations": lines, "voicemail": voicemail}
+            {
+                "number": ext.number,
+                "ids": " ".join(str(d.pk) for d in dests),
+                "destinations": lines,
+                "voicemail": voicemail,
+            }
         )
     locations = [
         {"id": loc.pk, "dial": _fill(LOCATION_DEVICE, location=str(loc.pk))} for loc in Location.objects.order_by("pk")
