@@ -120,8 +120,10 @@ class Dialplan:
         self.max_steps = max_steps
 
     # -- running -------------------------------------------------------------------
-    def call(self, context: str, exten: str, *, caller: str = "") -> Call:
-        call = Call(variables={"CALLERID(num)": caller})
+    def call(self, context: str, exten: str, *, caller: str = "", variables: dict | None = None) -> Call:
+        """Run a call entering ``context`` at ``exten``; ``variables`` are
+        inherited ones (a Local leg's)."""
+        call = Call(variables={"CALLERID(num)": caller, **(variables or {})})
         stack: list[tuple[str, str, int]] = []
         ctx, ext, pos = context, exten, 0
         steps = 0

@@ -39,16 +39,22 @@ def _record_presence(connector: StatusConnector, user_id: int, in_meeting: bool,
 
 
 def meeting_started(
-    *, user_id: int, connector: StatusConnector, activity: str = "", now: dt.datetime | None = None
+    *,
+    user_id: int,
+    connector: StatusConnector,
+    activity: str = "",
+    now: dt.datetime | None = None,
+    profile: PresenceProfile | None = None,
 ) -> Result:
     """The connector says the user's meeting started: switch to the meeting
-    trigger's profile, remembering where to return."""
+    trigger's profile (or ``profile``: a call's, profiles.automation.calls),
+    remembering where to return."""
     now = now or timezone.now()
     with transaction.atomic():
         account, selection = lock_user(user_id)
         if not _record_presence(connector, user_id, True, activity, now):
             return Result("unchanged", "already in a meeting")
-        profile = meeting_profile_for(user_id)
+        profile = profile or meeting_profile_for(user_id)
         if profile is None:
             return Result("ignored", "the user has no meeting trigger")
         if account is None:
