@@ -125,7 +125,8 @@ class TargetState(models.Model):
     error_permanent = models.BooleanField(default=False)
     # A target that used up its task's transient retries is tried again by
     # the sweep at retry_at (capped exponential backoff, retry_count so far).
-    retry_count = models.PositiveSmallIntegerField(default=0)
+    # db_default: the switching core inserts targets with raw SQL (profiles.services.switching).
+    retry_count = models.PositiveSmallIntegerField(default=0, db_default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
