@@ -30,6 +30,7 @@ class Extension(models.Model):
 
     class Meta:
         ordering = ["number"]
+        permissions = [("hot_desk_extension", "Can log hot-desk users in and out")]
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}".strip()
@@ -100,6 +101,9 @@ class ClientSession(models.Model):
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="client_session")
     connected_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        permissions = [("disconnect_clientsession", "Can disconnect client sessions")]
+
     def __str__(self) -> str:
         return f"{self.user} on {self.extension}"
 
@@ -138,6 +142,11 @@ class TargetState(models.Model):
                 name="target_retry_idx",
                 condition=models.Q(status="failed", error_permanent=False),
             ),
+        ]
+        # Admin actions no model permission fits (a view-only staff user may look, not act).
+        permissions = [
+            ("reapply_profiles", "Can re-apply profiles"),
+            ("reconcile_devices", "Can check devices for mismatches"),
         ]
 
     def __str__(self) -> str:
@@ -227,6 +236,9 @@ class SimulatedDevice(models.Model):
     # ONHOLD, UNAVAILABLE): the simulated handset places and ends calls.
     line = models.CharField(max_length=16, default="NOT_INUSE")
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("operate_simulated_phone", "Can operate simulated phones")]
 
     def __str__(self) -> str:
         return f"simulated {self.extension}"

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0002_target_retry_backoff'),
+        ('devices', '0003_target_retry_backoff'),
     ]
 
     operations = [
