@@ -18,8 +18,11 @@ from devices.models import (
     ClientSession,
     Destination,
     Extension,
+    LineState,
+    ListenerStatus,
     Location,
     Mismatch,
+    PbxEvent,
     SimulatedDevice,
     TargetState,
     Team,
@@ -188,7 +191,7 @@ class ClientSessionAdmin(ReadOnlyAdmin):
 
 @admin.register(TargetState)
 class TargetStateAdmin(ReadOnlyAdmin):
-    list_display = ("user", "version", "applied_version", "status", "error_permanent", "updated_at")
+    list_display = ("user", "version", "applied_version", "status", "error_permanent", "retry_at", "updated_at")
     list_filter = ("status", "error_permanent")
     search_fields = ("user__username",)
     list_select_related = ("user",)
@@ -282,3 +285,39 @@ class SimulatedDeviceAdmin(PortalModelAdmin):
     @admin.display(description="owner", ordering="extension__owner__username")
     def owner(self, device):
         return device.extension.owner
+
+
+@admin.register(ListenerStatus)
+class ListenerStatusAdmin(ReadOnlyAdmin):
+    """The PBX event listener (manage.py pbx_listen), as it last reported.
+    A heartbeat older than a minute with state "connected" means the
+    process died without saying so."""
+
+    list_display = (
+        "pbx",
+        "state",
+        "connected_since",
+        "last_event_at",
+        "last_event",
+        "last_error_at",
+        "last_error",
+        "events_processed",
+        "process",
+        "heartbeat_at",
+    )
+
+
+@admin.register(LineState)
+class LineStateAdmin(ReadOnlyAdmin):
+    list_display = ("extension", "state", "changed_at")
+    list_filter = ("state",)
+    search_fields = ("extension__number",)
+    list_select_related = ("extension",)
+
+
+@admin.register(PbxEvent)
+class PbxEventAdmin(ReadOnlyAdmin):
+    """The simulated PBX's events not yet handled by its listener (empty
+    while the listener runs)."""
+
+    list_display = ("id", "__str__", "created_at")

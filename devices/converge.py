@@ -23,7 +23,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 from django.db import transaction
@@ -78,12 +78,14 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
         return {}
     now = timezone.now()
     with transaction.atomic():
-        current = dict(
+        locked = (
             TargetState.objects.select_for_update()
             .filter(user_id__in=[a.user_id for a in attempts])
             .order_by("pk")
-            .values_list("user_id", "version")
+            .values_list("user_id", "version", "retry_count")
         )
+        current = {uid: version for uid, version, _ in locked}
+        retry_counts = {uid: count for uid, _, count in locked}
         results: dict[int, str] = {}
         for a in attempts:
             if current.get(a.user_id) != a.version:
@@ -101,14 +103,23 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 applied_state=F("state"),
                 error="",
                 error_permanent=False,
+                retry_count=0,
+                retry_at=None,
                 updated_at=now,
             )
             replace_mismatches({a.user_id: a.remaining for a in done}, now)
         for a in attempts:
             target = TargetState.objects.filter(user_id=a.user_id)
             if results[a.user_id] == Result.FAILED:
+                # A transient failure is not the end: the sweep tries again
+                # at retry_at (services.retry_failed). A permanent one waits
+                # for an administrator.
                 target.update(
-                    status=TargetState.Status.FAILED, error=a.error, error_permanent=not a.transient, updated_at=now
+                    status=TargetState.Status.FAILED,
+                    error=a.error,
+                    error_permanent=not a.transient,
+                    retry_at=now + failed_retry_delay(retry_counts.get(a.user_id, 0)) if a.transient else None,
+                    updated_at=now,
                 )
             elif results[a.user_id] == Result.RETRYING:
                 # Still pending; touching updated_at keeps the sweep from
@@ -220,6 +231,23 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
     attempt.duration_ms = int((time.perf_counter() - clock) * 1000)
     run = record_attempts([attempt], reason=reason, final_attempt=final_attempt)[user_id]
     return ConvergeOutcome(run, transient=bool(attempt.error) and attempt.transient and run.result != Result.SUPERSEDED)
+
+
+# After a converge task used up its own retries (minutes at most), the sweep
+# tries a transiently failed target again after these delays, then every
+# last one forever: an outage of any length heals by itself.
+FAILED_RETRY_SCHEDULE = (
+    timedelta(minutes=1),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+)
+
+
+def failed_retry_delay(retry_count: int) -> timedelta:
+    """How long a transiently failed target waits before its next sweep retry."""
+    return FAILED_RETRY_SCHEDULE[min(retry_count, len(FAILED_RETRY_SCHEDULE) - 1)]
 
 
 def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:

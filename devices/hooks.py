@@ -31,6 +31,9 @@ class ProfileSide:
     disconnect_client: Callable[..., bool]
     # (user_ids=, actor=, detail=) -> how many users are re-applied in the background
     reapply_users: Callable[..., int]
+    # {extension number: line state} that just changed (the event listener);
+    # the profile side's "on a call" switch
+    line_states_changed: Callable[[dict[str, str]], None] | None = None
 
 
 _registered: ProfileSide | None = None

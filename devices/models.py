@@ -5,6 +5,7 @@ mismatches. The simulated PBX keeps its actual device state here too."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from devices.validators import validate_extension_number, validate_number
 
@@ -126,10 +127,22 @@ class TargetState(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     error_permanent = models.BooleanField(default=False)
+    # A target that used up its task's transient retries is tried again by
+    # the sweep at retry_at (capped exponential backoff, retry_count so far).
+    # db_default: the switching core inserts targets with raw SQL (profiles.services.switching).
+    retry_count = models.PositiveSmallIntegerField(default=0, db_default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending"))]
+        indexes = [
+            models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending")),
+            models.Index(
+                fields=["retry_at"],
+                name="target_retry_idx",
+                condition=models.Q(status="failed", error_permanent=False),
+            ),
+        ]
         # Admin actions no model permission fits (a view-only staff user may look, not act).
         permissions = [
             ("reapply_profiles", "Can re-apply profiles"),
@@ -219,6 +232,9 @@ class SimulatedDevice(models.Model):
     state = models.JSONField(default=dict)
     fault = models.CharField(max_length=16, choices=Fault.choices, default=Fault.NONE, blank=True)
     fault_count = models.PositiveIntegerField(default=0)
+    # The phone's call state as a device state (NOT_INUSE, RINGING, INUSE,
+    # ONHOLD, UNAVAILABLE): the simulated handset places and ends calls.
+    line = models.CharField(max_length=16, default="NOT_INUSE")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -226,3 +242,77 @@ class SimulatedDevice(models.Model):
 
     def __str__(self) -> str:
         return f"simulated {self.extension}"
+
+
+class LineState(models.Model):
+    """What an extension's line is doing now (ringing, on a call …), as the
+    PBX event listener last saw it. Colleagues see it next to presence."""
+
+    class State(models.TextChoices):
+        IDLE = "idle", _("idle")
+        RINGING = "ringing", _("ringing")
+        ON_CALL = "on_call", _("on a call")
+        ON_HOLD = "on_hold", _("on hold")
+        UNAVAILABLE = "unavailable", _("unavailable")
+
+    extension = models.OneToOneField(Extension, on_delete=models.CASCADE, primary_key=True, related_name="line")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNAVAILABLE)
+    changed_at = models.DateTimeField(db_index=True)  # the board's ETag takes the latest
+
+    ICONS = {
+        State.IDLE: "phone",
+        State.RINGING: "phone-incoming",
+        State.ON_CALL: "phone-call",
+        State.ON_HOLD: "pause",
+        State.UNAVAILABLE: "phone-off",
+    }
+
+    def __str__(self) -> str:
+        return f"{self.extension_id}: {self.state}"
+
+    @property
+    def icon(self) -> str:
+        return self.ICONS.get(self.state, "phone")
+
+
+class PbxEvent(models.Model):
+    """The simulated PBX's event stream: what Asterisk's manager would send
+    to a listener logged in with events on (same event names and fields).
+    The simulated listener reads it in id order and deletes what it read."""
+
+    fields = models.JSONField(help_text="The event's fields, e.g. {'Event': 'DeviceStateChange', …}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.fields.get('Event', '?')}"
+
+
+class ListenerStatus(models.Model):
+    """The PBX event listener's health, one row per PBX, written by the
+    running listener; shown read-only in the admin."""
+
+    class State(models.TextChoices):
+        CONNECTED = "connected", _("connected")
+        DISCONNECTED = "disconnected", _("disconnected")
+        STOPPED = "stopped", _("stopped")
+
+    pbx = models.CharField(max_length=100, unique=True, help_text=_("Which phone system, e.g. asterisk 10.0.0.5:5038."))
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DISCONNECTED)
+    connected_since = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event = models.CharField(max_length=200, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    events_processed = models.PositiveBigIntegerField(default=0)
+    process = models.CharField(max_length=100, blank=True, help_text=_("host:pid of the listener holding the lock."))
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("PBX listener status")
+        verbose_name_plural = _("PBX listener status")
+
+    def __str__(self) -> str:
+        return f"{self.pbx}: {self.state}"

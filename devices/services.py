@@ -17,14 +17,16 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _t
 from kombu.exceptions import OperationalError as BrokerError
 
 from devices import hooks
-from devices.converge import replace_mismatches
+from devices.converge import failed_retry_delay, replace_mismatches
 from devices.drivers import get_driver
 from devices.drivers.simulated import configured_states, save_states
-from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
+from devices.models import ClientSession, Extension, LineState, Mismatch, PbxEvent, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number, validate_plain_text
 from portal import bulk
@@ -74,6 +76,8 @@ def store_targets(desired_by_user: dict[int, UserState]) -> dict[int, int]:
             target.status = TargetState.Status.PENDING
             target.error = ""
             target.error_permanent = False
+            target.retry_count = 0
+            target.retry_at = None
             target.updated_at = now
             to_update.append(target)
         versions[user_id] = target.version
@@ -81,7 +85,9 @@ def store_targets(desired_by_user: dict[int, UserState]) -> dict[int, int]:
         # portal.bulk: one UPDATE … FROM (VALUES …) on PostgreSQL; Django's
         # bulk_update spent seconds of CPU on 500 targets (bench/triggers.py).
         bulk.bulk_update(
-            TargetState, to_update, ["version", "state", "status", "error", "error_permanent", "updated_at"]
+            TargetState,
+            to_update,
+            ["version", "state", "status", "error", "error_permanent", "retry_count", "retry_at", "updated_at"],
         )
     if to_create:
         TargetState.objects.bulk_create(to_create)
@@ -228,7 +234,8 @@ def sweep_pending(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
     (the broker was down when the switch committed, or a worker died with
     the filesystem broker) and enqueue their converge after commit. The
     claim moves ``updated_at`` on, so the next sweep waits again and two
-    sweeps never claim the same row (SKIP LOCKED). Returns the user ids."""
+    sweeps never claim the same row (SKIP LOCKED). Then retry_failed.
+    Returns the user ids of both."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PENDING_APPLY_SWEEP_SECONDS)
     with transaction.atomic():
@@ -241,7 +248,62 @@ def sweep_pending(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
         if ids:
             TargetState.objects.filter(user_id__in=ids).update(updated_at=now)
             enqueue_converge_many(ids, reason="sweep")
+    return ids + retry_failed(now=now, limit=limit)
+
+
+def retry_failed(*, now=None, limit: int = 10 * BATCH_SIZE) -> list[int]:
+    """Claim transiently failed targets whose retry_at has come and try each
+    once more (one attempt: the backoff is this schedule's, not the task's).
+    The claim counts the retry and moves retry_at to the next step, so a
+    second sweep does not claim the row again; a failure of the attempt
+    sets retry_at from the same count. Permanent failures are left alone."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            TargetState.objects.select_for_update(skip_locked=True)
+            .filter(status=TargetState.Status.FAILED, error_permanent=False, retry_at__lte=now)
+            .order_by("retry_at")
+            .values_list("user_id", "retry_count")[:limit]
+        )
+        if not rows:
+            return []
+        claimed = [
+            TargetState(user_id=uid, retry_count=count + 1, retry_at=now + failed_retry_delay(count + 1))
+            for uid, count in rows
+        ]
+        bulk.bulk_update(TargetState, claimed, ["retry_count", "retry_at"])
+        ids = [uid for uid, _ in rows]
+        _enqueue_final(ids, reason="retry")
     return ids
+
+
+def converge_unapplied() -> list[int]:
+    """The PBX is back (the event listener saw it reconnect or boot):
+    converge every user whose target is pending or failed transiently, now.
+    Permanent failures wait for an administrator."""
+    with transaction.atomic():
+        ids = list(
+            TargetState.objects.filter(
+                Q(status=TargetState.Status.PENDING) | Q(status=TargetState.Status.FAILED, error_permanent=False)
+            )
+            .order_by("pk")
+            .values_list("user_id", flat=True)
+        )
+        if ids:
+            enqueue_converge_many(ids, reason="pbx back")
+    return ids
+
+
+def _enqueue_final(user_ids: list[int], *, reason: str) -> None:
+    from devices.tasks import converge_users
+
+    for start in range(0, len(user_ids), BATCH_SIZE):
+        chunk = user_ids[start : start + BATCH_SIZE]
+        transaction.on_commit(
+            lambda chunk=chunk: publish(
+                lambda: converge_users.delay(chunk, reason, final=True), f"retry of {len(chunk)} users"
+            )
+        )
 
 
 # --- preview (item 7) ------------------------------------------------------------------------
@@ -293,10 +355,79 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
             raise ValidationError({"team": f"Extension {extension} is not a member of that team."})
         state = apply_command(state, command)
         save_states({ext_obj: state})
+        emit_simulated_events(handset_events(extension, command))
         owner_id = owner_of(ext)
         if owner_id is not None:
             transaction.on_commit(lambda: publish(lambda: _reconcile_later(owner_id), "reconcile"))
     return HandsetResult(extension=extension, state=state, owner_id=owner_id)
+
+
+def handset_events(number: str, command: Command) -> list[dict[str, str]]:
+    """The AMI events a FreePBX-style Asterisk sends for this handset change:
+    the DND and call-forward lamps (*76, *72) and queue membership change
+    device state; a key with no lamp (GSM mode) shows in the hint."""
+    if command.op == "set_dnd":
+        state = "BUSY" if command.args["on"] else "NOT_INUSE"
+        return [{"Event": "DeviceStateChange", "Device": _name(settings.AMI_DND_DEVICE, number), "State": state}]
+    if command.op == "set_forward":
+        state = "BUSY" if command.args["target"] else "NOT_INUSE"
+        return [{"Event": "DeviceStateChange", "Device": _name(settings.AMI_CF_DEVICE, number), "State": state}]
+    interface = _name(settings.AMI_QUEUE_INTERFACE, number)
+    if command.op in ("team_login", "team_logout"):
+        event = "QueueMemberAdded" if command.op == "team_login" else "QueueMemberRemoved"
+        return [{"Event": event, "Queue": str(command.args["team"]), "Interface": interface}]
+    if command.op in ("team_pause", "team_unpause"):
+        paused = "1" if command.op == "team_pause" else "0"
+        return [
+            {"Event": "QueueMemberPause", "Queue": str(command.args["team"]), "Interface": interface, "Paused": paused}
+        ]
+    return [{"Event": "ExtensionStatus", "Exten": number, "Context": "ext-local", "Status": "0"}]
+
+
+def _name(template: str, number: str) -> str:
+    return template.replace("{ext}", number)
+
+
+def emit_simulated_events(events: list[dict[str, str]]) -> None:
+    """The simulated PBX's manager: events for its listener (devices.listener),
+    committed with the change that raised them."""
+    if settings.PBX_DRIVER == "simulated" and events:
+        PbxEvent.objects.bulk_create(PbxEvent(fields=e) for e in events)
+
+
+# A call on the simulated handset: which buttons move the line to which
+# device state, and from which states they may be pressed.
+CALL_ACTIONS = {
+    "call_place": ({"NOT_INUSE"}, "INUSE"),
+    "call_ring": ({"NOT_INUSE"}, "RINGING"),
+    "call_answer": ({"RINGING"}, "INUSE"),
+    "call_hold": ({"INUSE"}, "ONHOLD"),
+    "call_resume": ({"ONHOLD"}, "INUSE"),
+    "call_end": ({"RINGING", "INUSE", "ONHOLD"}, "NOT_INUSE"),
+    "phone_offline": ({"NOT_INUSE", "RINGING", "INUSE", "ONHOLD"}, "UNAVAILABLE"),
+    "phone_online": ({"UNAVAILABLE"}, "NOT_INUSE"),
+}
+
+
+def simulated_call(*, extension: Extension, action: str) -> str:
+    """Place, ring, answer, hold, resume or end a call on a simulated phone
+    (or take it off- and online); raises ValidationError when the phone is
+    not in a state where that button works. Emits the device's
+    DeviceStateChange, as a real phone's channel does. Returns the new
+    device state."""
+    if action not in CALL_ACTIONS:
+        raise ValidationError({"action": _t("Unknown button.")})
+    allowed, new = CALL_ACTIONS[action]
+    with transaction.atomic():
+        device, _ = SimulatedDevice.objects.select_for_update().get_or_create(extension=extension)
+        if device.line not in allowed:
+            raise ValidationError({"action": _t("The phone cannot do that now.")})
+        device.line = new
+        device.save(update_fields=["line", "updated_at"])
+        emit_simulated_events(
+            [{"Event": "DeviceStateChange", "Device": _name(settings.AMI_LINE_DEVICE, extension.number), "State": new}]
+        )
+    return new
 
 
 def _reconcile_later(user_id: int) -> None:
@@ -354,4 +485,67 @@ def set_fault(*, extension: Extension, fault: str, count: int = 1) -> SimulatedD
         device.fault = fault
         device.fault_count = count if fault == SimulatedDevice.Fault.TRANSIENT else 0
         device.save(update_fields=["fault", "fault_count", "updated_at"])
+        if fault == SimulatedDevice.Fault.NONE:
+            # The phone answers again: to the listener this is the PBX
+            # coming back, as Asterisk's FullyBooted after a restart.
+            emit_simulated_events([{"Event": "FullyBooted", "Status": "Fully Booted"}])
     return device
+
+
+# --- PBX events (the listener, devices.listener) -----------------------------------------------
+
+
+def users_of_numbers(numbers: Iterable[str]) -> list[int]:
+    """The users whose target covers any of these extensions (one query): the
+    people whose devices an event on these extensions concerns."""
+    numbers = sorted(set(numbers))
+    if not numbers:
+        return []
+    condition = Q()
+    for number in numbers:
+        condition |= Q(state__extensions__has_key=number)
+    return list(TargetState.objects.filter(condition).order_by("pk").values_list("user_id", flat=True))
+
+
+def record_line_states(lines: dict[str, str], *, now=None) -> dict[str, str]:
+    """Store the line state of these extensions (number -> LineState value);
+    returns the ones that changed. Three queries at most whatever the number."""
+    if not lines:
+        return {}
+    now = now or timezone.now()
+    extensions = dict(Extension.objects.filter(number__in=list(lines)).values_list("number", "pk"))
+    existing = {row.extension_id: row for row in LineState.objects.filter(extension_id__in=list(extensions.values()))}
+    changed, to_update, to_create = {}, [], []
+    for number, pk in extensions.items():
+        state = lines[number]
+        row = existing.get(pk)
+        if row is None:
+            to_create.append(LineState(extension_id=pk, state=state, changed_at=now))
+        elif row.state != state:
+            row.state, row.changed_at = state, now
+            to_update.append(row)
+        else:
+            continue
+        changed[number] = state
+    if to_update:
+        LineState.objects.bulk_update(to_update, ["state", "changed_at"])
+    if to_create:
+        LineState.objects.bulk_create(to_create)
+    return changed
+
+
+def reconcile_everyone() -> int:
+    """Reconcile every user with a target, batch by batch, here and now (the
+    listener after a (re)connect: changes made while nobody listened)."""
+    ids = user_ids_with_targets()
+    flagged = 0
+    for start in range(0, len(ids), BATCH_SIZE):
+        flagged += reconcile_users(ids[start : start + BATCH_SIZE])
+    return flagged
+
+
+def line_states_changed(changed: dict[str, str]) -> None:
+    """Tell the profile side (devices/hooks.py) which lines changed."""
+    handler = hooks.profile_side().line_states_changed
+    if handler is not None and changed:
+        handler(changed)

@@ -38,16 +38,18 @@ def converge_user(self, user_id: int, reason: str = "", force: bool = False):
 
 
 @shared_task(**RELIABLE)
-def converge_users(user_ids: list[int], reason: str = "", force: bool = False) -> int:
+def converge_users(user_ids: list[int], reason: str = "", force: bool = False, final: bool = False) -> int:
     """Converge users one by one; one that hits a transient error gets its
-    own converge_user task, which owns the retries. Returns how many."""
+    own converge_user task, which owns the retries. ``final`` (the sweep's
+    retry of failed targets): one attempt each, a failure is recorded and
+    waits for the next step of the retry schedule. Returns how many."""
     retrying = 0
     for user_id in dict.fromkeys(user_ids):
-        outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=False, only_pending=not force)
+        outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=not force)
         if outcome is not None and outcome.superseded:
             retrying += 1
             converge_user.apply_async((user_id, "superseded", True), countdown=converge.retry_delay(0))
-        elif outcome is not None and outcome.transient:
+        elif outcome is not None and outcome.transient and not final:
             retrying += 1
             converge_user.apply_async((user_id, reason), countdown=converge.retry_delay(0), retries=1)
     return retrying
@@ -71,7 +73,8 @@ def converge_batch(user_ids: list[int], reason: str = "") -> int:
 
 @shared_task(**RELIABLE)
 def sweep_pending() -> int:
-    """Beat: re-enqueue applies left pending (no switch lost to a broker outage)."""
+    """Beat: re-enqueue applies left pending (no switch lost to a broker
+    outage) and retry transiently failed ones whose time has come."""
     return len(services.sweep_pending())
 
 

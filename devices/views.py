@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from devices import hooks, services
@@ -19,6 +20,17 @@ from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, SimulatedDevice
 from devices.state import Command
 from portal.errors import PortalError
+
+CALL_DONE = {
+    "call_place": _("Call placed: the line is busy."),
+    "call_ring": _("A call is ringing."),
+    "call_answer": _("Call answered."),
+    "call_hold": _("Call on hold."),
+    "call_resume": _("Call resumed."),
+    "call_end": _("Call ended."),
+    "phone_offline": _("The phone is offline."),
+    "phone_online": _("The phone is online again."),
+}
 
 
 def _phone_or_404(request: HttpRequest, number: str) -> tuple[Extension, object, ClientSession | None]:
@@ -75,6 +87,9 @@ def _handle(action: str, data, ext: Extension, holder, session, actor) -> str:
             raise ValidationError("No client is connected to this softphone.")
         hooks.profile_side().disconnect_client(user=session.user, extension=ext, actor=actor)
         return f"Client disconnected from {number}; the profile's changes were removed here."
+    if action in services.CALL_ACTIONS:
+        services.simulated_call(extension=ext, action=action)
+        return CALL_DONE[action]
     if action in ("fault_transient", "fault_permanent", "fault_clear"):
         fault = {"fault_transient": "transient", "fault_permanent": "permanent", "fault_clear": ""}[action]
         services.set_fault(extension=ext, fault=fault, count=3)
@@ -111,6 +126,7 @@ def phone(request: HttpRequest, number: str) -> HttpResponse:
         "state": state,
         "teams": [(team, state.teams.get(str(team.pk)) if state else None) for team in ext.teams.order_by("name")],
         "fault": device.get_fault_display() if device and device.fault else "",
+        "line": device.line if device else "NOT_INUSE",
         "error": error,
         # The profile applies to a softphone only while a client is connected.
         "applies_to": session.user if session else (holder if ext.kind != Extension.Kind.SOFTPHONE else None),

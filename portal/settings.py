@@ -273,7 +273,18 @@ AMI_PRESENCE_PROVIDER = os.environ.get("AMI_PRESENCE_PROVIDER", "CustomPresence:
 AMI_QUEUE_INTERFACE = os.environ.get("AMI_QUEUE_INTERFACE", "Local/{ext}@from-queue/n")
 AMI_QUEUE_STATE_INTERFACE = os.environ.get("AMI_QUEUE_STATE_INTERFACE", "hint:{ext}@ext-local")
 AMI_QUEUE_MEMBER_NAME = os.environ.get("AMI_QUEUE_MEMBER_NAME", "Ext {ext}")
-for _name in ("AMI_DND_DEVICE", "AMI_PRESENCE_PROVIDER", "AMI_QUEUE_INTERFACE", "AMI_QUEUE_STATE_INTERFACE"):
+# The event listener (manage.py pbx_listen): the call-forward lamp FreePBX's
+# *72/*73 set, and the real device whose state is the line state.
+AMI_CF_DEVICE = os.environ.get("AMI_CF_DEVICE", "Custom:CF{ext}")
+AMI_LINE_DEVICE = os.environ.get("AMI_LINE_DEVICE", "PJSIP/{ext}")
+for _name in (
+    "AMI_DND_DEVICE",
+    "AMI_PRESENCE_PROVIDER",
+    "AMI_QUEUE_INTERFACE",
+    "AMI_QUEUE_STATE_INTERFACE",
+    "AMI_CF_DEVICE",
+    "AMI_LINE_DEVICE",
+):
     # Without {ext} every extension would share one device or queue member.
     try:
         _ok = "{ext}" in globals()[_name] and globals()[_name].format(ext="1000")

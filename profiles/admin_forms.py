@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from devices.models import Location, Team
 from profiles.actions import ACTION_TYPES, FAMILIES, validate_params
@@ -112,7 +113,15 @@ class ClientProfileForm(forms.ModelForm):
             "disable_dee_ucd_when_logged_out",
             "selected_profile_edit_policy",
             "system_profiles",
+            "on_call_profile",
         )
+
+    def clean(self):
+        cleaned = super().clean()
+        on_call, system = cleaned.get("on_call_profile"), cleaned.get("system_profiles")
+        if on_call is not None and system is not None and on_call not in system:
+            self.add_error("on_call_profile", _("Choose one of the system profiles this client profile gives."))
+        return cleaned
 
     def clean_presence_profiles_enabled(self):
         enabled = self.cleaned_data["presence_profiles_enabled"]

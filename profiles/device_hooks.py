@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from devices.hooks import ProfileSide
 from profiles import events
+from profiles.automation import calls
 from profiles.models import Account, Selection
 
 Source = Selection.Source
@@ -51,4 +52,5 @@ PROFILE_SIDE = ProfileSide(
     connect_client=connect_client,
     disconnect_client=disconnect_client,
     reapply_users=reapply_users,
+    line_states_changed=calls.line_states_changed,
 )

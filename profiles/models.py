@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from devices.models import Extension
 from profiles.actions import describe_action, validate_params
@@ -56,6 +57,19 @@ class ClientProfile(models.Model):
         related_name="client_profiles",
         limit_choices_to={"kind": "system"},
         help_text="The system-wide profiles its users get.",
+    )
+    on_call_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"kind": "system"},
+        verbose_name=_("profile while on a call"),
+        help_text=_(
+            "Switch to this system profile while a member is on the phone and back when the call ends,"
+            " as a meeting does (empty: off)."
+        ),
     )
 
     class Meta:
@@ -204,6 +218,7 @@ class StatusConnector(models.Model):
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Signed webhook"
         M365 = "m365", "Microsoft 365 (Graph presence)"
+        PHONE = "phone", _("Phone calls (PBX line state)")
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -236,7 +251,9 @@ class StatusConnector(models.Model):
 
     @property
     def configured(self) -> bool:
-        if not self.enabled:
+        if not self.enabled or self.kind == self.Kind.PHONE:
+            # The phone's line state only drives the client profiles' "on a
+            # call" switch, never a user's meeting trigger.
             return False
         if self.kind == self.Kind.WEBHOOK:
             return bool(self.webhook_secret)

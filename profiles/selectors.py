@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from devices import selectors as device_selectors
@@ -17,6 +18,7 @@ from devices.models import (
     ClientSession,
     Destination,
     Extension,
+    LineState,
     Location,
     Mismatch,
     TargetState,
@@ -247,7 +249,7 @@ def board_queryset(*, search: str = "", team_id: int | None = None) -> QuerySet[
     profile and primary extension (one query per page, joins only; no
     GROUP BY, so the database stops after the first page)."""
     qs = Selection.objects.filter(user__is_active=True).select_related(
-        "user", "profile", "user__account__primary_extension"
+        "user", "profile", "user__account__primary_extension", "user__account__primary_extension__line"
     )
     if search:
         qs = qs.filter(
@@ -265,17 +267,19 @@ def board_queryset(*, search: str = "", team_id: int | None = None) -> QuerySet[
 def board_etag(*, search: str = "", team_id: int | None = None, page: str = "") -> str:
     """A fingerprint of what the board shows, from two aggregate queries and
     no rendering: the latest switch and the row count of the selections
-    shown, and the latest profile edit (a renamed or recoloured profile).
+    shown; the latest profile edit (a renamed or recoloured profile) and the
+    latest line-state change (ringing, on a call …).
     A poll that sends it back gets 304 while nothing changed."""
     qs = Selection.objects.filter(user__is_active=True)
     if search or team_id is not None:
         qs = board_queryset(search=search, team_id=team_id).order_by()
     figures = qs.aggregate(since=Max("since"), count=Count("pk"))
-    edited = PresenceProfile.objects.aggregate(edited=Max("updated_at"))["edited"]
+    edited, line = _latest_edit_and_line_change()
     raw = "|".join(
         [
             str(figures["since"].timestamp() if figures["since"] else 0),
-            str(edited.timestamp() if edited else 0),
+            str(edited),
+            str(line),
             str(figures["count"]),
             search,
             str(team_id),
@@ -283,6 +287,19 @@ def board_etag(*, search: str = "", team_id: int | None = None, page: str = "") 
         ]
     )
     return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'
+
+
+def _latest_edit_and_line_change() -> tuple:
+    """Two index lookups in one query (the ORM's aggregate() cannot combine
+    tables): the latest profile edit and the latest line-state change, as
+    the database returns them (only compared, never shown)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX({quote('updated_at')}) FROM {quote(PresenceProfile._meta.db_table)}),"
+            f" (SELECT MAX({quote('changed_at')}) FROM {quote(LineState._meta.db_table)})"
+        )
+        return cursor.fetchone()
 
 
 def all_teams() -> list[Team]:

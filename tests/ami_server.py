@@ -17,8 +17,18 @@ Knobs for tests: ``login_delay`` (a failed login answers this late; the
 real server takes about 1 s), ``chatty`` (send unsolicited events before
 answers and inside lists even though the client asked for ``Events: off``),
 ``drop_on`` (close the connection, unanswered, on these actions),
-``hang_on`` (keep the connection open and never answer these actions).
+``hang_on`` (keep the connection open and never answer these actions),
+``shutting_down`` (answer every action, login included, ``Asterisk is
+shutting down``, as a stopping or gracefully restarting Asterisk does),
+``denied`` (answer these actions ``Permission denied``).
 ``received`` records every action as sent.
+
+Events: a session logged in with ``Events: on`` receives every state
+change (device state, presence, queue members) made by any session, and
+those a person makes at a handset (``handset_dnd``, ``handset_forward``,
+``line``: FreePBX's feature codes and a real phone's device state).
+``restart()`` drops every connection and comes back with ``FullyBooted``,
+keeping AstDB and persistent queue members as the real server does.
 
 Answers the recording does not show (marked "not recorded" below) follow
 Asterisk's source as closely as we know it; the driver does not depend on
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 import socketserver
 import threading
 import time
@@ -100,10 +111,14 @@ class FakeAsterisk:
         self.chatty = chatty
         self.drop_on: set[str] = set()
         self.hang_on: set[str] = set()
+        self.denied: set[str] = set()
+        self.shutting_down = False
+        self.sessions: set[Session] = set()
+        self.devices: dict[str, str] = {}  # real devices' states, e.g. PJSIP/1000 -> INUSE
         self.astdb: dict[str, str] = {}
         self.queues: dict[str, dict[str, Member]] = {q: {} for q in queues}
         self.received: list[Request] = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._server: socketserver.ThreadingTCPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -114,7 +129,7 @@ class FakeAsterisk:
             disable_nagle_algorithm = True
 
             def handle(self):
-                Session(fake, self.rfile, self.wfile).run()
+                Session(fake, self.rfile, self.wfile, self.request).run()
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -126,6 +141,55 @@ class FakeAsterisk:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.hang_up_all()
+
+    def hang_up_all(self) -> None:
+        """Close every open manager connection, as a stopping Asterisk does."""
+        with self.lock:
+            sessions = list(self.sessions)
+        for session in sessions:
+            session.close()
+
+    def restart(self) -> None:
+        """Asterisk restarted: every connection drops; AstDB and persistent
+        queue members survive; new logins get FullyBooted."""
+        self.shutting_down = False
+        self.hang_up_all()
+
+    # -- events ------------------------------------------------------------------
+    def broadcast(self, *fields: tuple[str, str], origin: Session | None = None) -> None:
+        """Send an event to every session that asked for events (and to a
+        chatty origin), as Asterisk's manager does."""
+        message = [fields[0], ("Privilege", "call,all"), *fields[1:]]
+        with self.lock:
+            targets = [s for s in self.sessions if s.events or (s is origin and self.chatty)]
+        for session in targets:
+            session.send(message)
+
+    def set_custom_device(self, device: str, state: str, origin: Session | None = None) -> None:
+        self.astdb[f"/CustomDevstate/{device[7:]}"] = state
+        self.broadcast(("Event", "DeviceStateChange"), ("Device", device), ("State", state), origin=origin)
+
+    def handset_dnd(self, ext: str, on: bool) -> None:
+        """*76/*78/*79 on a FreePBX phone: AstDB (no event) and the lamp (an event)."""
+        if on:
+            self.astdb[f"/DND/{ext}"] = "YES"
+        else:
+            self.astdb.pop(f"/DND/{ext}", None)
+        self.set_custom_device(f"Custom:DND{ext}", "BUSY" if on else "NOT_INUSE")
+
+    def handset_forward(self, ext: str, target: str) -> None:
+        """*72/*73: AstDB CF/<ext> (no event) and the lamp Custom:CF<ext>."""
+        if target:
+            self.astdb[f"/CF/{ext}"] = target
+        else:
+            self.astdb.pop(f"/CF/{ext}", None)
+        self.set_custom_device(f"Custom:CF{ext}", "BUSY" if target else "NOT_INUSE")
+
+    def line(self, device: str, state: str) -> None:
+        """A real phone's device state changes (a call rings, is answered, held, ends)."""
+        self.devices[device] = state
+        self.broadcast(("Event", "DeviceStateChange"), ("Device", device), ("State", state))
 
     @property
     def port(self) -> int:
@@ -146,7 +210,7 @@ class FakeAsterisk:
     def device_state(self, device: str) -> str:
         if device.lower().startswith("custom:"):
             return self.astdb.get(f"/CustomDevstate/{device[7:]}", "UNKNOWN")
-        return "UNKNOWN"
+        return self.devices.get(device, "UNAVAILABLE")
 
     def presence(self, provider: str) -> tuple[str, str, str] | None:
         """(state, subtype, message) of a CustomPresence provider, decoded."""
@@ -191,14 +255,34 @@ def parse_presence(raw: str) -> tuple[str, str, str] | None:
 class Session:
     """One manager connection."""
 
-    def __init__(self, fake: FakeAsterisk, rfile, wfile):
+    def __init__(self, fake: FakeAsterisk, rfile, wfile, sock=None):
         self.fake = fake
         self.rfile, self.wfile = rfile, wfile
+        self.sock = sock
         self.logged_in = False
         self.events = False
+        self.write_lock = threading.Lock()  # events come from other sessions' threads
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # -- wire ------------------------------------------------------------------
     def run(self) -> None:
+        with self.fake.lock:
+            self.fake.sessions.add(self)
+        try:
+            self._run()
+        except OSError:
+            pass  # the peer or restart() closed the connection
+        finally:
+            with self.fake.lock:
+                self.fake.sessions.discard(self)
+
+    def _run(self) -> None:
         self.write_line(BANNER)
         while True:
             request = self.read_request()
@@ -212,6 +296,14 @@ class Session:
             if name in {n.lower() for n in self.fake.hang_on}:
                 self.rfile.read()  # never answer; wait for the client to give up
                 return
+            if self.fake.shutting_down:
+                # Every action, Login included, while Asterisk stops or
+                # waits for a graceful restart.
+                self.send(self.error(request, "Asterisk is shutting down"))
+                continue
+            if name in {n.lower() for n in self.fake.denied}:
+                self.send(self.error(request, "Permission denied"))
+                continue
             if name == "login":
                 if not self.login(request):
                     return
@@ -245,12 +337,17 @@ class Session:
             fields.append((key.strip(), value.lstrip(" ")))
 
     def write_line(self, line: str) -> None:
-        self.wfile.write((line + "\r\n").encode())
-        self.wfile.flush()
+        with self.write_lock:
+            self.wfile.write((line + "\r\n").encode())
+            self.wfile.flush()
 
     def send(self, fields: Fields) -> None:
-        self.wfile.write(("".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n").encode())
-        self.wfile.flush()
+        try:
+            with self.write_lock:
+                self.wfile.write(("".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n").encode())
+                self.wfile.flush()
+        except (OSError, ValueError):
+            pass  # a connection closed meanwhile; its reader thread ends it
 
     def noise(self) -> None:
         if self.fake.chatty or self.events:
@@ -361,6 +458,9 @@ class Session:
             provider, _, what = match.group(2).partition(",")
             state = self.fake.presence(provider) or ("not_set", "", "")
             value = {"value": state[0], "subtype": state[1], "message": state[2]}.get(what.split(",")[0], "")
+        elif not match:
+            # A channel-less global variable: the fake keeps none.
+            return [self.error(r, "Variable not set")]
         # DB(...) reads are blocked by default ("Dangerous function DB read
         # blocked"): an empty value, as recorded.
         return [self.ok(r, ("Variable", variable), ("Value", value))]
@@ -372,8 +472,7 @@ class Session:
             device = match.group(2)
             if not device.lower().startswith("custom:") or value.upper() not in DEVICE_STATES:
                 return [self.error(r, "Failed to set variable")]  # not recorded
-            self.fake.astdb[f"/CustomDevstate/{device[7:]}"] = value.upper()
-            self.state_event(("Event", "DeviceStateChange"), ("Device", device), ("State", value.upper()))
+            self.fake.set_custom_device(device, value.upper(), origin=self)
         elif match and match.group(1) == "PRESENCE_STATE":
             provider = match.group(2)
             parsed = parse_presence(value)
@@ -390,20 +489,19 @@ class Session:
         return [self.ok(r, ("Message", "Variable Set"))]
 
     def state_event(self, *fields: tuple[str, str]) -> None:
-        # Sent before the answer, as the real server may do on an
-        # Events: on session.
-        if self.fake.chatty or self.events:
-            self.send([fields[0], ("Privilege", "call,all"), *fields[1:]])
+        # To every events session; to this one before the answer, as the
+        # real server may do.
+        self.fake.broadcast(*fields, origin=self)
 
     def do_presencestate(self, r):
         provider = r.get("Provider")
         if not provider:
             return [self.error(r, "No provider specified")]
-        state = self.fake.presence(provider)
-        if state is None:
-            # Not recorded: a provider never set has no valid state.
-            return [self.error(r, f"Invalid provider {provider} or provider in invalid state")]
-        status, subtype, message = state
+        if not provider.startswith("CustomPresence:"):
+            return [self.error(r, f"Invalid provider {provider} or provider in invalid state")]  # not recorded
+        # A provider never set: Success, State: not_set, no message (seen
+        # on Asterisk 22.10.1).
+        status, subtype, message = self.fake.presence(provider) or ("not_set", "", "")
         fields = [("Message", "Presence State"), ("State", status)]
         if subtype:
             fields.append(("Subtype", subtype))

@@ -26,8 +26,11 @@ from devices.models import (
     ApplyRun,
     ClientSession,
     Extension,
+    LineState,
+    ListenerStatus,
     Location,
     Mismatch,
+    PbxEvent,
     SimulatedDevice,
     TargetState,
 )
@@ -115,6 +118,9 @@ def company(db):
     )
     run.steps.create(position=0, extension="1000", op="set_dnd", args={}, description="DND off", ok=True)
     SimulatedDevice.objects.get_or_create(extension=alice.account.primary_extension)
+    LineState.objects.create(extension=alice.account.primary_extension, state="on_call", changed_at=timezone.now())
+    PbxEvent.objects.create(fields={"Event": "DeviceStateChange", "Device": "Custom:DND1000", "State": "BUSY"})
+    ListenerStatus.objects.create(pbx="simulated", state="connected", connected_since=timezone.now())
     return {"alice": alice, "bob": bob}
 
 

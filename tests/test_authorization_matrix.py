@@ -28,7 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from devices.models import ApplyRun, SimulatedDevice
+from devices.models import ApplyRun, LineState, ListenerStatus, PbxEvent, SimulatedDevice
 from profiles.automation import triggers
 from profiles.models import StatusConnector, Trigger
 from tests.factories import profile_named
@@ -166,6 +166,10 @@ def world(db):
     hook = StatusConnector.objects.get(name="Webhook")
     triggers.create_meeting_trigger(user=alice, profile=meeting, connector=hook)
     SimulatedDevice.objects.get_or_create(extension=alice.account.primary_extension)
+    # The PBX event listener's rows (devices.listener).
+    LineState.objects.create(extension=alice.account.primary_extension, state="idle", changed_at=timezone.now())
+    PbxEvent.objects.create(fields={"Event": "FullyBooted"})
+    ListenerStatus.objects.create(pbx="simulated")
     ApplyRun.objects.create(user=alice, target_version=1, reason="switch", started_at=timezone.now())
     users = {
         "alice": alice,

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from devices import services
 from devices.models import Team
 from profiles.models import PresenceProfile, Selection
 from profiles.services import select_profile, update_profile
@@ -99,3 +100,21 @@ def test_board_escapes_names(client, alice, bob):
     html = client.get(reverse("profiles:colleagues")).content.decode()
     assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_board_shows_a_colleagues_line_state_with_icon_and_text(client, alice, bob):
+    services.record_line_states({"1001": "on_call"})
+    html = client.get(reverse("profiles:colleagues"), **HX).content.decode()
+    bob_card = html.split('data-user="bob"')[1].split("</li>")[0]
+    assert "on a call" in bob_card and "lucide-phone-call" in bob_card
+    alice_card = html.split('data-user="alice"')[1].split("</li>")[0]
+    assert "person-line" not in alice_card  # nothing known about her line yet
+
+
+def test_board_poll_sees_a_line_state_change(client, alice, bob):
+    services.record_line_states({"1001": "idle"})
+    etag = client.get(reverse("profiles:colleagues"), **HX)["ETag"]
+    assert client.get(reverse("profiles:colleagues"), HTTP_IF_NONE_MATCH=etag, **HX).status_code == 304
+    services.record_line_states({"1001": "ringing"})
+    response = client.get(reverse("profiles:colleagues"), HTTP_IF_NONE_MATCH=etag, **HX)
+    assert response.status_code == 200 and "ringing" in response.content.decode()

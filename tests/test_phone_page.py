@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from devices.drivers.simulated import SimulatedDriver
-from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice
+from devices.models import ClientSession, Extension, Mismatch, PbxEvent, SimulatedDevice
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,3 +105,37 @@ def test_an_unknown_button_changes_nothing(client, alice):
     response = client.post("/phone/1000/", {"action": "self_destruct"})
     assert response.status_code == 400
     assert b"Unknown button" in response.content
+
+
+def test_a_call_on_the_handset_raises_the_device_state_events(client, alice):
+    for action, state in [
+        ("call_ring", "RINGING"),
+        ("call_answer", "INUSE"),
+        ("call_hold", "ONHOLD"),
+        ("call_resume", "INUSE"),
+        ("call_end", "NOT_INUSE"),
+    ]:
+        assert client.post("/phone/1000/", {"action": action}).status_code == 302
+        assert SimulatedDevice.objects.get(extension__number="1000").line == state
+    events = [e.fields for e in PbxEvent.objects.order_by("id")]
+    assert [e["State"] for e in events] == ["RINGING", "INUSE", "ONHOLD", "INUSE", "NOT_INUSE"]
+    assert {(e["Event"], e["Device"]) for e in events} == {("DeviceStateChange", "PJSIP/1000")}
+
+
+def test_a_call_button_that_does_not_fit_the_line_is_refused(client, alice):
+    response = client.post("/phone/1000/", {"action": "call_hold"})  # no call to hold
+    assert response.status_code == 400
+    assert b"The phone cannot do that now." in response.content
+    assert not PbxEvent.objects.exists()
+
+
+def test_handset_keys_and_fault_clearing_raise_the_asterisk_events(client, alice):
+    client.post("/phone/1000/", {"action": "dnd_on"})
+    client.post("/phone/1000/", {"action": "forward_set", "target": "1099"})
+    client.post("/phone/1000/", {"action": "fault_clear"})
+    events = [e.fields for e in PbxEvent.objects.order_by("id")]
+    assert events == [
+        {"Event": "DeviceStateChange", "Device": "Custom:DND1000", "State": "BUSY"},
+        {"Event": "DeviceStateChange", "Device": "Custom:CF1000", "State": "BUSY"},
+        {"Event": "FullyBooted", "Status": "Fully Booted"},
+    ]

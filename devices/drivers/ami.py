@@ -9,28 +9,37 @@ one whose ``EventList`` is ``Complete``. Anything else on the wire (events
 of other origins, whose order differs between runs) is skipped.
 
 Failures map onto the driver's two kinds: network trouble (refused,
-timeout, connection closed) is transient; an answer ``Response: Error`` is
-permanent and carries the server's message.
+timeout, connection closed) is transient, and so is the answer Asterisk
+gives to every action, login included, while it stops or waits for a
+graceful restart (``Asterisk is shutting down``); any other answer
+``Response: Error`` is permanent and carries the server's message.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import socket
+import time
 from dataclasses import dataclass, field
 
 from devices.drivers.base import PermanentDriverError, TransientDriverError
 
 BANNER_PREFIX = "Asterisk Call Manager/"
+# Answers that mean "not now" rather than "no": the same action succeeds
+# once Asterisk is back (shared/reference/asterisk-ami/README.md).
+TRANSIENT_MESSAGES = frozenset({"Asterisk is shutting down"})
 
 
 class AMIError(PermanentDriverError):
-    """The server answered an action with ``Response: Error``."""
+    """The server answered an action with ``Response: Error``. Permanent,
+    unless the message is one of TRANSIENT_MESSAGES."""
 
     def __init__(self, action: str, message: str):
         super().__init__(f"{action}: {message}")
         self.action = action
         self.message = message
+        self.transient = message in TRANSIENT_MESSAGES
 
 
 @dataclass
@@ -55,14 +64,16 @@ class AMIConnection:
     """One logged-in manager session. Use as a context manager: it logs in
     on entry and logs off and closes on exit."""
 
-    def __init__(self, host: str, port: int, username: str, secret: str, *, timeout: float):
+    def __init__(self, host: str, port: int, username: str, secret: str, *, timeout: float, events: bool = False):
         self.host, self.port = host, port
         self.username, self.secret = username, secret
         self.timeout = timeout
+        self.events = events
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._broken = False
+        self._held: collections.deque[Message] = collections.deque()
 
     # -- session -------------------------------------------------------------
     def __enter__(self) -> AMIConnection:
@@ -78,10 +89,14 @@ class AMIConnection:
             if not banner.startswith(BANNER_PREFIX):
                 raise PermanentDriverError(f"{self.host}:{self.port} is not an Asterisk manager (got {banner[:60]!r})")
             try:
-                # Events off: this session only asks and reads answers.
-                self.send("Login", Username=self.username, Secret=self.secret, Events="off")
+                # Events off for a session that only asks and reads answers;
+                # on for the event listener (devices.listener).
+                self.send("Login", Username=self.username, Secret=self.secret, Events="on" if self.events else "off")
             except AMIError as exc:
-                raise PermanentDriverError(f"Asterisk AMI login as {self.username!r} failed: {exc.message}") from None
+                text = f"Asterisk AMI login as {self.username!r} failed: {exc.message}"
+                if exc.transient:
+                    raise TransientDriverError(text) from None
+                raise PermanentDriverError(text) from None
         except BaseException:
             self._close_socket()
             raise
@@ -126,6 +141,40 @@ class AMIConnection:
                     break
         return response
 
+    def poll_event(self, wait: float) -> Message | None:
+        """The next event, or None when none came within ``wait`` seconds
+        (the session stays usable). Raises TransientDriverError when the
+        connection is lost."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self._held:
+                return self._held.popleft()
+            while not self._message_buffered():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._sock.settimeout(remaining)
+                try:
+                    chunk = self._sock.recv(65536)
+                except TimeoutError:
+                    return None
+                except OSError as exc:
+                    raise self._lost(exc) from exc
+                finally:
+                    if self._sock is not None:
+                        self._sock.settimeout(self.timeout)
+                if not chunk:
+                    self._broken = True
+                    raise TransientDriverError(f"Asterisk AMI at {self.host}:{self.port} closed the connection")
+                self._buffer += chunk
+            message = self._read_message()
+            if message.get("Event"):
+                return message
+            # An answer nobody waits for: skip it.
+
+    def _message_buffered(self) -> bool:
+        return b"\r\n\r\n" in self._buffer.lstrip(b"\r\n")
+
     # -- wire ----------------------------------------------------------------
     def _send_bytes(self, data: bytes) -> None:
         try:
@@ -138,7 +187,10 @@ class AMIConnection:
             message = self._read_message()
             if wanted(message):
                 return message
-            # Otherwise an unsolicited event (or an answer to nobody): skip it.
+            # Otherwise an unsolicited event (or an answer to nobody): an
+            # events session keeps events for poll_event(), any other skips.
+            if self.events and message.get("Event"):
+                self._held.append(message)
 
     def _read_message(self) -> Message:
         fields: list[tuple[str, str]] = []

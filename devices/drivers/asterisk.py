@@ -38,13 +38,14 @@ from devices.state import NO_LOCATION, OPS, Command, DestinationState, Extension
 DB_KEY_ABSENT = "Database entry could not be deleted"
 
 
-def _conn() -> AMIConnection:
+def _conn(*, events: bool = False, timeout: float | None = None) -> AMIConnection:
     return AMIConnection(
         settings.AMI_HOST,
         settings.AMI_PORT,
         settings.AMI_USERNAME,
         settings.AMI_SECRET,
-        timeout=float(settings.AMI_TIMEOUT),
+        timeout=float(settings.AMI_TIMEOUT) if timeout is None else timeout,
+        events=events,
     )
 
 
@@ -76,14 +77,8 @@ def db_get(ami: AMIConnection, family: str, key: str) -> str | None:
 def portal_fields(ami: AMIConnection, number: str) -> dict[str, str]:
     """The extension's keys in the portal's AstDB family, e.g. {"gsm": "1"}."""
     family = f"{settings.AMI_PORTAL_FAMILY}/{number}"
-    try:
-        tree = ami.send("DBGetTree", Family=family)
-    except AMIError as exc:
-        # Not recorded: whether an empty family answers an empty list or
-        # this error. Both mean "nothing stored".
-        if exc.message == "Database entry not found":
-            return {}
-        raise
+    # An empty or missing family answers an empty list (ListItems: 0).
+    tree = ami.send("DBGetTree", Family=family)
     prefix = f"/{family}/"
     return {e.get("Key").removeprefix(prefix): e.get("Val") for e in tree.items}
 
@@ -91,10 +86,13 @@ def portal_fields(ami: AMIConnection, number: str) -> dict[str, str]:
 def presence_text(ami: AMIConnection, number: str) -> str:
     try:
         response = ami.send("PresenceState", Provider=_name(settings.AMI_PRESENCE_PROVIDER, number))
-    except AMIError:
-        # A CustomPresence never set has no valid state (the server answers
-        # an error): no presence.
+    except AMIError as exc:
+        if exc.transient:
+            raise
+        # Any other error reads as no presence (a provider that does not
+        # exist, say).
         return ""
+    # A CustomPresence never set answers State: not_set without a message.
     return response.get("PresenceMessage")
 
 

@@ -40,15 +40,18 @@ def _record_presence(connector: StatusConnector, user_id: int, in_meeting: bool,
 
 
 def meeting_started(
-    *, user_id: int, connector: StatusConnector, activity: str = "", now: dt.datetime | None = None
+    *, user_id: int, connector: StatusConnector, activity: str = "",
+    now: dt.datetime | None = None,
+    profile: PresenceProfile | None = None,
 ) -> Decision:
     """The connector says the user's meeting started: switch to the meeting
-    trigger's profile, remembering where to return."""
+    trigger's profile (or ``profile``: a call's, profiles.automation.calls),
+    remembering where to return."""
     now = now or timezone.now()
     with transaction.atomic():
         account, selection = acting.lock_user(user_id)
         changed = _record_presence(connector, user_id, True, activity, now)
-        profile = meeting_profile_for(user_id) if changed else None
+        profile = (profile or meeting_profile_for(user_id)) if changed else None
         event = MeetingStarted(
             profile=acting.ref(profile), label=f"meeting ({connector.name})", already_reported=not changed
         )

@@ -555,7 +555,8 @@ target AS (
             EXCLUDED.state, '{extensions}',
             COALESCE(t.state -> 'extensions', '{}'::jsonb) || (EXCLUDED.state -> 'extensions'))
             ELSE EXCLUDED.state END,
-        status = 'pending', error = '', error_permanent = FALSE, updated_at = EXCLUDED.updated_at
+        status = 'pending', error = '', error_permanent = FALSE, retry_count = 0, retry_at = NULL,
+        updated_at = EXCLUDED.updated_at
     RETURNING t.user_id, t.version, t.applied_version
 ),
 audit AS (
