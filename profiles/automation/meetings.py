@@ -40,7 +40,10 @@ def _record_presence(connector: StatusConnector, user_id: int, in_meeting: bool,
 
 
 def meeting_started(
-    *, user_id: int, connector: StatusConnector, activity: str = "",
+    *,
+    user_id: int,
+    connector: StatusConnector,
+    activity: str = "",
     now: dt.datetime | None = None,
     profile: PresenceProfile | None = None,
 ) -> Decision:

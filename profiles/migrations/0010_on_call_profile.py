@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0006_webhook_receipts'),
+        ('profiles', '0009_calendar_links'),
     ]
 
     operations = [
