@@ -10,7 +10,10 @@ see these pages, and every action declares the permission it needs.
 
 from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from celery.schedules import crontab_parser
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
@@ -59,8 +62,36 @@ class ClockedScheduleAdmin(SuperuserOnlyAdmin, beat_admin.ClockedScheduleAdmin):
     pass
 
 
+def _cron_field(name: str, max_: int, min_: int = 0):
+    """A clean_<field> that parses the value as Celery will, so a bad value
+    is a form error instead of a 500 when the page renders the schedule's
+    description (django-celery-beat parses it there unguarded)."""
+
+    def clean(self):
+        value = self.cleaned_data.get(name, "")
+        try:
+            crontab_parser(max_, min_).parse(value)
+        except Exception as exc:  # the parser raises ParseException, ValueError or IndexError
+            raise forms.ValidationError(_("Not a valid crontab value: %(error)s"), params={"error": exc}) from None
+        return value
+
+    return clean
+
+
+class CrontabScheduleForm(forms.ModelForm):
+    class Meta:
+        model = CrontabSchedule
+        fields = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+
+    clean_minute = _cron_field("minute", 60)
+    clean_hour = _cron_field("hour", 24)
+    clean_day_of_week = _cron_field("day_of_week", 7)
+    clean_day_of_month = _cron_field("day_of_month", 31, 1)
+    clean_month_of_year = _cron_field("month_of_year", 12, 1)
+
+
 class CrontabScheduleAdmin(SuperuserOnlyAdmin, beat_admin.CrontabScheduleAdmin):
-    pass
+    form = CrontabScheduleForm
 
 
 class SolarScheduleAdmin(SuperuserOnlyAdmin, beat_admin.SolarScheduleAdmin):

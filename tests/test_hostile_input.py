@@ -114,3 +114,29 @@ def test_admin_refuses_hostile_values_early(root_client, url, data):
 def test_every_answer_carries_a_permissions_policy(alice_client, url):
     policy = alice_client.get(url)["Permissions-Policy"]
     assert "camera=()" in policy and "geolocation=()" in policy and "microphone=()" in policy
+
+
+def test_a_bad_crontab_value_is_a_form_error_not_a_500(db, client):
+    """Found by the fuzz test: django-celery-beat describes the schedule by
+    parsing it, unguarded, while the change page renders."""
+    from django.contrib.auth import get_user_model
+    from django_celery_beat.models import CrontabSchedule
+
+    root = get_user_model().objects.create_superuser("cronroot", "cronroot@example.com", "pw")
+    client.force_login(root)
+    schedule = CrontabSchedule.objects.create(minute="0", hour="7")
+    response = client.post(
+        f"/admin/django_celery_beat/crontabschedule/{schedule.pk}/change/",
+        {
+            "minute": "0",
+            "hour": "",
+            "day_of_week": "-9494181647840",
+            "day_of_month": "*",
+            "month_of_year": "*",
+            "timezone": "UTC",
+        },
+    )
+    assert response.status_code == 200
+    assert "Not a valid crontab value" in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.day_of_week == "*"
