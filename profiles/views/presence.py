@@ -3,9 +3,11 @@ live apply status with mismatches and re-apply, and a switch preview."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseNotModified, reswap, retarget
 
@@ -65,6 +67,8 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
+    # Shown and announced in #messages, the live region that stays in place.
+    messages.success(request, _("Switched to %(profile)s.") % {"profile": profile.name})
     if not request.htmx:
         return redirect("profiles:presence")
     # The new current profile, buttons and status; the prompt dialog closes.
