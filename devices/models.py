@@ -5,16 +5,17 @@ mismatches. The simulated PBX keeps its actual device state here too."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from devices.validators import validate_extension_number, validate_number
 
 
 class Extension(models.Model):
     class Kind(models.TextChoices):
-        DEE_MAIN = "dee_main", "DEE main device"
-        SOFTPHONE = "softphone", "Softphone"
-        DESK = "desk", "Desk phone"
-        DECT = "dect", "DECT handset"
+        DEE_MAIN = "dee_main", _("DEE main device")
+        SOFTPHONE = "softphone", _("Softphone")
+        DESK = "desk", _("Desk phone")
+        DECT = "dect", _("DECT handset")
 
     number = models.CharField(max_length=8, unique=True, validators=[validate_extension_number])
     name = models.CharField(max_length=100, blank=True)
@@ -38,12 +39,12 @@ class Destination(models.Model):
     """A DEE destination (Mitel) or FollowMe device (pascom) of a primary extension."""
 
     class Family(models.TextChoices):
-        DESK = "desk", "Desk phone"
-        SOFTPHONE = "softphone", "Softphone"
-        MOBILE = "mobile", "Mobile"
-        DECT = "dect", "DECT"
-        EXTERNAL = "external", "External"
-        VOICEMAIL = "voicemail", "Voicemail"
+        DESK = "desk", _("Desk phone")
+        SOFTPHONE = "softphone", _("Softphone")
+        MOBILE = "mobile", _("Mobile")
+        DECT = "dect", _("DECT")
+        EXTERNAL = "external", _("External")
+        VOICEMAIL = "voicemail", _("Voicemail")
 
     extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="destinations")
     family = models.CharField(max_length=16, choices=Family.choices)
@@ -108,9 +109,9 @@ class TargetState(models.Model):
     the devices towards the latest version."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPLIED = "applied", "Applied"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        APPLIED = "applied", _("Applied")
+        FAILED = "failed", _("Failed")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="target_state"
@@ -135,11 +136,11 @@ class ApplyRun(models.Model):
     """One run of the converge task for one user (audit)."""
 
     class Result(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        NOTHING = "nothing", "Nothing to change"
-        RETRYING = "retrying", "Transient error, retrying"
-        FAILED = "failed", "Failed"
-        SUPERSEDED = "superseded", "Superseded by a newer target"
+        APPLIED = "applied", _("Applied")
+        NOTHING = "nothing", _("Nothing to change")
+        RETRYING = "retrying", _("Transient error, retrying")
+        FAILED = "failed", _("Failed")
+        SUPERSEDED = "superseded", _("Superseded by a newer target")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apply_runs")
     target_version = models.PositiveBigIntegerField()
@@ -202,9 +203,9 @@ class SimulatedDevice(models.Model):
     """
 
     class Fault(models.TextChoices):
-        NONE = "", "None"
-        TRANSIENT = "transient", "Transient (retryable)"
-        PERMANENT = "permanent", "Permanent"
+        NONE = "", _("None")
+        TRANSIENT = "transient", _("Transient (retryable)")
+        PERMANENT = "permanent", _("Permanent")
 
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, primary_key=True, related_name="simulated")
     state = models.JSONField(default=dict)

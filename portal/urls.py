@@ -6,6 +6,7 @@ from profiles.webhooks import status_webhook
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
     path("", include("profiles.urls")),

@@ -8,7 +8,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext_lazy as _
 
+from devices.models import Destination
 from profiles.actions import (
     FAMILIES,
     MAX_MESSAGE,
@@ -18,7 +21,7 @@ from profiles.actions import (
     validate_params,
 )
 from profiles.icons import ICONS
-from profiles.models import Action, Trigger, validate_colour
+from profiles.models import Action, validate_colour
 
 
 def apply_errors(form: forms.Form, error: ValidationError) -> None:
@@ -34,8 +37,8 @@ def apply_errors(form: forms.Form, error: ValidationError) -> None:
 # --- selecting a profile: prompt-on-selection values ------------------------------
 
 PROMPT_LABELS = {
-    PROMPT_DND_MESSAGE: ("Do-not-disturb message", "Callers and colleagues see this text."),
-    PROMPT_FORWARD: ("Forward calls to", "A phone number, e.g. +49 30 1234567 or an extension."),
+    PROMPT_DND_MESSAGE: (_("Do-not-disturb message"), _("Callers and colleagues see this text.")),
+    PROMPT_FORWARD: (_("Forward calls to"), _("A phone number, e.g. +49 30 1234567 or an extension.")),
 }
 
 
@@ -80,24 +83,24 @@ class ColourInput(forms.TextInput):
 
 
 class ProfileForm(forms.Form):
-    name = forms.CharField(max_length=64, help_text="Also the presence text your colleagues see.")
+    name = forms.CharField(max_length=64, help_text=_("Also the presence text your colleagues see."))
     icon = forms.ChoiceField(choices=ICONS, widget=forms.RadioSelect, initial="circle")
     colour = forms.CharField(max_length=7, widget=ColourInput, initial="#2e7d32", validators=[validate_colour])
-    icon_visible = forms.BooleanField(required=False, initial=True, label="Show the icon to colleagues")
+    icon_visible = forms.BooleanField(required=False, initial=True, label=_("Show the icon to colleagues"))
     sticky = forms.BooleanField(
-        required=False, label="Sticky", help_text="Triggers never leave this profile; only you do."
+        required=False, label=_("Sticky"), help_text=_("Triggers never leave this profile; only you do.")
     )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Enter a name.")
+            raise ValidationError(_("Enter a name."))
         return name
 
 
 # --- actions: one form per type -----------------------------------------------------------
 
-_TRISTATE = [("", "Leave as it is"), ("true", "Active"), ("false", "Inactive")]
+_TRISTATE = [("", _("Leave as it is")), ("true", _("Active")), ("false", _("Inactive"))]
 
 
 def _tristate(value: str) -> bool | None:
@@ -109,7 +112,7 @@ class ActionForm(forms.Form):
     validate_params receives; its errors show on the matching fields."""
 
     action_type = ""
-    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
+    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label=_("Run"))
 
     def __init__(self, *args, teams=(), locations=(), with_phase: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -143,7 +146,7 @@ class ActionForm(forms.Form):
 def on_off_field(label: str) -> forms.TypedChoiceField:
     """An On/Off choice that cleans to a bool (DND, GSM mode)."""
     return forms.TypedChoiceField(
-        choices=[("true", "On"), ("false", "Off")], coerce=lambda v: v == "true", initial="true", label=label
+        choices=[("true", _("On")), ("false", _("Off"))], coerce=lambda v: v == "true", initial="true", label=label
     )
 
 
@@ -154,9 +157,9 @@ def on_off_initial(params: dict) -> str:
 
 class SetDndForm(ActionForm):
     action_type = "set_dnd"
-    on = on_off_field("DND")
-    message = forms.CharField(required=False, max_length=MAX_MESSAGE, label="Message")
-    prompt = forms.BooleanField(required=False, label="Ask for a message when I select the profile")
+    on = on_off_field(_("DND"))
+    message = forms.CharField(required=False, max_length=MAX_MESSAGE, label=_("Message"))
+    prompt = forms.BooleanField(required=False, label=_("Ask for a message when I select the profile"))
 
     @classmethod
     def initial_from(cls, params):
@@ -166,9 +169,9 @@ class SetDndForm(ActionForm):
 class SetForwardForm(ActionForm):
     action_type = "set_forward"
     target = forms.CharField(
-        required=False, max_length=32, label="Forward to", widget=forms.TextInput(attrs={"inputmode": "tel"})
+        required=False, max_length=32, label=_("Forward to"), widget=forms.TextInput(attrs={"inputmode": "tel"})
     )
-    prompt = forms.BooleanField(required=False, label="Ask for the number when I select the profile")
+    prompt = forms.BooleanField(required=False, label=_("Ask for the number when I select the profile"))
 
 
 class NoParamsForm(ActionForm):
@@ -186,14 +189,18 @@ class RemoveLocationForm(NoParamsForm):
 class ChangeDestinationsForm(ActionForm):
     action_type = "change_destinations"
     family = forms.ChoiceField(
-        choices=[("all", "All destinations")] + [(f, f.title()) for f in FAMILIES], initial="all", label="Which"
+        choices=[("all", _("All destinations"))] + [(f, Destination.Family(f).label) for f in FAMILIES],
+        initial="all",
+        label=_("Which"),
     )
-    active = forms.TypedChoiceField(choices=_TRISTATE, coerce=_tristate, empty_value=None, required=False)
+    active = forms.TypedChoiceField(
+        choices=_TRISTATE, coerce=_tristate, empty_value=None, required=False, initial="true", label=_("Active")
+    )
     ring_delay = forms.IntegerField(
-        required=False, label="Ring delay (seconds)", help_text="0–120; empty: leave as it is"
+        required=False, label=_("Ring delay (seconds)"), help_text=_("0–120; empty: leave as it is")
     )
     ring_timeout = forms.IntegerField(
-        required=False, label="Ring timeout (seconds)", help_text="5–300; empty: leave as it is"
+        required=False, label=_("Ring timeout (seconds)"), help_text=_("5–300; empty: leave as it is")
     )
 
     @classmethod
@@ -204,7 +211,7 @@ class ChangeDestinationsForm(ActionForm):
 
 class SetGsmModeForm(ActionForm):
     action_type = "set_gsm_mode"
-    on = on_off_field("GSM mode")
+    on = on_off_field(_("GSM mode"))
 
     @classmethod
     def initial_from(cls, params):
@@ -212,10 +219,10 @@ class SetGsmModeForm(ActionForm):
 
 
 class TeamForm(ActionForm):
-    team = forms.ChoiceField(required=False, label="Team")
+    team = forms.ChoiceField(required=False, label=_("Team"))
 
     def setup(self):
-        self.fields["team"].choices = [("", "All my teams")] + [(str(t.pk), t.name) for t in self.teams]
+        self.fields["team"].choices = [("", _("All my teams"))] + [(str(t.pk), t.name) for t in self.teams]
 
     def params(self):
         return {"team": self.cleaned_data.get("team") or None}
@@ -243,10 +250,10 @@ class TeamUnpauseForm(TeamForm):
 
 class SetLocationForm(ActionForm):
     action_type = "set_location"
-    location = forms.ChoiceField(label="Location")
+    location = forms.ChoiceField(label=_("Location"))
 
     def setup(self):
-        self.fields["location"].choices = [("", "Choose a location")] + [(str(x.pk), x.name) for x in self.locations]
+        self.fields["location"].choices = [("", _("Choose a location"))] + [(str(x.pk), x.name) for x in self.locations]
         self.fields["location"].required = False  # validate_params says "Choose a location."
 
     @classmethod
@@ -275,22 +282,22 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
 class ActionTypeForm(forms.Form):
     """Step one of adding an action: which type (works without JS)."""
 
-    type = forms.ChoiceField(choices=Action.Type.choices, label="Action")
-    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
+    type = forms.ChoiceField(choices=Action.Type.choices, label=_("Action"))
+    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label=_("Run"))
 
 
 # --- triggers -------------------------------------------------------------------------------
 
 
 class TimeTriggerForm(forms.Form):
-    time_of_day = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    time_of_day = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     weekdays = forms.TypedMultipleChoiceField(
-        choices=[(str(i), name) for i, name in enumerate(Trigger.WEEKDAYS)],
+        choices=[(str(i), WEEKDAYS_ABBR[i]) for i in range(7)],
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
         initial=["0", "1", "2", "3", "4"],
-        label="On",
-        error_messages={"required": "Choose at least one weekday."},
+        label=_("On"),
+        error_messages={"required": _("Choose at least one weekday.")},
     )
 
     def weekday_bits(self) -> int:

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext_lazy as _
 
 from devices.models import Extension
 from profiles.icons import ICONS
@@ -39,8 +41,8 @@ class ClientProfile(models.Model):
     """Policy for a group of users (Mitel's Client Profile, pascom's role)."""
 
     class EditPolicy(models.TextChoices):
-        APPLY = "apply", "Edits of the selected profile apply at once (Mitel)"
-        REFUSE = "refuse", "Edits of the selected profile are refused while it is in use (pascom)"
+        APPLY = "apply", _("Edits of the selected profile apply at once (Mitel)")
+        REFUSE = "refuse", _("Edits of the selected profile are refused while it is in use (pascom)")
 
     name = models.CharField(max_length=100, unique=True)
     presence_profiles_enabled = models.BooleanField("enable presence profiles", default=False)
@@ -93,9 +95,9 @@ class PresenceProfile(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SYSTEM = "system", "System-wide"
-        TEMPLATE = "template", "Default template"
-        PERSONAL = "personal", "Personal"
+        SYSTEM = "system", _("System-wide")
+        TEMPLATE = "template", _("Default template")
+        PERSONAL = "personal", _("Personal")
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="presence_profiles"
@@ -141,21 +143,21 @@ class Action(models.Model):
     described and validated in profiles.actions."""
 
     class Phase(models.TextChoices):
-        ENTER = "enter", "On entering"
-        EXIT = "exit", "On leaving"
+        ENTER = "enter", _("On entering")
+        EXIT = "exit", _("On leaving")
 
     class Type(models.TextChoices):
-        SET_DND = "set_dnd", "Set do-not-disturb"
-        SET_FORWARD = "set_forward", "Set forward"
-        UNSET_FORWARD = "unset_forward", "Remove forward"
-        CHANGE_DESTINATIONS = "change_destinations", "Change destinations (FollowMe)"
-        SET_GSM_MODE = "set_gsm_mode", "Set GSM mode"
-        TEAM_LOGIN = "team_login", "Team login"
-        TEAM_LOGOUT = "team_logout", "Team logout"
-        TEAM_PAUSE = "team_pause", "Team pause"
-        TEAM_UNPAUSE = "team_unpause", "End team pause"
-        SET_LOCATION = "set_location", "Set location"
-        REMOVE_LOCATION = "remove_location", "Remove location"
+        SET_DND = "set_dnd", _("Set do-not-disturb")
+        SET_FORWARD = "set_forward", _("Set forward")
+        UNSET_FORWARD = "unset_forward", _("Remove forward")
+        CHANGE_DESTINATIONS = "change_destinations", _("Change destinations (FollowMe)")
+        SET_GSM_MODE = "set_gsm_mode", _("Set GSM mode")
+        TEAM_LOGIN = "team_login", _("Team login")
+        TEAM_LOGOUT = "team_logout", _("Team logout")
+        TEAM_PAUSE = "team_pause", _("Team pause")
+        TEAM_UNPAUSE = "team_unpause", _("End team pause")
+        SET_LOCATION = "set_location", _("Set location")
+        REMOVE_LOCATION = "remove_location", _("Remove location")
 
     profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="actions")
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ENTER)
@@ -183,8 +185,8 @@ class StatusConnector(models.Model):
     """A source of meeting status (pascom's Microsoft 365 Status Connector)."""
 
     class Kind(models.TextChoices):
-        WEBHOOK = "webhook", "Signed webhook"
-        M365 = "m365", "Microsoft 365 (Graph presence)"
+        WEBHOOK = "webhook", _("Signed webhook")
+        M365 = "m365", _("Microsoft 365 (Graph presence)")
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -218,8 +220,8 @@ class Trigger(models.Model):
     weekdays, or while the user is in a meeting."""
 
     class Kind(models.TextChoices):
-        TIME = "time", "Time"
-        MEETING = "meeting", "Microsoft Teams meeting"
+        TIME = "time", _("Time")
+        MEETING = "meeting", _("Microsoft Teams meeting")
 
     # Weekday bits, Monday first (date.weekday()).
     WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -258,20 +260,25 @@ class Trigger(models.Model):
     def weekday_names(self) -> list[str]:
         return [name for bit, name in enumerate(self.WEEKDAYS) if self.weekdays & (1 << bit)]
 
+    @property
+    def weekday_labels(self) -> list[str]:
+        """The weekdays in the reader's language (Django's own abbreviations)."""
+        return [str(WEEKDAYS_ABBR[bit]) for bit in range(7) if self.weekdays & (1 << bit)]
+
 
 class TriggerFiring(models.Model):
     """One occurrence of a time trigger, recorded under a unique key so a
     second Beat or a retried tick never fires it twice."""
 
     class Outcome(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        MISSED = "missed", "Missed (too late)"
-        SKIPPED_STICKY = "skipped_sticky", "Skipped: sticky profile"
-        SKIPPED_SAME = "skipped_same", "Skipped: already selected"
-        SKIPPED_DISABLED = "skipped_disabled", "Skipped: presence profiles disabled"
-        PENDING = "pending", "Claimed, being applied"
-        DEFERRED = "deferred", "Deferred: meeting or timer active; returns to it after"
-        FAILED = "failed", "Failed"
+        APPLIED = "applied", _("Applied")
+        MISSED = "missed", _("Missed (too late)")
+        SKIPPED_STICKY = "skipped_sticky", _("Skipped: sticky profile")
+        SKIPPED_SAME = "skipped_same", _("Skipped: already selected")
+        SKIPPED_DISABLED = "skipped_disabled", _("Skipped: presence profiles disabled")
+        PENDING = "pending", _("Claimed, being applied")
+        DEFERRED = "deferred", _("Deferred: meeting or timer active; returns to it after")
+        FAILED = "failed", _("Failed")
 
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings")
     scheduled_for = models.DateTimeField()
@@ -293,14 +300,14 @@ class Selection(models.Model):
     """The user's current profile and why it is selected."""
 
     class Source(models.TextChoices):
-        USER = "user", "By hand"
-        ADMIN = "admin", "Administrator"
-        TRIGGER = "trigger", "Time trigger"
-        MEETING = "meeting", "Meeting"
-        MEETING_END = "meeting_end", "Meeting ended"
-        CLEAR_AFTER = "clear_after", "Timer ended"
-        API = "api", "API"
-        SYSTEM = "system", "System"
+        USER = "user", _("By hand")
+        ADMIN = "admin", _("Administrator")
+        TRIGGER = "trigger", _("Time trigger")
+        MEETING = "meeting", _("Meeting")
+        MEETING_END = "meeting_end", _("Meeting ended")
+        CLEAR_AFTER = "clear_after", _("Timer ended")
+        API = "api", _("API")
+        SYSTEM = "system", _("System")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="selection"
@@ -377,8 +384,8 @@ class RecentValue(models.Model):
     """Recently used prompt values (forward targets, DND messages) per user."""
 
     class Kind(models.TextChoices):
-        FORWARD = "forward", "Forward target"
-        DND_MESSAGE = "dnd_message", "DND message"
+        FORWARD = "forward", _("Forward target")
+        DND_MESSAGE = "dnd_message", _("DND message")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recent_values")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -1,5 +1,13 @@
 import pytest
 
+from portal.translations import compile_catalogues
+
+
+def pytest_configure(config):
+    """The tests read the German catalogue as compiled from the .po now, so
+    a stale or missing .mo cannot make them pass or fail."""
+    compile_catalogues()
+
 
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):

@@ -203,12 +203,15 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
     if action_type not in ACTION_FORMS:
         context = {"profile": profile, "type_form": ActionTypeForm(request.GET or None)}
         return page(request, "profiles/action_form.html", context, "type-chooser")
-    phase = request.GET.get("phase") or Action.Phase.ENTER
+    # Add pressed inside a chain names its phase: the form does not ask again.
+    phase = request.POST.get("phase") or request.GET.get("phase") or ""
+    phase = phase if phase in Action.Phase.values else ""
     form = _action_form(
         action_type,
         request,
         data=request.POST if request.method == "POST" else None,
-        initial={"phase": phase if phase in Action.Phase.values else Action.Phase.ENTER},
+        initial={"phase": Action.Phase.ENTER},
+        with_phase=not phase,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -217,7 +220,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
                 profile=profile,
                 type=action_type,
                 params=form.params(),
-                phase=form.cleaned_data["phase"],
+                phase=phase or form.cleaned_data["phase"],
                 actor=request.user,
             )
         except ValidationError as exc:
@@ -230,6 +233,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         "profile": profile,
         "form": form,
         "action_type": action_type,
+        "phase": phase,
         "type_label": Action.Type(action_type).label,
     }
     return page(request, "profiles/action_form.html", context, "action-form", status=422 if form.errors else 200)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseNotModified, reswap, retarget
 
@@ -110,10 +111,17 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     try:
         commands = services.preview_changes(user=request.user, profile=profile)
     except DriverError as exc:
-        error = f"The phone system could not be read: {exc}"
+        error = _("The phone system could not be read: %(error)s") % {"error": exc}
     except PortalError as exc:
         error = exc.message
     names = selectors.team_names()
     changes = [selectors.command_text(c, names) for c in commands]
-    context = {"profile": profile, "changes": changes, "preview_error": error, "account": request.account}
+    selection = selectors.current_selection(request.user)
+    context = {
+        "profile": profile,
+        "is_current": selection is not None and selection.profile_id == profile.pk,
+        "changes": changes,
+        "preview_error": error,
+        "account": request.account,
+    }
     return page(request, "profiles/preview.html", context, "preview")
