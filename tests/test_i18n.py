@@ -13,7 +13,6 @@ from babel.messages.extract import extract_python
 from babel.messages.pofile import read_po
 from django import forms
 from django.conf import settings
-
 from django.template.base import Lexer, TokenType
 from django.urls import reverse
 from django.utils import translation
@@ -226,7 +225,11 @@ def _form_texts(form: forms.Form):
 def test_every_form_text_is_translated():
     ids = msgids()
     # Django's own texts (its default error messages) come with Django's catalogue.
-    django_own = {str(m) for f in (forms.CharField(), forms.ChoiceField(), forms.IntegerField()) for m in f.error_messages.values()}
+    django_own = {
+        str(m)
+        for f in (forms.CharField(), forms.ChoiceField(), forms.IntegerField())
+        for m in f.error_messages.values()
+    }
     untranslated = []
     with translation.override("en"):
         for form in _all_forms():
