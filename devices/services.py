@@ -229,9 +229,15 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
         failed = next((s for s in steps if not s.ok), None)
         if failed is not None:
             error, transient = failed.error, failed.transient
-        elif steps:
-            # Verify: what still differs after the apply is a mismatch.
-            remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
+        if steps:
+            # Verify: what still differs from *this* target after the apply
+            # (complete or not) is a mismatch.
+            try:
+                remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
+            except DriverError:
+                if failed is None:
+                    raise
+                remaining = []  # the device is unreachable: the error says so
     except DriverError as exc:
         error, transient = str(exc), exc.transient
     duration_ms = int((time.perf_counter() - clock) * 1000)
@@ -263,7 +269,13 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
             else:
                 _replace_mismatches({user_id: remaining}, now)
         elif result == ApplyRun.Result.FAILED:
-            current.update(status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=now)
+            updated = current.update(
+                status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=now
+            )
+            if updated:
+                # Mismatches found against an earlier target would describe
+                # the wrong difference; keep only what differs from this one.
+                _replace_mismatches({user_id: remaining}, now)
         else:
             # Retrying: still pending; touching updated_at keeps the sweep
             # from enqueueing a duplicate while the task backs off.

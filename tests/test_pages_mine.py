@@ -53,7 +53,7 @@ def test_history_lists_switches_and_runs_with_steps(client, alice, django_captur
         select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
     html = client.get(reverse("profiles:history")).content.decode()
     assert "In the office → <strong>In a meeting</strong>" in html
-    assert "turn DND on" in html
+    assert "turn do-not-disturb on" in html
     run = ApplyRun.objects.filter(user=alice).first()
     sales = alice.extensions.get().teams.get()
     ApplyStep.objects.create(

@@ -135,7 +135,7 @@ def test_mismatch_alert_and_reapply(client, alice):
         detected_at=timezone.now(),
     )
     html = client.get(reverse("profiles:presence")).content.decode()
-    assert "Your phones differ from your profile" in html and "1000: turn DND off" in html
+    assert "Your phones differ from your profile" in html and "1000: turn do-not-disturb off" in html
     response = client.post(reverse("profiles:reapply"), **HX)
     assert response.status_code == 200
     assert SwitchEvent.objects.filter(user=alice, event="reapply", source="user", actor=alice).exists()
@@ -146,7 +146,7 @@ def test_preview_lists_commands_without_switching(client, alice):
     response = client.get(reverse("profiles:preview", args=[meeting.pk]), **HX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert "1000: turn DND on" in html
+    assert "1000: turn do-not-disturb on" in html
     # Nothing converged yet in this test: the devices are idle, out of their teams.
     office = profile_named(alice, "In the office")
     html = client.get(reverse("profiles:preview", args=[office.pk]), **HX).content.decode()

@@ -9,10 +9,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from profiles import selectors, services
+from profiles.defaults import display_profile_name
 from profiles.errors import PortalError
 from profiles.forms import ACTION_FORMS, ActionTypeForm, ProfileForm, apply_errors
 from profiles.models import Action, PresenceProfile, Selection
@@ -57,7 +59,7 @@ def profile_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
-            messages.success(request, f"Profile “{profile.name}” created. Add its actions below.")
+            messages.success(request, _("Profile “%(name)s” created. Add its actions below.") % {"name": profile.name})
             return redirect("profiles:profile_edit", profile.pk)
     status = 422 if form.errors else 200
     return render(request, "profiles/profile_new.html", {"form": form}, status=status)
@@ -72,7 +74,11 @@ def profile_copy(request: HttpRequest, profile_id: int) -> HttpResponse:
     except (PortalError, ValidationError) as exc:
         error = exc if isinstance(exc, PortalError) else PortalError("; ".join(exc.messages))
         return refuse(request, error, fallback="profiles:profiles")
-    messages.success(request, f"Copied “{profile.name}” to “{copy.name}”. It is yours to change.")
+    messages.success(
+        request,
+        _("Copied “%(name)s” to “%(copy)s”. It is yours to change.")
+        % {"name": display_profile_name(profile.name), "copy": copy.name},
+    )
     return _redirect(request, reverse("profiles:profile_edit", args=[copy.pk]))
 
 
@@ -99,7 +105,7 @@ def profile_delete(request: HttpRequest, profile_id: int) -> HttpResponse:
             services.delete_profile(user=request.user, profile=profile)
         except PortalError as exc:
             return refuse(request, exc, fallback="profiles:profiles")
-        messages.success(request, f"Profile “{profile.name}” deleted.")
+        messages.success(request, _("Profile “%(name)s” deleted.") % {"name": display_profile_name(profile.name)})
         return _redirect(request, reverse("profiles:profiles"))
     context = {"profile": profile}
     if request.htmx:
@@ -157,7 +163,7 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
         except PortalError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             if not request.htmx:
                 return redirect("profiles:profile_edit", profile.pk)
             # The heading, badge and colour change too: re-render the editor.

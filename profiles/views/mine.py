@@ -3,11 +3,13 @@ history (switches and apply runs)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from devices.describe import describe_all
 from devices.state import Command
 from profiles import selectors
 from profiles.views.common import page, with_account
@@ -21,6 +23,9 @@ HISTORY_PAGE_SIZE = 20
 def devices(request: HttpRequest) -> HttpResponse:
     context = selectors.my_devices(request.user, request.account)
     context["account"] = request.account
+    # The simulated PBX's handset page is where a newcomer tries a change
+    # made on a phone; a real PBX has real handsets.
+    context["simulated"] = settings.PBX_DRIVER == "simulated"
     return page(request, "profiles/devices.html", context, "devices")
 
 
@@ -30,13 +35,16 @@ def devices(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     events = Paginator(selectors.switch_events(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("events"))
     runs = Paginator(selectors.apply_runs(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("runs"))
-    names = selectors.team_names()
+    # Steps described with names in the reader's language (the stored text
+    # is the fallback), one lookup of names for the whole page.
+    steps = [(run, step) for run in runs for step in run.steps.all()]
+    texts = describe_all(
+        [Command(s.extension, s.op, s.args) for _run, s in steps], [s.description for _run, s in steps]
+    )
     for run in runs:
-        # Steps described with team names (the stored text has ids).
-        run.step_list = [
-            (step, selectors.command_text(Command(step.extension, step.op, step.args), names, step.description))
-            for step in run.steps.all()
-        ]
+        run.step_list = []
+    for (run, step), text in zip(steps, texts, strict=True):
+        run.step_list.append((step, text))
     context = {"events": events, "runs": runs}
     partial = "runs" if request.GET.get("runs") and not request.GET.get("events") else "events"
     if not request.htmx:

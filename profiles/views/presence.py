@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseNotModified, reswap, retarget
 
+from devices.describe import describe_all
 from devices.drivers import DriverError
 from profiles import selectors, services
 from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
@@ -114,8 +115,7 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
         error = _("The phone system could not be read: %(error)s") % {"error": exc}
     except PortalError as exc:
         error = exc.message
-    names = selectors.team_names()
-    changes = [selectors.command_text(c, names) for c in commands]
+    changes = describe_all(commands)
     selection = selectors.current_selection(request.user)
     context = {
         "profile": profile,

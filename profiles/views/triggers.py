@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -69,7 +70,7 @@ def time_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         except PortalError as exc:
             return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
         else:
-            messages.success(request, "Time trigger added.")
+            messages.success(request, _("Time trigger added."))
             return _list_response(request, profile)
     context = _context(request, profile, time_form=form)
     return page(request, "profiles/triggers.html", context, "trigger-panel", status=422)
@@ -95,7 +96,7 @@ def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
         except PortalError as exc:
             return refuse(request, exc, fallback=reverse("profiles:triggers", args=[trigger.profile_id]))
         else:
-            messages.success(request, "Time trigger saved.")
+            messages.success(request, _("Time trigger saved."))
             return _list_response(request, trigger.profile)
     context = {"trigger": trigger, "form": form, "profile": trigger.profile}
     return page(request, "profiles/trigger_edit.html", context, "trigger-form", status=422 if form.errors else 200)
@@ -110,7 +111,7 @@ def meeting_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         trigger_services.create_meeting_trigger(user=request.user, profile=profile)
     except PortalError as exc:
         return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
-    messages.success(request, "Meeting trigger added.")
+    messages.success(request, _("Meeting trigger added."))
     return _list_response(request, profile)
 
 
@@ -136,5 +137,5 @@ def trigger_delete(request: HttpRequest, trigger_id: int) -> HttpResponse:
         trigger_services.delete_trigger(user=request.user, trigger=trigger)
     except PortalError as exc:
         return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
-    messages.success(request, "Trigger deleted.")
+    messages.success(request, _("Trigger deleted."))
     return _list_response(request, profile)

@@ -19,6 +19,15 @@
     }
   });
 
+  // A preview opens below the profiles: on a phone that is below the fold,
+  // so bring it into view (scroll-margin keeps it clear of the bottom bar).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "preview-panel" && target.firstElementChild) {
+      target.scrollIntoView({ block: "start", behavior: "auto" });
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-close-dialog]");
     if (!button) return;
