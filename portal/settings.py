@@ -201,7 +201,9 @@ if not PRODUCTION:
 # needs no server. Folders must be absolute; in = out; processed messages
 # are not kept.
 _broker_dir = VAR_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+# "localhost" names no server (the transport reads folders); without a host
+# kombu logs "No hostname was supplied" at every start, which reads as an error.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 if not CELERY_BROKER_URL.startswith(("filesystem://", "redis://", "rediss://", "amqp://", "memory://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be a redis://, amqp:// or filesystem:// URL")
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal.views import PortalLogoutView
 from profiles.webhooks import status_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/logout/", PortalLogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),

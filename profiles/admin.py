@@ -6,20 +6,25 @@ Admin classes are declarative; saving and admin actions go through the
 service functions in profiles.seeding / profiles.services / profiles.triggers.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
+from devices import services as device_services
 from devices.admin import ReadOnlyAdmin
-from profiles import seeding, triggers
+from profiles import events, seeding, triggers
 from profiles.actions import describe_action
 from profiles.admin_forms import (
     AccountForm,
     ClientProfileForm,
     PresenceProfileForm,
     TypedActionForm,
-    phase_action_form,
 )
 from profiles.errors import PortalError
 from profiles.models import (
@@ -64,7 +69,7 @@ class ClientProfileAdmin(admin.ModelAdmin):
     list_filter = ("presence_profiles_enabled", "disable_dee_ucd_when_logged_out", "selected_profile_edit_policy")
     search_fields = ("name",)
     filter_horizontal = ("system_profiles",)
-    actions = ["enable_presence", "disable_presence"]
+    actions = ["enable_presence", "disable_presence", "reapply_members", "reconcile_members"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
@@ -104,6 +109,26 @@ class ClientProfileAdmin(admin.ModelAdmin):
         _report(self, request, f"Presence profiles {state} for {', '.join(done)}." if done else "", errors)
 
 
+    @admin.action(description=_("Re-apply the members' profiles"))
+    def reapply_members(self, request, queryset):
+        count = sum(events.reapply_client_profile(client_profile=cp, actor=request.user) for cp in queryset)
+        self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
+
+    @admin.action(description=_("Check the members' devices for mismatches"))
+    def reconcile_members(self, request, queryset):
+        ids = list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
+        _report_reconcile(self, request, ids)
+
+
+def _report_reconcile(modeladmin, request, user_ids: list[int]) -> None:
+    flagged = device_services.reconcile_users(user_ids)
+    modeladmin.message_user(
+        request,
+        _("%(flagged)d of %(count)d users have devices that differ from their profile.")
+        % {"flagged": flagged, "count": len(user_ids)},
+    )
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     form = AccountForm
@@ -112,6 +137,17 @@ class AccountAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__first_name", "user__last_name", "primary_extension__number")
     list_select_related = ("user", "client_profile", "primary_extension")
     autocomplete_fields = ("user", "primary_extension")
+    actions = ["reapply_users", "reconcile_users"]
+
+    @admin.action(description=_("Re-apply the selected users' profiles"))
+    def reapply_users(self, request, queryset):
+        ids = list(queryset.order_by("user_id").values_list("user_id", flat=True))
+        count = events.schedule_reapply(user_ids=ids, actor=request.user, detail="admin action")
+        self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
+
+    @admin.action(description=_("Check the selected users' devices for mismatches"))
+    def reconcile_users(self, request, queryset):
+        _report_reconcile(self, request, list(queryset.values_list("user_id", flat=True)))
 
     @admin.display(description="primary kind", ordering="primary_extension__kind")
     def primary_kind(self, account) -> str:
@@ -125,26 +161,36 @@ class AccountAdmin(admin.ModelAdmin):
 # --- presence profiles and their chains ------------------------------------------------
 
 
+class ActionRowForm(forms.ModelForm):
+    """An action's row in its profile's chain: order and on/off only. What
+    it does is edited on the action's own page, field by field (no JSON)."""
+
+    class Meta:
+        model = Action
+        fields = ("position", "enabled")
+
+
 class PhaseActionInline(admin.TabularInline):
-    """One inline per chain, so the enter and exit chains read top to bottom."""
+    """One inline per chain, so the enter and exit chains read top to bottom:
+    a compact summary per action with a link to its per-type form."""
 
     model = Action
+    form = ActionRowForm
     phase = Action.Phase.ENTER
     extra = 0
-    fields = ("position", "enabled", "type", "params", "summary")
+    fields = ("position", "enabled", "summary")
     readonly_fields = ("summary",)
     ordering = ("position", "id")
-    # The action's own page edits its parameters field by field.
     show_change_link = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(phase=self.phase)
 
-    def get_formset(self, request, obj=None, **kwargs):
-        kwargs["form"] = phase_action_form(self.phase)
-        return super().get_formset(request, obj, **kwargs)
+    def has_add_permission(self, request, obj=None):
+        # New actions are added on the typed action form (links on the profile).
+        return False
 
-    @admin.display(description="does")
+    @admin.display(description=_("does"))
     def summary(self, action) -> str:
         return describe_action(action.type, action.params) if action.pk else ""
 
@@ -172,6 +218,21 @@ class PresenceProfileAdmin(admin.ModelAdmin):
     ordering = ("kind", "owner__username", "position", "id")
     inlines = [EnterActionInline, ExitActionInline]
     actions = ["reapply_for_users"]
+    readonly_fields = ("add_actions",)
+
+    @admin.display(description=_("add an action"))
+    def add_actions(self, profile) -> str:
+        if profile is None or not profile.pk:
+            return _("Save the profile first, then add its actions.")
+        url = reverse("admin:profiles_action_add")
+        return format_html_join(
+            " · ",
+            '<a href="{}?profile={}&amp;phase={}">{}</a>',
+            [
+                (url, profile.pk, Action.Phase.ENTER, _("on entering")),
+                (url, profile.pk, Action.Phase.EXIT, _("on leaving")),
+            ],
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(action_count=Count("actions"))
@@ -221,9 +282,30 @@ class ActionAdmin(admin.ModelAdmin):
         ),
     )
 
-    @admin.display(description="profile kind", ordering="profile__kind")
+    @admin.display(description=_("profile kind"), ordering="profile__kind")
     def profile_kind(self, action) -> str:
         return action.profile.get_kind_display()
+
+    def get_changeform_initial_data(self, request):
+        """From a profile's "add an action" link: that profile and chain, at its end."""
+        initial = super().get_changeform_initial_data(request)
+        profile_id = str(initial.get("profile", ""))
+        if profile_id.isdigit():
+            last = Action.objects.filter(profile_id=profile_id).aggregate(last=Max("position"))["last"]
+            initial.setdefault("position", 0 if last is None else last + 1)
+        return initial
+
+    def _back_to_profile(self, request, action, response):
+        # Actions are edited from their profile: return there after saving.
+        if any(key in request.POST for key in ("_continue", "_addanother", "_saveasnew", "_popup")):
+            return response
+        return HttpResponseRedirect(reverse("admin:profiles_presenceprofile_change", args=[action.profile_id]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_profile(request, obj, super().response_add(request, obj, post_url_continue))
+
+    def response_change(self, request, obj):
+        return self._back_to_profile(request, obj, super().response_change(request, obj))
 
     @admin.display(description="does")
     def summary(self, action) -> str:
