@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from devices import services as device_services
 from devices.admin import ReadOnlyAdmin
-from profiles import events, seeding, triggers
+from profiles import events, seeding
 from profiles.actions import describe_action
 from profiles.admin_forms import (
     AccountForm,
@@ -26,6 +26,7 @@ from profiles.admin_forms import (
     PresenceProfileForm,
     TypedActionForm,
 )
+from profiles.automation import connectors, triggers
 from profiles.errors import PortalError
 from profiles.models import (
     Account,
@@ -107,7 +108,6 @@ class ClientProfileAdmin(admin.ModelAdmin):
                 errors.append(f"{client_profile.name}: {' '.join(exc.messages)}")
         state = "enabled" if enabled else "disabled"
         _report(self, request, f"Presence profiles {state} for {', '.join(done)}." if done else "", errors)
-
 
     @admin.action(description=_("Re-apply the members' profiles"))
     def reapply_members(self, request, queryset):
@@ -340,8 +340,6 @@ class StatusConnectorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
     def check_now(self, request, queryset):
-        from profiles import connectors
-
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)
