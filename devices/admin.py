@@ -8,6 +8,7 @@ configuration rows belongs in a service, called from an admin action
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from devices import hooks, services
 from devices.models import (
@@ -67,11 +68,11 @@ class ExtensionAdmin(admin.ModelAdmin):
     inlines = [DestinationInline]
     actions = ["hot_desk_login", "hot_desk_logout"]
 
-    @admin.action(description="Hot desk: log the user in (re-applies the profile)")
+    @admin.action(description=_("Hot desk: log the user in (re-applies the profile)"))
     def hot_desk_login(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=True)
 
-    @admin.action(description="Hot desk: log the user out")
+    @admin.action(description=_("Hot desk: log the user out"))
     def hot_desk_logout(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=False)
 
@@ -104,7 +105,7 @@ class TeamAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, team) -> int:
         return team.member_count
 
@@ -123,7 +124,7 @@ class ClientSessionAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "extension")
     actions = ["disconnect"]
 
-    @admin.action(description="Disconnect the selected client sessions (the softphones lose the profile)")
+    @admin.action(description=_("Disconnect the selected client sessions (the softphones lose the profile)"))
     def disconnect(self, request, queryset):
         side = hooks.profile_side()
         sessions = list(queryset.select_related("user", "extension"))
@@ -140,14 +141,14 @@ class TargetStateAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     actions = ["reapply_users", "reconcile_users"]
 
-    @admin.action(description="Re-apply the selected users' profiles")
+    @admin.action(description=_("Re-apply the selected users' profiles"))
     def reapply_users(self, request, queryset):
         count = hooks.profile_side().reapply_users(
             user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
         )
         self.message_user(request, f"Re-apply of {count} users enqueued.")
 
-    @admin.action(description="Check the selected users' devices for mismatches")
+    @admin.action(description=_("Check the selected users' devices for mismatches"))
     def reconcile_users(self, request, queryset):
         flagged = services.reconcile_users(list(queryset.values_list("user_id", flat=True)))
         self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
@@ -170,7 +171,7 @@ class ApplyRunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(step_count=Count("steps"))
 
-    @admin.display(description="steps", ordering="step_count")
+    @admin.display(description=_("steps"), ordering="step_count")
     def step_count(self, run) -> int:
         return run.step_count
 
@@ -207,18 +208,18 @@ class SimulatedDeviceAdmin(admin.ModelAdmin):
             services.set_fault(extension=device.extension, fault=fault, count=3)
         self.message_user(request, f"{len(devices)} devices: {done}")
 
-    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)")
+    @admin.action(description=_("Inject a transient fault (next 3 writes fail, retryable)"))
     def inject_transient_fault(self, request, queryset):
         self._set_fault(request, queryset, "transient", "the next 3 writes fail with a retryable error.")
 
-    @admin.action(description="Inject a permanent fault (writes fail until cleared)")
+    @admin.action(description=_("Inject a permanent fault (writes fail until cleared)"))
     def inject_permanent_fault(self, request, queryset):
         self._set_fault(request, queryset, "permanent", "every write fails until the fault is cleared.")
 
-    @admin.action(description="Clear the simulated fault")
+    @admin.action(description=_("Clear the simulated fault"))
     def clear_fault(self, request, queryset):
         self._set_fault(request, queryset, "", "fault cleared.")
 
-    @admin.display(description="owner", ordering="extension__owner__username")
+    @admin.display(description=_("owner"), ordering="extension__owner__username")
     def owner(self, device):
         return device.extension.owner

@@ -42,9 +42,9 @@ from profiles.models import (
     TriggerFiring,
 )
 
-admin.site.site_header = "Presence Profiles administration"
-admin.site.site_title = "Presence Profiles admin"
-admin.site.index_title = "Phone system and presence profiles"
+admin.site.site_header = _("Presence Profiles administration")
+admin.site.site_title = _("Presence Profiles admin")
+admin.site.index_title = _("Phone system and presence profiles")
 
 
 def _report(modeladmin, request, done: str, errors: list[str]) -> None:
@@ -75,7 +75,7 @@ class ClientProfileAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, client_profile) -> int:
         return client_profile.member_count
 
@@ -90,11 +90,11 @@ class ClientProfileAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
 
-    @admin.action(description="Enable presence profiles (gives members the defaults)")
+    @admin.action(description=_("Enable presence profiles (gives members the defaults)"))
     def enable_presence(self, request, queryset):
         self._set_presence(request, queryset, True)
 
-    @admin.action(description="Disable presence profiles")
+    @admin.action(description=_("Disable presence profiles"))
     def disable_presence(self, request, queryset):
         self._set_presence(request, queryset, False)
 
@@ -149,7 +149,7 @@ class AccountAdmin(admin.ModelAdmin):
     def reconcile_users(self, request, queryset):
         _report_reconcile(self, request, list(queryset.values_list("user_id", flat=True)))
 
-    @admin.display(description="primary kind", ordering="primary_extension__kind")
+    @admin.display(description=_("primary kind"), ordering="primary_extension__kind")
     def primary_kind(self, account) -> str:
         return account.primary_extension.get_kind_display() if account.primary_extension else "–"
 
@@ -197,14 +197,14 @@ class PhaseActionInline(admin.TabularInline):
 
 class EnterActionInline(PhaseActionInline):
     phase = Action.Phase.ENTER
-    verbose_name = "action on entering"
-    verbose_name_plural = "actions on entering (run top to bottom)"
+    verbose_name = _("action on entering")
+    verbose_name_plural = _("actions on entering (run top to bottom)")
 
 
 class ExitActionInline(PhaseActionInline):
     phase = Action.Phase.EXIT
-    verbose_name = "action on leaving"
-    verbose_name_plural = "actions on leaving (run before the next profile's entering actions)"
+    verbose_name = _("action on leaving")
+    verbose_name_plural = _("actions on leaving (run before the next profile's entering actions)")
 
 
 @admin.register(PresenceProfile)
@@ -237,7 +237,7 @@ class PresenceProfileAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(action_count=Count("actions"))
 
-    @admin.display(description="actions", ordering="action_count")
+    @admin.display(description=_("actions"), ordering="action_count")
     def action_count(self, profile) -> int:
         return profile.action_count
 
@@ -248,7 +248,7 @@ class PresenceProfileAdmin(admin.ModelAdmin):
             if count:
                 self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
 
-    @admin.action(description="Re-apply for the users who have it selected")
+    @admin.action(description=_("Re-apply for the users who have it selected"))
     def reapply_for_users(self, request, queryset):
         count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
         self.message_user(request, f"Re-applied for {count} user(s).")
@@ -307,7 +307,7 @@ class ActionAdmin(admin.ModelAdmin):
     def response_change(self, request, obj):
         return self._back_to_profile(request, obj, super().response_change(request, obj))
 
-    @admin.display(description="does")
+    @admin.display(description=_("does"))
     def summary(self, action) -> str:
         return describe_action(action.type, action.params)
 
@@ -334,11 +334,11 @@ class StatusConnectorAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]
 
-    @admin.display(description="configured", boolean=True)
+    @admin.display(description=_("configured"), boolean=True)
     def is_configured(self, connector) -> bool:
         return connector.configured
 
-    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
+    @admin.action(description=_("Check the selected connectors now (Microsoft 365: poll once)"))
     def check_now(self, request, queryset):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
@@ -356,19 +356,19 @@ class TriggerAdmin(ReadOnlyAdmin):
     list_select_related = ("profile", "profile__owner", "connector")
     actions = ["enable_triggers", "disable_triggers"]
 
-    @admin.display(description="owner", ordering="profile__owner__username")
+    @admin.display(description=_("owner"), ordering="profile__owner__username")
     def owner(self, trigger):
         return trigger.profile.owner
 
-    @admin.display(description="weekdays")
+    @admin.display(description=_("weekdays"))
     def weekdays_display(self, trigger) -> str:
         return " ".join(trigger.weekday_names)
 
-    @admin.action(description="Turn the selected triggers on")
+    @admin.action(description=_("Turn the selected triggers on"))
     def enable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Turn the selected triggers off")
+    @admin.action(description=_("Turn the selected triggers off"))
     def disable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
@@ -392,7 +392,7 @@ class TriggerFiringAdmin(ReadOnlyAdmin):
     search_fields = ("trigger__profile__name", "trigger__profile__owner__username")
     list_select_related = ("trigger", "trigger__profile", "trigger__profile__owner")
 
-    @admin.display(description="owner", ordering="trigger__profile__owner__username")
+    @admin.display(description=_("owner"), ordering="trigger__profile__owner__username")
     def owner(self, firing):
         return firing.trigger.profile.owner
 

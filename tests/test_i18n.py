@@ -306,3 +306,35 @@ def test_a_renamed_profile_shows_as_typed_in_german(client, alice):
     html = client.get(reverse("profiles:profiles"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Büro Berlin" in html
     assert "Im Homeoffice" in html  # the untouched seeded one is translated
+
+
+def test_every_admin_label_of_our_models_is_translated():
+    """Field and model names are the admin's column headers and labels."""
+    from django.apps import apps
+
+    ids = msgids()
+    untranslated = []
+    with translation.override("en"):
+        for app in ("devices", "profiles"):
+            for model in apps.get_app_config(app).get_models():
+                opts = model._meta
+                for text in (opts.verbose_name, opts.verbose_name_plural):
+                    if str(text) not in ids:
+                        untranslated.append(f"{opts.label}: {text}")
+                for field in opts.get_fields(include_hidden=False):
+                    if not hasattr(field, "verbose_name") or field.auto_created:
+                        continue
+                    for text in (field.verbose_name, getattr(field, "help_text", "")):
+                        if text and str(text) not in ids:
+                            untranslated.append(f"{opts.label}.{field.name}: {text}")
+    assert untranslated == []
+
+
+def test_admin_speaks_german_and_says_mismatches():
+    from devices.models import Mismatch
+
+    with translation.override("en"):
+        assert str(Mismatch._meta.verbose_name_plural) == "mismatches"  # not "Mismatchs"
+    with translation.override("de"):
+        assert str(Mismatch._meta.verbose_name_plural) == "Abweichungen"
+        assert str(Mismatch._meta.get_field("detected_at").verbose_name) == "erkannt am"

@@ -84,3 +84,44 @@ def test_preview_after_switch_and_on_a_phone(open_page, alice):
     meeting.get_by_role("button").click()
     expect(page.locator(".current-name")).to_have_text("In a meeting")
     expect(panel).not_to_contain_text("Switching to In a meeting would")
+
+
+def test_phone_width_my_devices_fits_and_rows_are_labelled(open_page, alice, live_server):
+    page = open_page(alice, viewport=PHONE)
+    expect(page.locator(".whoami")).to_be_visible()  # whose portal this is
+    page.goto(f"{live_server.url}/devices/")
+    expect(page.get_by_role("heading", name="My devices", exact=True)).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    first_row = page.locator("table.compare tbody tr").first
+    expect(first_row.locator("td").nth(1)).to_be_visible()  # "Profile" is on screen, labelled
+    expect(page.get_by_role("link", name="phone 1000")).to_be_visible()  # the simulated handset
+    shoot(page, "devices-phone")
+    page.goto(f"{live_server.url}/profiles/")
+    row = page.locator("#profile-list .row").first
+    expect(row.get_by_role("link", name="Edit")).to_be_visible()
+    expect(row.get_by_role("link", name="Triggers")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_admin_profile_form_has_no_json_and_fits_1280(chromium, live_server, alice):
+    from django.contrib.auth import get_user_model
+
+    from profiles.models import PresenceProfile
+    from tests.browser.conftest import DESKTOP
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-admin")
+    available = PresenceProfile.objects.get(kind="system", name="Available")
+    context = chromium.new_context(viewport=DESKTOP, locale="de-DE")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin")
+    page.locator("input[type=submit]").click()
+    page.goto(f"{live_server.url}/admin/profiles/presenceprofile/{available.pk}/change/")
+    expect(page.get_by_text("Aktion hinzufügen")).to_be_visible()  # German admin labels
+    assert page.locator("textarea").count() == 0  # no JSON field
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    shoot(page, "admin-profile-desktop-de")
+    page.get_by_role("link", name="beim Verlassen").click()
+    expect(page.locator("#id_phase")).to_have_value("exit")
+    context.close()
