@@ -161,3 +161,17 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
             page.goto(live_server.url + path)
             expect(page.locator("main h1").first).to_be_visible()
             shoot(page, f"{name}-{size}")
+        # The same pages in German: the browser's language on the log-in
+        # page, then the language chosen on the page.
+        anonymous = page.context.browser.new_context(viewport=viewport, locale="de-DE")
+        login = anonymous.new_page()
+        login.goto(live_server.url + "/accounts/login/")
+        expect(login.get_by_role("button", name="Anmelden")).to_be_visible()
+        shoot(login, f"login-{size}-de")
+        anonymous.close()
+        page.get_by_role("button", name="Deutsch").click()
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        for name, path in pages.items():
+            page.goto(live_server.url + path)
+            expect(page.locator("main h1").first).to_be_visible()
+            shoot(page, f"{name}-{size}-de")

@@ -46,7 +46,6 @@ def test_language_choice_switches_the_page_and_is_remembered(open_page, alice, l
     page.get_by_role("button", name="Deutsch").click()
     expect(page.get_by_role("heading", name="Meine Präsenz")).to_be_visible()
     expect(page.locator(".current-name")).to_have_text("Im Büro")
-    shoot(page, "presence-desktop-de")
     page.goto(f"{live_server.url}/devices/")
     expect(page.get_by_role("heading", name="Meine Geräte", exact=True)).to_be_visible()
     page.get_by_role("button", name="English").click()
@@ -95,7 +94,7 @@ def test_phone_width_my_devices_fits_and_rows_are_labelled(open_page, alice, liv
     first_row = page.locator("table.compare tbody tr").first
     expect(first_row.locator("td").nth(1)).to_be_visible()  # "Profile" is on screen, labelled
     expect(page.get_by_role("link", name="phone 1000")).to_be_visible()  # the simulated handset
-    shoot(page, "devices-phone")
+    shoot(page, "devices-phone-fits")
     page.goto(f"{live_server.url}/profiles/")
     row = page.locator("#profile-list .row").first
     expect(row.get_by_role("link", name="Edit")).to_be_visible()
