@@ -1,6 +1,8 @@
 import pytest
 
+from devices.drivers import DRIVERS
 from portal.translations import compile_catalogues
+from tests.interleaving import InterleavingDriver
 
 
 def pytest_configure(config):
@@ -32,3 +34,15 @@ def _fast_password_hashing(settings):
     """PBKDF2's million rounds cost about a second per test user; the tests
     check behaviour, not hashing strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def interleaving(settings, monkeypatch):
+    """Use InterleavingDriver as the PBX driver for this test."""
+    monkeypatch.setitem(DRIVERS, "interleaving", "tests.interleaving.InterleavingDriver")
+    settings.PBX_DRIVER = "interleaving"
+    InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
+    InterleavingDriver.sent = []
+    yield InterleavingDriver
+    InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
+    InterleavingDriver.sent = []

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from devices import services
+from devices import converge
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import TargetState
 from profiles.models import Selection, SwitchEvent
@@ -73,8 +73,8 @@ def test_overlapping_converges_of_one_user_end_consistent():
     for profile in (meeting, office, meeting):
         run_together(
             lambda profile=profile: select_profile(user=alice, profile=profile),
-            lambda: services.converge(user_id=alice.pk, reason="redelivery"),
-            lambda: services.converge(user_id=alice.pk, reason="sweep"),
+            lambda: converge.converge(user_id=alice.pk, reason="redelivery"),
+            lambda: converge.converge(user_id=alice.pk, reason="sweep"),
         )
         assert assert_consistent(alice) == profile.name
 
