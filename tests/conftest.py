@@ -46,3 +46,14 @@ def interleaving(settings, monkeypatch):
     yield InterleavingDriver
     InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
     InterleavingDriver.sent = []
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Each test starts in the default language: a German request in one
+    test leaves German active in the thread otherwise."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
