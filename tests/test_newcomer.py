@@ -113,3 +113,28 @@ def test_add_inside_a_chain_does_not_ask_the_phase_and_defaults_are_valid(client
     )
     assert response.status_code == 200
     assert Action.objects.filter(profile=office, phase="exit", type="change_destinations").count() == 1
+
+
+def test_run_prints_the_demo_logins_once():
+    """seed_demo prints them (from the demo data); ./run adds only the URLs."""
+    script = (ROOT / "run").read_text()
+    assert "portal-demo" not in script and "portal-admin" not in script
+    assert "python manage.py seed_demo" in script
+
+
+@pytest.mark.django_db
+def test_handset_page_has_styled_inputs_and_reloads_while_the_profile_is_applied(client):
+    from devices.models import TargetState
+
+    alice = make_user("alice", "1000")
+    client.force_login(alice)
+    url = reverse("devices:phone", args=["1000"])
+    TargetState.objects.filter(user=alice).update(status=TargetState.Status.PENDING)
+    html = client.get(url).content.decode()
+    assert '<input type="text" name="message"' in html and '<input type="tel" name="target"' in html
+    assert 'hx-trigger="load delay:1s"' in html  # shows the new state without a manual reload
+    assert "Applying the profile to this phone" in html
+    TargetState.objects.filter(user=alice).update(status=TargetState.Status.APPLIED)
+    assert 'hx-trigger="load delay:1s"' not in client.get(url).content.decode()
+    devices_page = client.get(reverse("profiles:devices")).content.decode()
+    assert f'href="{url}"' in devices_page  # linked from My devices while the PBX is simulated
