@@ -548,3 +548,18 @@ class RecentValue(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class CatalogVersion(models.Model):
+    """One row whose ``value`` changes with every write to what switching
+    caches (profiles.catalog); set by database triggers, never by code."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, verbose_name=_("id"))
+    value = models.BigIntegerField(default=0, verbose_name=_("value"))
+
+    class Meta:
+        verbose_name = _("catalog version")
+        verbose_name_plural = _("catalog versions")
+
+    def __str__(self) -> str:
+        return f"catalog version {self.value}"
