@@ -39,6 +39,7 @@ class Extension(models.Model):
         verbose_name = _("extension")
         verbose_name_plural = _("extensions")
         ordering = ["number"]
+        permissions = [("hot_desk_extension", "Can log hot-desk users in and out")]
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}".strip()
@@ -133,6 +134,7 @@ class ClientSession(models.Model):
     class Meta:
         verbose_name = _("client session")
         verbose_name_plural = _("client sessions")
+        permissions = [("disconnect_clientsession", "Can disconnect client sessions")]
 
     def __str__(self) -> str:
         return f"{self.user} on {self.extension}"
@@ -169,6 +171,11 @@ class TargetState(models.Model):
         verbose_name = _("target state")
         verbose_name_plural = _("target states")
         indexes = [models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending"))]
+        # Admin actions no model permission fits (a view-only staff user may look, not act).
+        permissions = [
+            ("reapply_profiles", "Can re-apply profiles"),
+            ("reconcile_devices", "Can check devices for mismatches"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} v{self.version} ({self.status})"
@@ -272,6 +279,7 @@ class SimulatedDevice(models.Model):
     class Meta:
         verbose_name = _("simulated device")
         verbose_name_plural = _("simulated devices")
+        permissions = [("operate_simulated_phone", "Can operate simulated phones")]
 
     def __str__(self) -> str:
         return f"simulated {self.extension}"

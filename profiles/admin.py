@@ -17,7 +17,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from devices import services as device_services
-from devices.admin import ReadOnlyAdmin
+from devices.admin import PortalModelAdmin, ReadOnlyAdmin
 from profiles import events, seeding
 from profiles.actions import describe_action
 from profiles.admin_forms import (
@@ -40,6 +40,7 @@ from profiles.models import (
     SwitchEvent,
     Trigger,
     TriggerFiring,
+    WebhookReceipt,
 )
 
 admin.site.site_header = _("Presence Profiles administration")
@@ -58,7 +59,7 @@ def _report(modeladmin, request, done: str, errors: list[str]) -> None:
 
 
 @admin.register(ClientProfile)
-class ClientProfileAdmin(admin.ModelAdmin):
+class ClientProfileAdmin(PortalModelAdmin):
     form = ClientProfileForm
     list_display = (
         "name",
@@ -90,11 +91,11 @@ class ClientProfileAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
 
-    @admin.action(description=_("Enable presence profiles (gives members the defaults)"))
+    @admin.action(description=_("Enable presence profiles (gives members the defaults)"), permissions=("change",))
     def enable_presence(self, request, queryset):
         self._set_presence(request, queryset, True)
 
-    @admin.action(description=_("Disable presence profiles"))
+    @admin.action(description=_("Disable presence profiles"), permissions=("change",))
     def disable_presence(self, request, queryset):
         self._set_presence(request, queryset, False)
 
@@ -109,12 +110,18 @@ class ClientProfileAdmin(admin.ModelAdmin):
         state = "enabled" if enabled else "disabled"
         _report(self, request, f"Presence profiles {state} for {', '.join(done)}." if done else "", errors)
 
-    @admin.action(description=_("Re-apply the members' profiles"))
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description=_("Re-apply the members' profiles"), permissions=("reapply",))
     def reapply_members(self, request, queryset):
         count = sum(events.reapply_client_profile(client_profile=cp, actor=request.user) for cp in queryset)
         self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
 
-    @admin.action(description=_("Check the members' devices for mismatches"))
+    @admin.action(description=_("Check the members' devices for mismatches"), permissions=("reconcile",))
     def reconcile_members(self, request, queryset):
         ids = list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
         _report_reconcile(self, request, ids)
@@ -130,7 +137,7 @@ def _report_reconcile(modeladmin, request, user_ids: list[int]) -> None:
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(PortalModelAdmin):
     form = AccountForm
     list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
     list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
@@ -139,13 +146,19 @@ class AccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user", "primary_extension")
     actions = ["reapply_users", "reconcile_users"]
 
-    @admin.action(description=_("Re-apply the selected users' profiles"))
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description=_("Re-apply the selected users' profiles"), permissions=("reapply",))
     def reapply_users(self, request, queryset):
         ids = list(queryset.order_by("user_id").values_list("user_id", flat=True))
         count = events.schedule_reapply(user_ids=ids, actor=request.user, detail="admin action")
         self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
 
-    @admin.action(description=_("Check the selected users' devices for mismatches"))
+    @admin.action(description=_("Check the selected users' devices for mismatches"), permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
         _report_reconcile(self, request, list(queryset.values_list("user_id", flat=True)))
 
@@ -208,7 +221,7 @@ class ExitActionInline(PhaseActionInline):
 
 
 @admin.register(PresenceProfile)
-class PresenceProfileAdmin(admin.ModelAdmin):
+class PresenceProfileAdmin(PortalModelAdmin):
     form = PresenceProfileForm
     list_display = ("name", "kind", "owner", "icon", "colour", "icon_visible", "sticky", "position", "action_count")
     list_filter = ("kind", "sticky", "icon_visible", "is_default", "icon")
@@ -248,14 +261,17 @@ class PresenceProfileAdmin(admin.ModelAdmin):
             if count:
                 self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
 
-    @admin.action(description=_("Re-apply for the users who have it selected"))
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    @admin.action(description=_("Re-apply for the users who have it selected"), permissions=("reapply",))
     def reapply_for_users(self, request, queryset):
         count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
         self.message_user(request, f"Re-applied for {count} user(s).")
 
 
 @admin.register(Action)
-class ActionAdmin(admin.ModelAdmin):
+class ActionAdmin(PortalModelAdmin):
     """Every action of every profile, to find them; usually edited inline."""
 
     form = TypedActionForm
@@ -325,7 +341,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusConnector)
-class StatusConnectorAdmin(admin.ModelAdmin):
+class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
@@ -338,7 +354,9 @@ class StatusConnectorAdmin(admin.ModelAdmin):
     def is_configured(self, connector) -> bool:
         return connector.configured
 
-    @admin.action(description=_("Check the selected connectors now (Microsoft 365: poll once)"))
+    @admin.action(
+        description=_("Check the selected connectors now (Microsoft 365: poll once)"), permissions=("change",)
+    )
     def check_now(self, request, queryset):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
@@ -364,11 +382,14 @@ class TriggerAdmin(ReadOnlyAdmin):
     def weekdays_display(self, trigger) -> str:
         return " ".join(trigger.weekday_names)
 
-    @admin.action(description=_("Turn the selected triggers on"))
+    def has_switch_permission(self, request) -> bool:
+        return request.user.has_perm("profiles.switch_trigger")
+
+    @admin.action(description=_("Turn the selected triggers on"), permissions=("switch",))
     def enable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description=_("Turn the selected triggers off"))
+    @admin.action(description=_("Turn the selected triggers off"), permissions=("switch",))
     def disable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
@@ -407,6 +428,16 @@ class MeetingPresenceAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "connector")
 
 
+@admin.register(WebhookReceipt)
+class WebhookReceiptAdmin(ReadOnlyAdmin):
+    """Accepted webhook calls inside the replay window (written by the webhook)."""
+
+    list_display = ("connector", "user", "sent_at", "received_at")
+    list_filter = ("connector",)
+    search_fields = ("user__username",)
+    list_select_related = ("connector", "user")
+
+
 # --- selection and audit ----------------------------------------------------------------
 
 
@@ -430,7 +461,7 @@ class SwitchEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecentValue)
-class RecentValueAdmin(admin.ModelAdmin):
+class RecentValueAdmin(PortalModelAdmin):
     list_display = ("user", "kind", "value", "last_used")
     list_filter = ("kind",)
     search_fields = ("user__username", "value")
