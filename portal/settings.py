@@ -6,6 +6,7 @@ start-up with a message that names the variable (ImproperlyConfigured).
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,8 +107,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    # django-ninja's app serves its bundled Swagger UI and Redoc from static
+    # files; without it in INSTALLED_APPS the docs page loads them from a CDN.
+    "ninja",
     "devices",
     "profiles",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +263,29 @@ PENDING_APPLY_SWEEP_SECONDS = envint("PENDING_APPLY_SWEEP_SECONDS", 60, minimum=
 TRIGGER_GRACE_MINUTES = envint("TRIGGER_GRACE_MINUTES", 15, minimum=0)
 # Signed status webhooks older or newer than this many seconds are refused.
 STATUS_WEBHOOK_REPLAY_SECONDS = envint("STATUS_WEBHOOK_REPLAY_SECONDS", 300, minimum=1)
+
+# --- Cache (shared by all web workers: the API's rate limit counts here) ----
+# CACHE_URL: redis://host:6379/1 in production (atomic counters); by default
+# a table in the portal's database (`manage.py createcachetable`, run by
+# ./run), so every worker process sees the same counts with no server.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL in ("", "db://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+else:
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, or empty for the database cache")
+
+# --- The client API (/api/v1/) ------------------------------------------------
+# Requests per token (or per signed-in browser user) and window, e.g. 300/m.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "300/m").strip()
+if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT must look like 300/m (count/s, m, h or d), got {API_RATE_LIMIT!r}")
+# A client session that sends no heartbeat for this many seconds ends as if
+# its client had disconnected (DESIGN rule 12).
+CLIENT_SESSION_WINDOW_SECONDS = envint("CLIENT_SESSION_WINDOW_SECONDS", 90, minimum=5)
+# A token's last-used time and address are written at most this often.
+API_TOKEN_TOUCH_SECONDS = envint("API_TOKEN_TOUCH_SECONDS", 60, minimum=0)
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.api import api
 from profiles.webhooks import status_webhook
 
 urlpatterns = [
@@ -8,5 +9,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
+    path("api/v1/", api.urls),
+    path("api-tokens/", include("api.urls")),
     path("", include("profiles.urls")),
 ]

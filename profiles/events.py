@@ -9,14 +9,19 @@ the API, tasks and commands call it.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from devices import services as device_services
 from devices.models import ClientSession, Extension
-from profiles.errors import InUse, NotAllowed
+from profiles.errors import InUse, NotAllowed, PresenceDisabled, PromptRequired
 from profiles.models import Account, ClientProfile, Selection
-from profiles.services import reapply
+from profiles.services import reapply, reapply_many
 
 User = get_user_model()
 Source = Selection.Source
@@ -25,14 +30,36 @@ Source = Selection.Source
 # --- client sessions (rule 6) -------------------------------------------------------
 
 
-def connect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> ClientSession:
+@dataclass(frozen=True)
+class ClientInfo:
+    """What a desktop or mobile client says about itself when it connects
+    through the API; its session then has to heartbeat (rule 12)."""
+
+    client_id: str
+    name: str = ""
+    version: str = ""
+
+
+def session_window() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.CLIENT_SESSION_WINDOW_SECONDS)
+
+
+def connect_client(
+    *, user, extension: Extension, actor=None, source: str = Source.USER, client: ClientInfo | None = None
+) -> ClientSession:
     """A desktop client of ``user`` connected to the softphone ``extension``:
     record the session and re-apply, so the softphone gets the profile's DND,
-    forward and presence. Connecting again is harmless (nothing re-applied)."""
+    forward and presence. Connecting again is harmless (nothing re-applied).
+
+    ``client``: an API client, whose session expires unless it heartbeats.
+    The same client connecting again within the window keeps its session;
+    another client of the user is refused (InUse, 409) while the session is
+    alive, and takes it over once it has expired."""
     if extension.kind != Extension.Kind.SOFTPHONE:
         raise NotAllowed(f"Extension {extension.number} is not a softphone; a client connects to a softphone.")
     if extension.owner_id not in (None, user.pk):
         raise NotAllowed(f"Softphone {extension.number} belongs to someone else.")
+    now = timezone.now()
     with transaction.atomic():
         # The account lock is the per-user mutex of every switch.
         list(Account.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
@@ -42,8 +69,23 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
         if session is not None:
             if session.user_id != user.pk:
                 raise InUse(f"Another user's client is connected to softphone {extension.number}.")
+            if client is None:
+                return session
+            alive = session.expires_at is None or session.expires_at > now
+            if alive and session.client_id and session.client_id != client.client_id:
+                raise InUse(
+                    f"Softphone {extension.number} is in use by another client"
+                    f" ({session.client_name or session.client_id}); disconnect it first."
+                )
+            _set_client(session, client, now)
+            session.save(
+                update_fields=["client_id", "client_name", "client_version", "last_heartbeat_at", "expires_at"]
+            )
             return session
-        session = ClientSession.objects.create(user=user, extension=extension)
+        session = ClientSession(user=user, extension=extension)
+        if client is not None:
+            _set_client(session, client, now)
+        session.save()
         reapply(
             user=user,
             event="session_connect",
@@ -52,6 +94,74 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
             source_detail=f"client connected to {extension.number}",
         )
     return session
+
+
+def _set_client(session: ClientSession, client: ClientInfo, now: dt.datetime) -> None:
+    session.client_id = client.client_id
+    session.client_name = client.name
+    session.client_version = client.version
+    session.last_heartbeat_at = now
+    session.expires_at = now + session_window()
+
+
+def heartbeat(*, user, session_id: int) -> dt.datetime | None:
+    """The client of session ``session_id`` is alive: move its expiry one
+    window on. One indexed UPDATE. Returns the new expiry, or None when the
+    session is not this user's or has already expired (the client connects
+    again then)."""
+    now = timezone.now()
+    expires = now + session_window()
+    updated = ClientSession.objects.filter(
+        pk=session_id, user=user, expires_at__isnull=False, expires_at__gt=now
+    ).update(last_heartbeat_at=now, expires_at=expires)
+    return expires if updated else None
+
+
+def expire_client_sessions(session_ids, *, now: dt.datetime | None = None) -> int:
+    """End the sessions among ``session_ids`` whose heartbeat window has
+    passed, exactly as a disconnect (rule 6): the softphones lose the
+    profile's changes, which stay on the primary. Called by the due-scan's
+    batch task; a session that heartbeated meanwhile, or was ended by a
+    second scan, is left alone. Returns how many ended."""
+    now = now or timezone.now()
+    user_ids = sorted(
+        set(ClientSession.objects.filter(pk__in=list(session_ids)).values_list("user_id", flat=True))
+    )
+    if not user_ids:
+        return 0
+    with transaction.atomic():
+        # Accounts first, in id order, as every switch and disconnect does,
+        # so a scan and a disconnect never wait on each other in a circle.
+        list(Account.objects.select_for_update().filter(user_id__in=user_ids).order_by("pk").values_list("pk"))
+        expired = list(
+            ClientSession.objects.select_for_update()
+            .filter(pk__in=list(session_ids), expires_at__isnull=False, expires_at__lte=now)
+            .values_list("pk", "user_id", "extension__number")
+        )
+        if not expired:
+            return 0
+        ClientSession.objects.filter(pk__in=[pk for pk, _, _ in expired]).delete()
+        released: dict[int, tuple[str, ...]] = {}
+        for _, user_id, number in expired:
+            released[user_id] = (*released.get(user_id, ()), number)
+        reapply_many(
+            user_ids=list(released),
+            event="session_expired",
+            source=Source.SYSTEM,
+            source_detail="client stopped sending heartbeats",
+            released=released,
+        )
+    return len(expired)
+
+
+def due_client_sessions(now: dt.datetime, *, limit: int) -> list[int]:
+    """Ids of sessions whose window has passed, oldest first, from the
+    partial index on expires_at."""
+    return list(
+        ClientSession.objects.filter(expires_at__isnull=False, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def disconnect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> bool:
@@ -170,3 +280,37 @@ def reconcile_user(*, user) -> list:
     applied profile. Returns the user's mismatches."""
     device_services.reconcile_users([user.pk])
     return device_services.mismatches_for(user)
+
+
+# --- staff: switch a set of users ----------------------------------------------------------
+
+
+def staff_switch(*, actor, profile, user_ids, until: dt.datetime | None = None) -> dict[str, int]:
+    """Switch users to a system profile (an office closure, a fire drill),
+    optionally until a time: then each returns to what they had (the
+    clear-after of the due-scan). A staff member's choice is not automation,
+    so it also leaves sticky profiles. Users for whom the profile is not
+    available, or who have no presence profiles, are skipped and counted.
+    The audit rows name ``actor``. Returns outcome -> number of users."""
+    from profiles.models import PresenceProfile
+    from profiles.services import select_profile
+
+    if profile.kind != PresenceProfile.Kind.SYSTEM:
+        raise NotAllowed("Staff switch users to system profiles only.")
+    counts: dict[str, int] = {}
+    users = User.objects.filter(pk__in=list(user_ids), is_active=True).order_by("pk")
+    detail = f"switched by {actor.get_username()}"
+    for user in users.iterator():
+        try:
+            select_profile(
+                user=user, profile=profile, source=Source.ADMIN, actor=actor, source_detail=detail, until=until
+            )
+            outcome = "switched"
+        except PresenceDisabled:
+            outcome = "presence_disabled"
+        except PromptRequired:
+            outcome = "prompt_required"
+        except NotAllowed:
+            outcome = "not_available"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

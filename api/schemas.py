@@ -1,0 +1,319 @@
+"""The API's request and response bodies (OpenAPI components)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from ninja import Field, Schema
+from pydantic import field_validator
+
+Name = Field(..., min_length=1, max_length=64)
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    name: str
+
+
+class ProfileOut(Schema):
+    id: int
+    name: str
+    kind: Literal["personal", "system"]
+    icon: str
+    colour: str
+    icon_visible: bool
+    sticky: bool
+    position: int
+    editable: bool
+
+
+class ProfileIn(Schema):
+    name: str = Name
+    icon: str = "circle"
+    colour: str = Field("#2e7d32", max_length=7)
+    icon_visible: bool = True
+    sticky: bool = False
+
+
+class ProfilePatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    icon: str | None = Field(None, max_length=32)
+    colour: str | None = Field(None, max_length=7)
+    icon_visible: bool | None = None
+    sticky: bool | None = None
+
+
+class CopyIn(Schema):
+    name: str | None = Field(None, min_length=1, max_length=64)
+
+
+class MoveIn(Schema):
+    direction: Literal["up", "down"]
+
+
+class ActionOut(Schema):
+    id: int
+    profile_id: int
+    phase: Literal["enter", "exit"]
+    position: int
+    enabled: bool
+    type: str
+    params: dict[str, Any]
+    description: str
+
+
+class ActionIn(Schema):
+    type: str = Field(..., max_length=32)
+    phase: Literal["enter", "exit"] = "enter"
+    params: dict[str, Any] = {}
+    enabled: bool = True
+
+
+class ActionPatch(Schema):
+    params: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class TriggerOut(Schema):
+    id: int
+    profile_id: int
+    profile_name: str
+    kind: Literal["time", "meeting"]
+    enabled: bool
+    time_of_day: str | None
+    weekdays: list[str]
+    holiday_country: str
+    holiday_subdivision: str
+    active_from: dt.date | None
+    active_until: dt.date | None
+    next_fire_at: dt.datetime | None
+    problem: str
+
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class TimeTriggerIn(Schema):
+    time_of_day: dt.time
+    weekdays: list[Weekday] = Field(["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1, max_length=7)
+    holiday_country: str = Field("", max_length=8)
+    holiday_subdivision: str = Field("", max_length=16)
+    active_from: dt.date | None = None
+    active_until: dt.date | None = None
+    enabled: bool = True
+
+
+class TimeTriggerPatch(Schema):
+    time_of_day: dt.time | None = None
+    weekdays: list[Weekday] | None = Field(None, min_length=1, max_length=7)
+    holiday_country: str | None = Field(None, max_length=8)
+    holiday_subdivision: str | None = Field(None, max_length=16)
+    active_from: dt.date | None = None
+    active_until: dt.date | None = None
+    enabled: bool | None = None
+
+
+class MeetingTriggerIn(Schema):
+    connector_id: int | None = None
+
+
+class ApplyOut(Schema):
+    status: Literal["none", "pending", "applied", "failed"]
+    version: int
+    applied_version: int
+    error: str
+
+
+class MismatchOut(Schema):
+    extension: str
+    description: str
+    detected_at: dt.datetime
+
+
+class MeOut(Schema):
+    user: UserOut
+    presence_enabled: bool
+    profile: ProfileOut | None
+    why: str
+    why_detail: str
+    since: dt.datetime | None
+    until: dt.datetime | None
+    previous_profile_id: int | None
+    prompt_values: dict[str, str]
+    apply: ApplyOut
+    mismatches: list[MismatchOut]
+
+
+class SwitchIn(Schema):
+    profile_id: int
+    prompt_values: dict[str, str] | None = None
+    until: dt.datetime | None = None
+
+    @field_validator("until")
+    @classmethod
+    def aware(cls, value):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("Give the time with its UTC offset, e.g. 2026-12-01T17:00:00+01:00.")
+        return value
+
+
+class ColleagueOut(Schema):
+    user_id: int
+    name: str
+    extension: str
+    profile: str
+    icon: str | None
+    colour: str
+    since: dt.datetime
+
+
+class ColleaguesOut(Schema):
+    count: int
+    page: int
+    pages: int
+    version: str
+    results: list[ColleagueOut]
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+
+
+class FieldOut(Schema):
+    field: str
+    actual: Any
+    profile: Any
+    differs: bool
+
+
+class DeviceOut(Schema):
+    extension: str
+    name: str
+    role: Literal["primary", "softphone"]
+    fields: list[FieldOut]
+
+
+class DestinationOut(Schema):
+    id: int
+    family: str
+    number: str
+    active: bool | None
+    profile_active: bool | None
+
+
+class TeamStateOut(Schema):
+    id: int
+    name: str
+    logged_in: bool | None
+    paused: bool | None
+    pickup: bool | None
+    profile_logged_in: bool | None
+    profile_paused: bool | None
+
+
+class SessionOut(Schema):
+    id: int
+    extension: str
+    client_id: str
+    client_name: str
+    client_version: str
+    connected_at: dt.datetime
+    last_heartbeat_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    heartbeat_interval: int
+
+
+class DevicesOut(Schema):
+    devices: list[DeviceOut]
+    destinations: list[DestinationOut]
+    teams: list[TeamStateOut]
+    sessions: list[SessionOut]
+    read_error: str
+
+
+class SwitchEventOut(Schema):
+    id: int
+    at: dt.datetime
+    event: str
+    source: str
+    detail: str
+    actor: str | None
+    old_profile: str
+    new_profile: str
+    target_version: int
+
+
+class StepOut(Schema):
+    extension: str
+    description: str
+    ok: bool
+    error: str
+
+
+class ApplyRunOut(Schema):
+    id: int
+    started_at: dt.datetime
+    reason: str
+    target_version: int
+    result: str
+    duration_ms: int
+    error: str
+    steps: list[StepOut]
+
+
+class Page(Schema):
+    count: int
+    page: int
+    pages: int
+
+
+class SwitchEventPage(Page):
+    results: list[SwitchEventOut]
+
+
+class ApplyRunPage(Page):
+    results: list[ApplyRunOut]
+
+
+class ConnectIn(Schema):
+    extension: str = Field(..., min_length=1, max_length=8, description="The softphone's extension number.")
+    client_id: str = Field(..., min_length=1, max_length=64, description="Stable per installation.")
+    client_name: str = Field("", max_length=100)
+    client_version: str = Field("", max_length=40)
+
+
+class HeartbeatOut(Schema):
+    expires_at: dt.datetime
+
+
+class StaffSwitchIn(Schema):
+    profile_id: int = Field(..., description="A system profile.")
+    client_profile_id: int | None = None
+    team_id: int | None = None
+    user_ids: list[int] | None = Field(None, max_length=10000)
+    until: dt.datetime | None = None
+
+    @field_validator("until")
+    @classmethod
+    def aware(cls, value):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("Give the time with its UTC offset, e.g. 2026-12-01T17:00:00+01:00.")
+        return value
+
+
+class StaffSwitchOut(Schema):
+    users: int
+    switched: int
+    skipped: dict[str, int]
+
+
+class StaffReapplyIn(Schema):
+    client_profile_id: int | None = None
+    everyone: bool = False
+
+
+class CountOut(Schema):
+    users: int
