@@ -265,16 +265,17 @@ TRIGGER_GRACE_MINUTES = envint("TRIGGER_GRACE_MINUTES", 15, minimum=0)
 STATUS_WEBHOOK_REPLAY_SECONDS = envint("STATUS_WEBHOOK_REPLAY_SECONDS", 300, minimum=1)
 
 # --- Cache (shared by all web workers: the API's rate limit counts here) ----
-# CACHE_URL: redis://host:6379/1 in production (atomic counters); by default
-# a table in the portal's database (`manage.py createcachetable`, run by
-# ./run), so every worker process sees the same counts with no server.
+# CACHE_URL: redis://host:6379/1 in production (atomic counters, no database
+# queries); by default files under var/cache/, which every worker process on
+# the machine shares with no server and no database query per request.
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
-elif CACHE_URL in ("", "db://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+elif CACHE_URL == "" or CACHE_URL.startswith("file:///"):
+    _cache_dir = Path(CACHE_URL.removeprefix("file://") if CACHE_URL else VAR_DIR / "cache")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(_cache_dir)}}
 else:
-    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, or empty for the database cache")
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, a file:/// folder, or empty (files under var/cache)")
 
 # --- The client API (/api/v1/) ------------------------------------------------
 # Requests per token (or per signed-in browser user) and window, e.g. 300/m.

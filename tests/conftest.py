@@ -24,3 +24,11 @@ def _fast_password_hashing(settings):
     """PBKDF2's million rounds cost about a second per test user; the tests
     check behaviour, not hashing strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings, tmp_path):
+    """Each test counts API requests (the rate limit) in a cache of its own."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "cache")}
+    }
