@@ -9,6 +9,7 @@ configuration rows belongs in a service, called from an admin action
 from django.contrib import admin, messages
 from django.db.models import Count
 
+from devices import hooks, services
 from devices.models import (
     ApplyRun,
     ApplyStep,
@@ -21,6 +22,7 @@ from devices.models import (
     TargetState,
     Team,
 )
+from portal.errors import PortalError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -74,15 +76,11 @@ class ExtensionAdmin(admin.ModelAdmin):
         self._hot_desk(request, queryset, logged_in=False)
 
     def _hot_desk(self, request, queryset, *, logged_in: bool) -> None:
-        from profiles import events
-        from profiles.errors import PortalError
-        from profiles.models import Selection
-
-        change = events.hot_desk_login if logged_in else events.hot_desk_logout
+        side = hooks.profile_side()
         changed = 0
         for extension in queryset:
             try:
-                changed += change(extension=extension, actor=request.user, source=Selection.Source.ADMIN)
+                changed += side.hot_desk(extension=extension, logged_in=logged_in, actor=request.user, by_admin=True)
             except PortalError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
         self.message_user(request, f"{changed} extension(s) logged {'in' if logged_in else 'out'}.")
@@ -127,14 +125,10 @@ class ClientSessionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Disconnect the selected client sessions (the softphones lose the profile)")
     def disconnect(self, request, queryset):
-        from profiles import events
-        from profiles.models import Selection
-
+        side = hooks.profile_side()
         sessions = list(queryset.select_related("user", "extension"))
         for session in sessions:
-            events.disconnect_client(
-                user=session.user, extension=session.extension, actor=request.user, source=Selection.Source.ADMIN
-            )
+            side.disconnect_client(user=session.user, extension=session.extension, actor=request.user, by_admin=True)
         self.message_user(request, f"{len(sessions)} client session(s) disconnected.")
 
 
@@ -148,18 +142,14 @@ class TargetStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-apply the selected users' profiles")
     def reapply_users(self, request, queryset):
-        from profiles.events import schedule_reapply
-
-        count = schedule_reapply(
+        count = hooks.profile_side().reapply_users(
             user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
         )
         self.message_user(request, f"Re-apply of {count} users enqueued.")
 
     @admin.action(description="Check the selected users' devices for mismatches")
     def reconcile_users(self, request, queryset):
-        from devices.services import reconcile_users
-
-        flagged = reconcile_users(list(queryset.values_list("user_id", flat=True)))
+        flagged = services.reconcile_users(list(queryset.values_list("user_id", flat=True)))
         self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
 
 
@@ -212,11 +202,9 @@ class SimulatedDeviceAdmin(admin.ModelAdmin):
         return False
 
     def _set_fault(self, request, queryset, fault: str, done: str) -> None:
-        from devices.services import set_fault
-
         devices = list(queryset.select_related("extension"))
         for device in devices:
-            set_fault(extension=device.extension, fault=fault, count=3)
+            services.set_fault(extension=device.extension, fault=fault, count=3)
         self.message_user(request, f"{len(devices)} devices: {done}")
 
     @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)")

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from devices import hooks
 from devices.drivers import DriverError, get_driver
 from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
@@ -100,7 +101,7 @@ def store_target(*, user_id: int, desired: UserState) -> int:
 # --- enqueueing ---------------------------------------------------------------------
 
 
-def _publish(send, what: str) -> None:
+def publish(send, what: str) -> None:
     """Send a task; a broker that is down must not turn a committed switch
     into an error page: the target stays pending and the sweep (Beat)
     enqueues it again once the broker is back."""
@@ -118,7 +119,7 @@ def enqueue_converge(user_id: int, *, reason: str = "") -> None:
     if collected is not None:
         transaction.on_commit(lambda: collected.append(user_id))
         return
-    transaction.on_commit(lambda: _publish(lambda: converge_user.delay(user_id, reason), f"converge of {user_id}"))
+    transaction.on_commit(lambda: publish(lambda: converge_user.delay(user_id, reason), f"converge of {user_id}"))
 
 
 def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
@@ -133,7 +134,7 @@ def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start : start + BATCH_SIZE]
         transaction.on_commit(
-            lambda chunk=chunk: _publish(lambda: converge_users.delay(chunk, reason), f"converge of {len(chunk)} users")
+            lambda chunk=chunk: publish(lambda: converge_users.delay(chunk, reason), f"converge of {len(chunk)} users")
         )
 
 
@@ -401,13 +402,7 @@ def _numbers_in_use(user_ids: list[int]) -> dict[int, set[str]]:
     """Each user's primary extension and the softphones their client
     sessions are connected to (two queries): a softphone released by a
     disconnect is no longer the profile's, so a change there is no mismatch."""
-    from profiles.models import Account
-
-    numbers: dict[int, set[str]] = {}
-    for user_id, number in Account.objects.filter(user_id__in=user_ids, primary_extension__isnull=False).values_list(
-        "user_id", "primary_extension__number"
-    ):
-        numbers.setdefault(user_id, set()).add(number)
+    numbers = hooks.profile_side().primary_numbers(user_ids)
     for user_id, number in ClientSession.objects.filter(user_id__in=user_ids).values_list(
         "user_id", "extension__number"
     ):
@@ -501,7 +496,7 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
         save_states({ext_obj: state})
         owner_id = owner_of(ext)
         if owner_id is not None:
-            transaction.on_commit(lambda: _publish(lambda: _reconcile_later(owner_id), "reconcile"))
+            transaction.on_commit(lambda: publish(lambda: _reconcile_later(owner_id), "reconcile"))
     return HandsetResult(extension=extension, state=state, owner_id=owner_id)
 
 
@@ -536,9 +531,8 @@ def _clean_handset_command(extension: str, command: Command) -> Command:
 def owner_of(ext: Extension) -> int | None:
     """Whose profile applies to this extension: the user whose primary
     extension it is, or the user whose client session is connected to it."""
-    from profiles.models import Account
-
-    user_id = Account.objects.filter(primary_extension=ext).values_list("user_id", flat=True).first()
+    user = hooks.profile_side().primary_user(ext)
+    user_id = user.pk if user is not None else None
     if user_id is None:
         user_id = ClientSession.objects.filter(extension=ext).values_list("user_id", flat=True).first()
     return user_id

@@ -64,13 +64,3 @@ def reconcile_all() -> int:
     for start in range(0, len(ids), services.BATCH_SIZE):
         reconcile_users.delay(ids[start : start + services.BATCH_SIZE])
     return len(ids)
-
-
-@shared_task(**RELIABLE)
-def reapply_users(user_ids: list[int], event: str = "reapply", actor_id: int | None = None, detail: str = "") -> int:
-    """Administrator's / service start's re-apply of a batch of users."""
-    from profiles.models import Selection
-    from profiles.services import reapply_many
-
-    source = Selection.Source.ADMIN if actor_id is not None else Selection.Source.SYSTEM
-    return len(reapply_many(user_ids=user_ids, event=event, source=source, actor_id=actor_id, source_detail=detail))

@@ -13,13 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from devices import services
+from devices import hooks, services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, SimulatedDevice
 from devices.state import Command
-from profiles import events
-from profiles.errors import PortalError
-from profiles.models import Account
+from portal.errors import PortalError
 
 
 def _phone_or_404(request: HttpRequest, number: str) -> tuple[Extension, object, ClientSession | None]:
@@ -30,9 +28,9 @@ def _phone_or_404(request: HttpRequest, number: str) -> tuple[Extension, object,
     ext = Extension.objects.select_related("owner").filter(number=number).first()
     if ext is None:
         raise Http404("Not found")
-    account = Account.objects.select_related("user").filter(primary_extension=ext).first()
+    primary_user = hooks.profile_side().primary_user(ext)
     session = ClientSession.objects.select_related("user").filter(extension=ext).first()
-    holder = account.user if account else (session.user if session else ext.owner)
+    holder = primary_user or (session.user if session else ext.owner)
     allowed = request.user.is_staff or request.user.pk in {
         getattr(holder, "pk", None),
         ext.owner_id,
@@ -62,18 +60,17 @@ def _handle(action: str, data, ext: Extension, holder, session, actor) -> str:
         services.manual_change(extension=number, command=Command(number, action, {"team": data.get("team")}))
         return "Logged in to the team." if action == "team_login" else "Logged out of the team."
     if action in ("hot_desk_login", "hot_desk_logout"):
-        service = events.hot_desk_login if action == "hot_desk_login" else events.hot_desk_logout
-        changed = service(extension=ext, actor=actor)
+        changed = hooks.profile_side().hot_desk(extension=ext, logged_in=action == "hot_desk_login", actor=actor)
         done = "logged in" if action == "hot_desk_login" else "logged out"
         return f"Hot-desk user {done}; the profile is applied again." if changed else f"Already {done}."
     if action == "connect":
         user = ext.owner or actor
-        events.connect_client(user=user, extension=ext, actor=actor)
+        hooks.profile_side().connect_client(user=user, extension=ext, actor=actor)
         return f"Client of {user} connected to {number}; the profile applies here now."
     if action == "disconnect":
         if session is None:
             raise ValidationError("No client is connected to this softphone.")
-        events.disconnect_client(user=session.user, extension=ext, actor=actor)
+        hooks.profile_side().disconnect_client(user=session.user, extension=ext, actor=actor)
         return f"Client disconnected from {number}; the profile's changes were removed here."
     if action in ("fault_transient", "fault_permanent", "fault_clear"):
         fault = {"fault_transient": "transient", "fault_permanent": "permanent", "fault_clear": ""}[action]

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = "Presence profiles"
+
+    def ready(self) -> None:
+        # devices never imports profiles; the device events reach the
+        # profile side through this registration (devices/hooks.py).
+        from devices import hooks
+        from profiles import device_hooks
+
+        hooks.register(device_hooks.PROFILE_SIDE)

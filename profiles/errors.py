@@ -1,15 +1,9 @@
 """Errors the service layer raises for people: each carries a message fit to
 show as-is, and views turn them into form errors or 4xx answers."""
 
+from portal.errors import PortalError
 
-class PortalError(Exception):
-    """A request the portal refuses; ``message`` says why, for the user."""
-
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+__all__ = ["InUse", "NotAllowed", "PortalError", "PresenceDisabled", "PromptRequired"]
 
 
 class NotAllowed(PortalError):

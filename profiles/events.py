@@ -239,14 +239,14 @@ def reapply_user(*, user, actor=None, event: str = "reapply") -> int | None:
 def schedule_reapply(*, user_ids, event: str = "reapply", actor=None, detail: str = "") -> int:
     """Re-apply many users in the background: one task per batch of ids,
     each costing a constant number of queries. Returns how many users."""
-    from devices.tasks import reapply_users
+    from profiles.tasks import reapply_users
 
     ids = list(user_ids)
     actor_id = actor.pk if actor is not None else None
     for start in range(0, len(ids), device_services.BATCH_SIZE):
         chunk = ids[start : start + device_services.BATCH_SIZE]
         transaction.on_commit(
-            lambda chunk=chunk: device_services._publish(
+            lambda chunk=chunk: device_services.publish(
                 lambda: reapply_users.delay(chunk, event, actor_id, detail), f"re-apply of {len(chunk)} users"
             )
         )

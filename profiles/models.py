@@ -83,6 +83,21 @@ class Account(models.Model):
         return bool(self.client_profile and self.client_profile.presence_profiles_enabled)
 
 
+class PresenceProfileQuerySet(models.QuerySet):
+    def available_to(self, user):
+        """The profiles ``user`` may select: their own personal profiles and
+        the system profiles of their client profile (docs/rules.md#rule-2)."""
+        user_id = getattr(user, "pk", user)
+        return self.filter(
+            Q(owner_id=user_id, kind=PresenceProfile.Kind.PERSONAL)
+            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user_id=user_id)
+        ).distinct()
+
+    def owned_by(self, user):
+        """``user``'s personal profiles (the ones they may edit)."""
+        return self.filter(owner_id=getattr(user, "pk", user), kind=PresenceProfile.Kind.PERSONAL)
+
+
 class PresenceProfile(models.Model):
     """A status colleagues see plus the actions it runs on entry and exit.
 
@@ -113,6 +128,8 @@ class PresenceProfile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PresenceProfileQuerySet.as_manager()
+
     class Meta:
         ordering = ["position", "id"]
         constraints = [
@@ -134,6 +151,10 @@ class PresenceProfile(models.Model):
     @property
     def is_system(self) -> bool:
         return self.kind == self.Kind.SYSTEM
+
+    def is_owned_by(self, user) -> bool:
+        """A personal profile of ``user`` (user or user id): theirs to edit."""
+        return self.kind == self.Kind.PERSONAL and self.owner_id == getattr(user, "pk", user)
 
 
 class Action(models.Model):

@@ -1,6 +1,6 @@
 """Read-side queries for the user pages: each returns plain values or
 querysets in a fixed number of queries, whatever the number of profiles,
-actions, users or runs. Writes live in profiles.services."""
+actions, users or runs. Writes live in profiles.services (docs/architecture.md#layers)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from devices.drivers import DriverError, get_driver
-from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Location, Mismatch, TargetState, Team
+from devices.models import (
+    ApplyRun,
+    ApplyStep,
+    ClientSession,
+    Destination,
+    Extension,
+    Location,
+    Mismatch,
+    TargetState,
+    Team,
+)
 from devices.state import Command, ExtensionState, UserState
 from profiles.actions import describe_action
-from profiles.models import Account, Action, PresenceProfile, Selection, SwitchEvent
+from profiles.engine import Devices
+from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
 
 User = get_user_model()
+RECENT_VALUES_KEPT = 5
 
 
 # --- the user's account -----------------------------------------------------------
@@ -32,6 +44,89 @@ def account_for(user) -> Account | None:
 
 def current_selection(user) -> Selection | None:
     return Selection.objects.select_related("profile").filter(user=user).first()
+
+
+# --- the profiles a user may select or edit -----------------------------------------
+
+
+def available_profiles(user) -> list[PresenceProfile]:
+    """The user's own profiles and the system profiles of their client
+    profile, in display order (one query)."""
+    return list(PresenceProfile.objects.available_to(user).order_by("kind", "position", "id"))
+
+
+def get_available_profile(user, profile_id) -> PresenceProfile:
+    """The profile if this user may select it; PresenceProfile.DoesNotExist
+    otherwise (views answer 404, so other users' ids reveal nothing)."""
+    return PresenceProfile.objects.available_to(user).get(pk=profile_id)
+
+
+def get_own_profile(user, profile_id) -> PresenceProfile:
+    """A personal profile of this user (to edit); DoesNotExist otherwise."""
+    return PresenceProfile.objects.owned_by(user).get(pk=profile_id)
+
+
+def get_own_action(user, action_id) -> Action:
+    """An action of one of this user's personal profiles; DoesNotExist otherwise."""
+    return Action.objects.select_related("profile").get(
+        pk=action_id, profile__in=PresenceProfile.objects.owned_by(user)
+    )
+
+
+def recent_values(user, kind: str) -> list[str]:
+    """The values this user typed last for a prompt of this kind (rule 3)."""
+    return list(
+        RecentValue.objects.filter(user=user, kind=kind)
+        .order_by("-last_used")
+        .values_list("value", flat=True)[:RECENT_VALUES_KEPT]
+    )
+
+
+def load_devices(account: Account) -> Devices | None:
+    """What the user's profiles act on, in three queries; None without a
+    primary extension."""
+    return load_devices_many([account]).get(account.user_id)
+
+
+def load_devices_many(accounts) -> dict[int, Devices]:
+    """load_devices for many accounts in three queries whatever their number
+    (accounts come with client_profile and primary_extension loaded)."""
+    with_primary = [a for a in accounts if a.primary_extension is not None]
+    if not with_primary:
+        return {}
+    primary_ids = [a.primary_extension_id for a in with_primary]
+    destinations: dict[int, dict[str, str]] = {}
+    for ext_id, dest_id, family in Destination.objects.filter(extension_id__in=primary_ids).values_list(
+        "extension_id", "id", "family"
+    ):
+        destinations.setdefault(ext_id, {})[str(dest_id)] = family
+    teams: dict[int, list[str]] = {}
+    for ext_id, team_id in (
+        Team.members.through.objects.filter(extension_id__in=primary_ids)
+        .order_by("team_id")
+        .values_list("extension_id", "team_id")
+    ):
+        teams.setdefault(ext_id, []).append(str(team_id))
+    softphones: dict[int, list[tuple[int, str]]] = {}
+    for user_id, ext_id, number in (
+        ClientSession.objects.filter(user_id__in=[a.user_id for a in with_primary])
+        .order_by("extension__number")
+        .values_list("user_id", "extension_id", "extension__number")
+    ):
+        softphones.setdefault(user_id, []).append((ext_id, number))
+    result = {}
+    for account in with_primary:
+        primary = account.primary_extension
+        client = account.client_profile
+        result[account.user_id] = Devices(
+            primary=primary.number,
+            destinations=destinations.get(primary.pk, {}),
+            teams=tuple(teams.get(primary.pk, ())),
+            softphones=tuple(n for ext_id, n in softphones.get(account.user_id, ()) if ext_id != primary.pk),
+            hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
+            disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
+        )
+    return result
 
 
 @dataclass(frozen=True)
@@ -126,10 +221,7 @@ def profiles_with_counts(user) -> list[PresenceProfile]:
     """The user's own and system profiles with action and trigger counts
     (one query)."""
     return list(
-        PresenceProfile.objects.filter(
-            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
-            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
-        )
+        PresenceProfile.objects.available_to(user)
         .annotate(
             action_count=Count("actions", distinct=True),
             trigger_count=Count("triggers", distinct=True),

@@ -9,6 +9,8 @@ from celery import shared_task
 
 from devices import services as device_services
 from profiles import duescan, precedence
+from profiles.models import Selection
+from profiles.services import reapply_many
 
 
 def converge_users(user_ids: list[int], *, reason: str) -> None:
@@ -18,6 +20,13 @@ def converge_users(user_ids: list[int], *, reason: str) -> None:
     from devices.tasks import converge_users as converge_batch
 
     converge_batch(list(dict.fromkeys(user_ids)), reason)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def reapply_users(user_ids: list[int], event: str = "reapply", actor_id: int | None = None, detail: str = "") -> int:
+    """Administrator's / service start's re-apply of a batch of users."""
+    source = Selection.Source.ADMIN if actor_id is not None else Selection.Source.SYSTEM
+    return len(reapply_many(user_ids=user_ids, event=event, source=source, actor_id=actor_id, source_detail=detail))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -252,13 +252,14 @@ def test_device_io_runs_outside_database_transactions(monkeypatch):
 
 def test_tasks_are_acknowledged_late_and_rejected_when_the_worker_is_lost():
     from devices import tasks
+    from profiles import tasks as profile_tasks
 
     for task in (
         tasks.converge_user,
         tasks.converge_users,
         tasks.sweep_pending,
         tasks.reconcile_all,
-        tasks.reapply_users,
+        profile_tasks.reapply_users,
     ):
         assert (task.acks_late, task.reject_on_worker_lost) == (True, True), task.name
     assert tasks.converge_user.max_retries == MAX_RETRIES

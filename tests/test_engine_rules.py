@@ -11,12 +11,12 @@ from devices.state import Command
 from profiles import events
 from profiles.errors import InUse, NotAllowed, PromptRequired
 from profiles.models import ClientProfile, PresenceProfile, Selection
+from profiles.selectors import recent_values
 from profiles.services import (
     add_action,
     create_profile,
     delete_profile,
     reapply,
-    recent_values,
     select_profile,
     update_action,
     update_profile,

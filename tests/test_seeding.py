@@ -17,7 +17,8 @@ from profiles.seeding import (
     seed_defaults,
     set_presence_enabled,
 )
-from profiles.services import load_devices, select_profile
+from profiles.selectors import load_devices
+from profiles.services import select_profile
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db

@@ -66,7 +66,7 @@ def profile_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def profile_copy(request: HttpRequest, profile_id: int) -> HttpResponse:
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     try:
         copy = services.copy_profile(user=request.user, profile=profile)
     except (PortalError, ValidationError) as exc:
@@ -80,7 +80,7 @@ def profile_copy(request: HttpRequest, profile_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def profile_move(request: HttpRequest, profile_id: int) -> HttpResponse:
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     services.move_profile(user=request.user, profile=profile, direction=_direction(request))
     if request.htmx:
         return render(request, "profiles/profile_list.html#profile-list", _list_context(request))
@@ -93,7 +93,7 @@ def profile_move(request: HttpRequest, profile_id: int) -> HttpResponse:
 def profile_delete(request: HttpRequest, profile_id: int) -> HttpResponse:
     """GET: the confirmation (a dialog for htmx, else a page). POST: delete,
     or the service's refusal (selected profile, system profile)."""
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     if request.method == "POST":
         try:
             services.delete_profile(user=request.user, profile=profile)
@@ -121,7 +121,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 def _editor_context(request: HttpRequest, profile: PresenceProfile, **extra) -> dict:
-    editable = profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id == request.user.pk
+    editable = profile.is_owned_by(request.user)
     context = {
         "profile": profile,
         "editable": editable,
@@ -145,9 +145,9 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
     """The editor. System profiles show read-only; POST changes the
     profile's name, icon, colour, icon visibility and stickiness."""
     if request.method == "GET":
-        profile = or_404(services.get_available_profile, request.user, profile_id)
+        profile = or_404(selectors.get_available_profile, request.user, profile_id)
         return page(request, "profiles/editor.html", _editor_context(request, profile), "editor")
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     form = ProfileForm(request.POST)
     if form.is_valid():
         try:
@@ -198,7 +198,7 @@ def _chains_response(request: HttpRequest, profile: PresenceProfile) -> HttpResp
 def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
     """Add an action: GET ?type=… shows that type's form (no type: the type
     chooser); POST validates through the service and appends the action."""
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     action_type = request.POST.get("type") or request.GET.get("type") or ""
     if action_type not in ACTION_FORMS:
         context = {"profile": profile, "type_form": ActionTypeForm(request.GET or None)}
@@ -239,7 +239,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
 @with_account
 @require_http_methods(["GET", "POST"])
 def action_edit(request: HttpRequest, action_id: int) -> HttpResponse:
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     profile = action.profile
     form = _action_form(
         action.type,
@@ -271,7 +271,7 @@ def action_edit(request: HttpRequest, action_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def action_toggle(request: HttpRequest, action_id: int) -> HttpResponse:
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     try:
         services.update_action(user=request.user, action=action, enabled=not action.enabled, actor=request.user)
     except PortalError as exc:
@@ -283,7 +283,7 @@ def action_toggle(request: HttpRequest, action_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def action_delete(request: HttpRequest, action_id: int) -> HttpResponse:
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     profile = action.profile
     try:
         services.delete_action(user=request.user, action=action, actor=request.user)
@@ -296,7 +296,7 @@ def action_delete(request: HttpRequest, action_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def action_move(request: HttpRequest, action_id: int) -> HttpResponse:
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     try:
         services.move_action(user=request.user, action=action, direction=_direction(request), actor=request.user)
     except PortalError as exc:

@@ -24,7 +24,7 @@ def _presence_context(request: HttpRequest) -> dict:
     return {
         "account": request.account,
         "selection": selectors.current_selection(user),
-        "profiles": services.available_profiles(user),
+        "profiles": selectors.available_profiles(user),
         "status": selectors.apply_status(user),
     }
 
@@ -56,7 +56,7 @@ def status(request: HttpRequest) -> HttpResponse:
 def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     """Select a profile. A profile that asks for values answers with the
     prompt dialog (htmx) or the prompt page (plain POST)."""
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     prompted = bool(request.POST.get("prompted"))
     values = {k: request.POST.get(k, "") for k in PROMPT_KINDS} if prompted else None
     try:
@@ -72,7 +72,7 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 
 def _prompt(request: HttpRequest, profile, exc: PromptRequired, prompted: bool) -> HttpResponse:
-    recent = {kind: services.recent_values(request.user, kind) for kind in exc.needed}
+    recent = {kind: selectors.recent_values(request.user, kind) for kind in exc.needed}
     form = PromptForm(exc.needed, recent, data=request.POST if prompted else None)
     if prompted:
         form.is_valid()  # per-field errors for what the service refused
@@ -105,7 +105,7 @@ def reapply(request: HttpRequest) -> HttpResponse:
 @require_GET
 def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     """What a switch to this profile would change on the devices now."""
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     commands, error = [], ""
     try:
         commands = services.preview_changes(user=request.user, profile=profile)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from profiles import services
+from profiles import selectors
 from profiles import triggers as trigger_services
 from profiles.errors import PortalError
 from profiles.forms import TimeTriggerForm, apply_errors
@@ -46,7 +46,7 @@ def _list_response(request: HttpRequest, profile: PresenceProfile, **extra) -> H
 @with_account
 @require_GET
 def triggers(request: HttpRequest, profile_id: int) -> HttpResponse:
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     return page(request, "profiles/triggers.html", _context(request, profile), "trigger-panel")
 
 
@@ -54,7 +54,7 @@ def triggers(request: HttpRequest, profile_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def time_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     form = TimeTriggerForm(request.POST, prefix="new")
     if form.is_valid():
         try:
@@ -105,7 +105,7 @@ def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
 @with_account
 @require_POST
 def meeting_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
-    profile = or_404(services.get_own_profile, request.user, profile_id)
+    profile = or_404(selectors.get_own_profile, request.user, profile_id)
     try:
         trigger_services.create_meeting_trigger(user=request.user, profile=profile)
     except PortalError as exc:

@@ -1,124 +1,29 @@
-"""The one place each presence-profile state change happens.
-
-Views, admin actions, the API, tasks and commands call these functions;
-each runs in one transaction, writes its audit row, and enqueues device work
-on commit (devices never talk inside a transaction).
-"""
+"""Switching: selecting a profile, re-applying the selected one, and the
+preview of a switch. Each runs in one transaction with the user's account
+row locked, stores the target state and its audit row, and enqueues the
+converge on commit (docs/architecture.md#state-model)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db import transaction
 from django.utils import timezone
 
 from devices import services as device_services
-from devices.models import ClientSession, Destination, Location, Team
 from devices.state import UserState
 from portal import bulk
-from profiles.actions import clean_prompt_values, prompts_needed, validate_params
-from profiles.engine import Devices, desired_state, released_softphone_state
-from profiles.errors import InUse, NotAllowed, PortalError, PresenceDisabled, PromptRequired
-from profiles.models import (
-    Account,
-    Action,
-    ClientProfile,
-    PresenceProfile,
-    RecentValue,
-    Selection,
-    SwitchEvent,
-)
+from profiles.actions import clean_prompt_values, prompts_needed
+from profiles.engine import desired_state, released_softphone_state
+from profiles.errors import NotAllowed, PresenceDisabled, PromptRequired
+from profiles.models import Account, Action, ClientProfile, PresenceProfile, RecentValue, Selection, SwitchEvent
+from profiles.selectors import load_devices, load_devices_many
 
-User = get_user_model()
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
 AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER}
-RECENT_VALUES_KEPT = 5
-
-
-# --- selectors ------------------------------------------------------------------
-
-
-def available_profiles(user) -> list[PresenceProfile]:
-    """The user's own profiles and the system profiles of their client
-    profile, in display order (one query)."""
-    return list(
-        PresenceProfile.objects.filter(
-            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
-            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
-        )
-        .distinct()
-        .order_by("kind", "position", "id")
-    )
-
-
-def get_available_profile(user, profile_id) -> PresenceProfile:
-    """The profile if this user may select it; PresenceProfile.DoesNotExist
-    otherwise (views answer 404, so other users' ids reveal nothing)."""
-    return (
-        PresenceProfile.objects.filter(
-            Q(owner=user, kind=PresenceProfile.Kind.PERSONAL)
-            | Q(kind=PresenceProfile.Kind.SYSTEM, client_profiles__accounts__user=user)
-        )
-        .distinct()
-        .get(pk=profile_id)
-    )
-
-
-def get_own_profile(user, profile_id) -> PresenceProfile:
-    """A personal profile of this user (to edit); DoesNotExist otherwise."""
-    return PresenceProfile.objects.get(pk=profile_id, owner=user, kind=PresenceProfile.Kind.PERSONAL)
-
-
-def load_devices(account: Account) -> Devices | None:
-    """What the user's profiles act on, in three queries; None without a
-    primary extension."""
-    return load_devices_many([account]).get(account.user_id)
-
-
-def load_devices_many(accounts) -> dict[int, Devices]:
-    """load_devices for many accounts in three queries whatever their number
-    (accounts come with client_profile and primary_extension loaded)."""
-    with_primary = [a for a in accounts if a.primary_extension is not None]
-    if not with_primary:
-        return {}
-    primary_ids = [a.primary_extension_id for a in with_primary]
-    destinations: dict[int, dict[str, str]] = {}
-    for ext_id, dest_id, family in Destination.objects.filter(extension_id__in=primary_ids).values_list(
-        "extension_id", "id", "family"
-    ):
-        destinations.setdefault(ext_id, {})[str(dest_id)] = family
-    teams: dict[int, list[str]] = {}
-    for ext_id, team_id in (
-        Team.members.through.objects.filter(extension_id__in=primary_ids)
-        .order_by("team_id")
-        .values_list("extension_id", "team_id")
-    ):
-        teams.setdefault(ext_id, []).append(str(team_id))
-    softphones: dict[int, list[tuple[int, str]]] = {}
-    for user_id, ext_id, number in (
-        ClientSession.objects.filter(user_id__in=[a.user_id for a in with_primary])
-        .order_by("extension__number")
-        .values_list("user_id", "extension_id", "extension__number")
-    ):
-        softphones.setdefault(user_id, []).append((ext_id, number))
-    result = {}
-    for account in with_primary:
-        primary = account.primary_extension
-        client = account.client_profile
-        result[account.user_id] = Devices(
-            primary=primary.number,
-            destinations=destinations.get(primary.pk, {}),
-            teams=tuple(teams.get(primary.pk, ())),
-            softphones=tuple(n for ext_id, n in softphones.get(account.user_id, ()) if ext_id != primary.pk),
-            hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
-            disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
-        )
-    return result
 
 
 def _lock_account(user) -> Account:
@@ -138,9 +43,6 @@ def _lock_account(user) -> Account:
 def _require_presence(account: Account) -> None:
     if not account.presence_enabled:
         raise PresenceDisabled("Presence profiles are not enabled for this user; ask your administrator.")
-
-
-# --- switching ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -176,7 +78,7 @@ def select_profile(
     with transaction.atomic():
         account = _lock_account(user)
         _require_presence(account)
-        if profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id != user.pk:
+        if profile.kind == PresenceProfile.Kind.PERSONAL and not profile.is_owned_by(user):
             raise NotAllowed("That profile belongs to someone else.")
         if profile.kind == PresenceProfile.Kind.TEMPLATE:
             raise NotAllowed("Templates cannot be selected; they are copied to users.")
@@ -384,7 +286,7 @@ def select_profile_many(
             if account is None or not account.presence_enabled:
                 outcome[user_id] = "disabled"
             elif not (
-                (profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id == user_id)
+                profile.is_owned_by(user_id)
                 or (
                     profile.kind == PresenceProfile.Kind.SYSTEM
                     and (account.client_profile_id, profile.pk) in allowed_system
@@ -538,231 +440,3 @@ def _remember_prompt_values(user, prompts: dict[str, str], now) -> None:
     for kind, value in prompts.items():
         if value:
             RecentValue.objects.update_or_create(user=user, kind=kind, value=value, defaults={"last_used": now})
-
-
-def recent_values(user, kind: str) -> list[str]:
-    return list(
-        RecentValue.objects.filter(user=user, kind=kind)
-        .order_by("-last_used")
-        .values_list("value", flat=True)[:RECENT_VALUES_KEPT]
-    )
-
-
-# --- editing profiles -------------------------------------------------------------
-
-PROFILE_FIELDS = ("name", "icon", "colour", "icon_visible", "sticky")
-
-
-def _editable(user, profile: PresenceProfile) -> Selection | None:
-    """Check a user may change this profile now; returns the user's
-    selection when the profile is the selected one (rule 8)."""
-    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
-        raise NotAllowed("System profiles can only be changed by an administrator.")
-    selection = Selection.objects.select_related("profile").filter(user=user).first()
-    if selection is None or selection.profile_id != profile.pk:
-        return None
-    account = Account.objects.select_related("client_profile").get(user=user)
-    policy = (
-        account.client_profile.selected_profile_edit_policy
-        if account.client_profile
-        else ClientProfile.EditPolicy.APPLY
-    )
-    if policy == ClientProfile.EditPolicy.REFUSE:
-        raise InUse("This profile is in use. Select another profile before changing it.")
-    return selection
-
-
-def _after_edit(user, selection: Selection | None, actor) -> None:
-    if selection is not None:  # edits of the selected profile apply at once (Mitel)
-        reapply(user=user, event="edit", source=Source.USER, actor=actor or user)
-
-
-def _save_profile(profile: PresenceProfile) -> PresenceProfile:
-    profile.full_clean()
-    try:
-        with transaction.atomic():
-            profile.save()
-    except IntegrityError:
-        raise ValidationError({"name": "You already have a profile with this name."}) from None
-    return profile
-
-
-def create_profile(
-    *, user, name: str, icon: str = "circle", colour: str = "#2e7d32", icon_visible: bool = True, sticky: bool = False
-) -> PresenceProfile:
-    if PresenceProfile.objects.filter(owner=user, name=name).exists():
-        raise ValidationError({"name": "You already have a profile with this name."})
-    position = (PresenceProfile.objects.filter(owner=user).aggregate(m=Max("position"))["m"] or 0) + 1
-    profile = PresenceProfile(
-        owner=user,
-        kind=PresenceProfile.Kind.PERSONAL,
-        name=name,
-        icon=icon,
-        colour=colour,
-        icon_visible=icon_visible,
-        sticky=sticky,
-        position=position,
-    )
-    return _save_profile(profile)
-
-
-def update_profile(*, user, profile: PresenceProfile, actor=None, **fields) -> PresenceProfile:
-    unknown = set(fields) - set(PROFILE_FIELDS)
-    if unknown:
-        raise ValueError(f"not profile fields: {sorted(unknown)}")
-    selection = _editable(user, profile)
-    if (
-        "name" in fields
-        and PresenceProfile.objects.filter(owner=user, name=fields["name"]).exclude(pk=profile.pk).exists()
-    ):
-        raise ValidationError({"name": "You already have a profile with this name."})
-    for key, value in fields.items():
-        setattr(profile, key, value)
-    _save_profile(profile)
-    _after_edit(user, selection, actor)
-    return profile
-
-
-def delete_profile(*, user, profile: PresenceProfile) -> None:
-    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
-        raise NotAllowed("System profiles cannot be deleted.")
-    if Selection.objects.filter(user=user, profile=profile).exists():
-        raise InUse("You cannot delete the profile you have selected. Select another profile first.")
-    profile.delete()
-
-
-def copy_profile(*, user, profile: PresenceProfile, name: str | None = None) -> PresenceProfile:
-    """Copy a profile available to the user (a system profile, or one of
-    their own) into a new personal profile, actions and all."""
-    base = name or f"{profile.name} (copy)"
-    taken = set(PresenceProfile.objects.filter(owner=user, name__startswith=base).values_list("name", flat=True))
-    new_name, n = base, 2
-    while new_name in taken:
-        new_name, n = f"{base} {n}", n + 1
-    with transaction.atomic():
-        copy = create_profile(
-            user=user,
-            name=new_name[:64],
-            icon=profile.icon,
-            colour=profile.colour,
-            icon_visible=profile.icon_visible,
-            sticky=profile.sticky,
-        )
-        Action.objects.bulk_create(
-            Action(profile=copy, phase=a.phase, position=a.position, enabled=a.enabled, type=a.type, params=a.params)
-            for a in profile.actions.all()
-        )
-    return copy
-
-
-def move_profile(*, user, profile: PresenceProfile, direction: int) -> None:
-    """Move a personal profile up (-1) or down (+1) in the user's list."""
-    if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
-        raise NotAllowed("System profiles cannot be reordered.")
-    _move(PresenceProfile.objects.filter(owner=user), profile, direction)
-
-
-def _move(queryset, item, direction: int) -> None:
-    with transaction.atomic():
-        items = list(queryset.select_for_update().order_by("position", "id"))
-        index = next(i for i, x in enumerate(items) if x.pk == item.pk)
-        other = index + (1 if direction > 0 else -1)
-        if not 0 <= other < len(items):
-            return
-        items[index], items[other] = items[other], items[index]
-        for position, x in enumerate(items):
-            x.position = position
-        type(item).objects.bulk_update(items, ["position"])
-
-
-# --- editing actions --------------------------------------------------------------
-
-
-def _reference_ids(user) -> tuple[set[int], set[int]]:
-    account = Account.objects.select_related("primary_extension").filter(user=user).first()
-    primary = account.primary_extension if account else None
-    teams = set(Team.objects.filter(members=primary).values_list("id", flat=True)) if primary else set()
-    locations = set(Location.objects.values_list("id", flat=True))
-    return teams, locations
-
-
-def add_action(
-    *,
-    user,
-    profile: PresenceProfile,
-    type: str,
-    params: dict,
-    phase: str = Action.Phase.ENTER,
-    enabled: bool = True,
-    actor=None,
-) -> Action:
-    selection = _editable(user, profile)
-    if phase not in Action.Phase.values:
-        raise ValidationError({"phase": "Choose on entering or on leaving."})
-    teams, locations = _reference_ids(user)
-    clean = validate_params(type, params, teams=teams, locations=locations)
-    with transaction.atomic():
-        position = (Action.objects.filter(profile=profile, phase=phase).aggregate(m=Max("position"))["m"] or 0) + 1
-        action = Action.objects.create(
-            profile=profile, phase=phase, position=position, enabled=enabled, type=type, params=clean
-        )
-    _after_edit(user, selection, actor)
-    return action
-
-
-def update_action(
-    *, user, action: Action, params: dict | None = None, enabled: bool | None = None, actor=None
-) -> Action:
-    selection = _editable(user, action.profile)
-    fields = []
-    if params is not None:
-        teams, locations = _reference_ids(user)
-        action.params = validate_params(action.type, params, teams=teams, locations=locations)
-        fields.append("params")
-    if enabled is not None:
-        action.enabled = enabled
-        fields.append("enabled")
-    if fields:
-        action.save(update_fields=fields)
-        _after_edit(user, selection, actor)
-    return action
-
-
-def delete_action(*, user, action: Action, actor=None) -> None:
-    selection = _editable(user, action.profile)
-    action.delete()
-    _after_edit(user, selection, actor)
-
-
-def move_action(*, user, action: Action, direction: int, actor=None) -> None:
-    """Move an action up (-1) or down (+1) within its chain (pascom's arrows)."""
-    selection = _editable(user, action.profile)
-    _move(Action.objects.filter(profile=action.profile, phase=action.phase), action, direction)
-    _after_edit(user, selection, actor)
-
-
-def get_own_action(user, action_id) -> Action:
-    return Action.objects.select_related("profile").get(
-        pk=action_id, profile__owner=user, profile__kind=PresenceProfile.Kind.PERSONAL
-    )
-
-
-__all__ = [
-    "PortalError",
-    "SwitchResult",
-    "available_profiles",
-    "select_profile",
-    "reapply",
-    "preview_switch",
-    "preview_changes",
-    "reapply_many",
-    "create_profile",
-    "update_profile",
-    "delete_profile",
-    "copy_profile",
-    "move_profile",
-    "add_action",
-    "update_action",
-    "delete_action",
-    "move_action",
-]
