@@ -58,7 +58,7 @@ def _field_name(loc) -> str:
     parts = [str(p) for p in loc]
     # ninja's locations are ("body", "<parameter>", field, …) or ("query", field).
     if parts and parts[0] == "body":
-        parts = parts[2:] if len(parts) > 2 else parts[1:]
+        parts = parts[2:]  # a missing body is reported as "body" itself
     elif parts and parts[0] in ("query", "path", "header", "cookie", "form"):
         parts = parts[1:]
     return ".".join(parts) or "body"
@@ -90,17 +90,19 @@ def install(api) -> None:
 
     @api.exception_handler(DjangoValidationError)
     def model_validation(request, exc):
-        return respond(request, 422, body("validation_error", _("Some fields are not valid."), django_field_errors(exc)))
+        return respond(
+            request, 422, body("validation_error", _("Some fields are not valid."), django_field_errors(exc))
+        )
 
     @api.exception_handler(PortalError)
     def portal_error(request, exc):
         prompts = []
         status = exc.status
         if isinstance(exc, PromptRequired):
-            from profiles import services
+            from profiles import selectors
 
             status = 422
-            prompts = [{"kind": k, "recent": services.recent_values(request.user, k)} for k in sorted(exc.needed)]
+            prompts = [{"kind": k, "recent": selectors.recent_values(request.user, k)} for k in sorted(exc.needed)]
         return respond(request, status, body(_portal_code(exc), exc.message, prompts=prompts))
 
     @api.exception_handler(ApiError)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import field_validator
+from pydantic import StrictBool, StrictInt, StrictStr, field_validator
 
 Name = Field(..., min_length=1, max_length=64)
 
@@ -30,23 +30,23 @@ class ProfileOut(Schema):
 
 
 class ProfileIn(Schema):
-    name: str = Name
-    icon: str = "circle"
-    colour: str = Field("#2e7d32", max_length=7)
-    icon_visible: bool = True
-    sticky: bool = False
+    name: StrictStr = Name
+    icon: StrictStr = "circle"
+    colour: StrictStr = Field("#2e7d32", max_length=7)
+    icon_visible: StrictBool = True
+    sticky: StrictBool = False
 
 
 class ProfilePatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=64)
-    icon: str | None = Field(None, max_length=32)
-    colour: str | None = Field(None, max_length=7)
-    icon_visible: bool | None = None
-    sticky: bool | None = None
+    name: StrictStr | None = Field(None, min_length=1, max_length=64)
+    icon: StrictStr | None = Field(None, max_length=32)
+    colour: StrictStr | None = Field(None, max_length=7)
+    icon_visible: StrictBool | None = None
+    sticky: StrictBool | None = None
 
 
 class CopyIn(Schema):
-    name: str | None = Field(None, min_length=1, max_length=64)
+    name: StrictStr | None = Field(None, min_length=1, max_length=64)
 
 
 class MoveIn(Schema):
@@ -65,15 +65,15 @@ class ActionOut(Schema):
 
 
 class ActionIn(Schema):
-    type: str = Field(..., max_length=32)
+    type: StrictStr = Field(..., max_length=32)
     phase: Literal["enter", "exit"] = "enter"
     params: dict[str, Any] = {}
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ActionPatch(Schema):
     params: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class TriggerOut(Schema):
@@ -98,25 +98,25 @@ Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 class TimeTriggerIn(Schema):
     time_of_day: dt.time
     weekdays: list[Weekday] = Field(["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1, max_length=7)
-    holiday_country: str = Field("", max_length=8)
-    holiday_subdivision: str = Field("", max_length=16)
+    holiday_country: StrictStr = Field("", max_length=8)
+    holiday_subdivision: StrictStr = Field("", max_length=16)
     active_from: dt.date | None = None
     active_until: dt.date | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class TimeTriggerPatch(Schema):
     time_of_day: dt.time | None = None
     weekdays: list[Weekday] | None = Field(None, min_length=1, max_length=7)
-    holiday_country: str | None = Field(None, max_length=8)
-    holiday_subdivision: str | None = Field(None, max_length=16)
+    holiday_country: StrictStr | None = Field(None, max_length=8)
+    holiday_subdivision: StrictStr | None = Field(None, max_length=16)
     active_from: dt.date | None = None
     active_until: dt.date | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class MeetingTriggerIn(Schema):
-    connector_id: int | None = None
+    connector_id: StrictInt | None = None
 
 
 class ApplyOut(Schema):
@@ -147,8 +147,8 @@ class MeOut(Schema):
 
 
 class SwitchIn(Schema):
-    profile_id: int
-    prompt_values: dict[str, str] | None = None
+    profile_id: StrictInt
+    prompt_values: dict[str, StrictStr] | None = None
     until: dt.datetime | None = None
 
     @field_validator("until")
@@ -279,10 +279,10 @@ class ApplyRunPage(Page):
 
 
 class ConnectIn(Schema):
-    extension: str = Field(..., min_length=1, max_length=8, description="The softphone's extension number.")
-    client_id: str = Field(..., min_length=1, max_length=64, description="Stable per installation.")
-    client_name: str = Field("", max_length=100)
-    client_version: str = Field("", max_length=40)
+    extension: StrictStr = Field(..., min_length=1, max_length=8, description="The softphone's extension number.")
+    client_id: StrictStr = Field(..., min_length=1, max_length=64, description="Stable per installation.")
+    client_name: StrictStr = Field("", max_length=100)
+    client_version: StrictStr = Field("", max_length=40)
 
 
 class HeartbeatOut(Schema):
@@ -290,10 +290,10 @@ class HeartbeatOut(Schema):
 
 
 class StaffSwitchIn(Schema):
-    profile_id: int = Field(..., description="A system profile.")
-    client_profile_id: int | None = None
-    team_id: int | None = None
-    user_ids: list[int] | None = Field(None, max_length=10000)
+    profile_id: StrictInt = Field(..., description="A system profile.")
+    client_profile_id: StrictInt | None = None
+    team_id: StrictInt | None = None
+    user_ids: list[StrictInt] | None = Field(None, max_length=10000)
     until: dt.datetime | None = None
 
     @field_validator("until")
@@ -311,8 +311,8 @@ class StaffSwitchOut(Schema):
 
 
 class StaffReapplyIn(Schema):
-    client_profile_id: int | None = None
-    everyone: bool = False
+    client_profile_id: StrictInt | None = None
+    everyone: StrictBool = False
 
 
 class CountOut(Schema):

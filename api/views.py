@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from api import tokens
+from api.errors import body as error_body
 from profiles.views.common import or_404
 
 
@@ -41,3 +42,8 @@ def revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     if tokens.revoke_token(token=token):
         messages.success(request, _("Token “%(name)s” revoked; clients using it stop at once.") % {"name": token.name})
     return redirect("api:tokens")
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other address under /api/: the API's JSON 404, not the HTML page."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)

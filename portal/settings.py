@@ -273,7 +273,9 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL == "" or CACHE_URL.startswith("file:///"):
     _cache_dir = Path(CACHE_URL.removeprefix("file://") if CACHE_URL else VAR_DIR / "cache")
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(_cache_dir)}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(_cache_dir)}
+    }
 else:
     raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, a file:/// folder, or empty (files under var/cache)")
 

@@ -45,6 +45,7 @@ class ScanResult:
     missed: int = 0
     clear_after: int = 0
     requeued: int = 0
+    expired_sessions: int = 0
     batches: int = 0
 
 
@@ -148,6 +149,7 @@ def scan(
     now: dt.datetime | None = None,
     send_firings: Callable[[list[int]], None],
     send_clear_after: Callable[[list[int]], None],
+    send_expired_sessions: Callable[[list[int]], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ScanResult:
     """One Beat tick. ``send_*`` enqueue a batch task with a list of ids;
@@ -200,4 +202,16 @@ def scan(
         # Bump fired_at so the next tick does not send them again at once.
         TriggerFiring.objects.filter(pk__in=stale, outcome=TriggerFiring.Outcome.PENDING).update(fired_at=now)
         result.requeued = len(stale)
+    if send_expired_sessions is not None:
+        # Client sessions whose heartbeat window passed (rule 12), from the
+        # partial index on expires_at: nothing due is one index probe. No
+        # claim marker: expiring re-checks each session under the user's
+        # lock, so a session sent twice (two scans) ends once.
+        from profiles.events import due_client_sessions
+
+        due = due_client_sessions(now, limit=batch_size * 20)
+        for start in range(0, len(due), batch_size):
+            send_expired_sessions(due[start : start + batch_size])
+            result.batches += 1
+        result.expired_sessions = len(due)
     return result

@@ -124,9 +124,7 @@ def expire_client_sessions(session_ids, *, now: dt.datetime | None = None) -> in
     batch task; a session that heartbeated meanwhile, or was ended by a
     second scan, is left alone. Returns how many ended."""
     now = now or timezone.now()
-    user_ids = sorted(
-        set(ClientSession.objects.filter(pk__in=list(session_ids)).values_list("user_id", flat=True))
-    )
+    user_ids = sorted(set(ClientSession.objects.filter(pk__in=list(session_ids)).values_list("user_id", flat=True)))
     if not user_ids:
         return 0
     with transaction.atomic():

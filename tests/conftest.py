@@ -30,5 +30,8 @@ def _fast_password_hashing(settings):
 def _own_cache(settings, tmp_path):
     """Each test counts API requests (the rate limit) in a cache of its own."""
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "cache")}
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
     }

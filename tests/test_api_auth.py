@@ -150,9 +150,7 @@ def test_staff_revoke_tokens_in_the_admin(alice):
     token = tokens.create_token(user=alice, name="Laptop").token
     browser = Client()
     browser.force_login(admin)
-    response = browser.post(
-        "/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True
-    )
+    response = browser.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True)
     assert response.status_code == 200
     token.refresh_from_db()
     assert token.revoked_at is not None

@@ -179,9 +179,7 @@ def test_action_chain_add_edit_toggle_move_delete(api, alice):
     team = Team.objects.get(name="Sales")
     first = api.post(f"/api/v1/profiles/{gym.pk}/actions", {"type": "set_dnd", "params": {"on": True}})
     assert first.status_code == 201 and first.json()["description"]
-    second = api.post(
-        f"/api/v1/profiles/{gym.pk}/actions", {"type": "team_logout", "params": {"team": team.pk}}
-    ).json()
+    second = api.post(f"/api/v1/profiles/{gym.pk}/actions", {"type": "team_logout", "params": {"team": team.pk}}).json()
     assert "Sales" in second["description"]
     changed = api.patch(f"/api/v1/actions/{first.json()['id']}", {"params": {"on": True, "message": "Gym"}})
     assert changed.json()["params"]["message"] == "Gym"

@@ -4,8 +4,8 @@ poll it cheaply with If-None-Match (304 while nothing changed)."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
 from ninja import Field as NinjaField
+from ninja import Query, Router, Schema, Status
 
 from api import present
 from api.endpoints.common import ERRORS, paginate
@@ -31,13 +31,13 @@ def _not_modified(request: HttpRequest, etag: str) -> bool:
     response={200: ColleaguesOut, 304: None, **ERRORS},
     summary="Colleagues' presence (ETag: answer 304 to If-None-Match while nothing changed)",
 )
-def colleagues(request: HttpRequest, response: HttpResponse, filters: ColleagueFilter = Query(...)):
+def colleagues(request: HttpRequest, response: HttpResponse, filters: Query[ColleagueFilter]):
     search = filters.q.strip()
     etag = selectors.board_etag(search=search, team_id=filters.team, page=str(filters.page))
     response["ETag"] = etag
     response["Cache-Control"] = "no-cache"
     if _not_modified(request, etag):
-        return 304, None
+        return Status(304, None)
     rows, page = paginate(selectors.board_queryset(search=search, team_id=filters.team), filters.page, PAGE_SIZE)
     results = []
     for selection in rows:

@@ -7,11 +7,11 @@ import math
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import Http404
-from ninja.responses import codes_4xx
 
 from api.errors import ErrorOut
 
-ERRORS = {codes_4xx: ErrorOut}
+# Every answer an endpoint may give besides its success (README "Errors").
+ERRORS = {frozenset({400, 401, 403, 404, 409, 422, 429}): ErrorOut}
 PAGE_SIZE = 50
 
 
@@ -22,6 +22,11 @@ def or_404(fetch, *args):
         return fetch(*args)
     except (ObjectDoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404 from None
+
+
+def by_pk(model):
+    """A fetch for or_404 of any row of ``model`` by id (staff endpoints)."""
+    return lambda pk: model.objects.get(pk=pk)
 
 
 def paginate(queryset, page: int, page_size: int = PAGE_SIZE) -> tuple[list, dict]:

@@ -57,7 +57,7 @@ def switch(request: HttpRequest, payload: SwitchIn):
     values (DND message, forward destination) answers 422 with code
     ``prompt_required`` and the recent values until ``prompt_values`` are
     sent. ``until``: return to the current profile at that time."""
-    profile = or_404(services.get_available_profile, request.user, payload.profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, payload.profile_id)
     if payload.until is not None and payload.until <= timezone.now():
         raise ApiError(
             422,

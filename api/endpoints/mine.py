@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
 from ninja import Field as NinjaField
+from ninja import Query, Router, Schema
 
 from api import present
 from api.endpoints.common import ERRORS, paginate
@@ -69,7 +69,7 @@ def devices(request: HttpRequest):
 
 
 @router.get("/history/switches", response={200: SwitchEventPage, **ERRORS}, summary="My switches, newest first")
-def switch_history(request: HttpRequest, query: PageQuery = Query(...)):
+def switch_history(request: HttpRequest, query: Query[PageQuery]):
     rows, page = paginate(selectors.switch_events(request.user), query.page)
     return {
         **page,
@@ -91,7 +91,7 @@ def switch_history(request: HttpRequest, query: PageQuery = Query(...)):
 
 
 @router.get("/history/applies", response={200: ApplyRunPage, **ERRORS}, summary="My apply runs with their steps")
-def apply_history(request: HttpRequest, query: PageQuery = Query(...)):
+def apply_history(request: HttpRequest, query: Query[PageQuery]):
     rows, page = paginate(selectors.apply_runs(request.user), query.page)
     return {
         **page,

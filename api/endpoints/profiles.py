@@ -4,10 +4,10 @@ rule the pages enforce is the service layer's, so it holds here too."""
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from api import present
-from api.endpoints.common import ERRORS, or_404
+from api.endpoints.common import ERRORS, by_pk, or_404
 from api.schemas import (
     ActionIn,
     ActionOut,
@@ -38,46 +38,46 @@ def _direction(payload: MoveIn) -> int:
 
 @router.get("/profiles", response={200: list[ProfileOut], **ERRORS}, summary="My profiles and my system profiles")
 def profile_list(request: HttpRequest):
-    return [present.profile(p) for p in services.available_profiles(request.user)]
+    return [present.profile(p) for p in selectors.available_profiles(request.user)]
 
 
 @router.post("/profiles", response={201: ProfileOut, **ERRORS}, summary="Create a profile")
 def profile_create(request: HttpRequest, payload: ProfileIn):
-    return 201, present.profile(services.create_profile(user=request.user, **payload.dict()))
+    return Status(201, present.profile(services.create_profile(user=request.user, **payload.dict())))
 
 
-@router.get("/profiles/{int:profile_id}", response={200: ProfileOut, **ERRORS}, summary="One profile")
+@router.get("/profiles/{profile_id}", response={200: ProfileOut, **ERRORS}, summary="One profile")
 def profile_get(request: HttpRequest, profile_id: int):
-    return present.profile(or_404(services.get_available_profile, request.user, profile_id))
+    return present.profile(or_404(selectors.get_available_profile, request.user, profile_id))
 
 
-@router.patch("/profiles/{int:profile_id}", response={200: ProfileOut, **ERRORS}, summary="Change a profile")
+@router.patch("/profiles/{profile_id}", response={200: ProfileOut, **ERRORS}, summary="Change a profile")
 def profile_update(request: HttpRequest, profile_id: int, payload: ProfilePatch):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     fields = payload.dict(exclude_unset=True, exclude_none=True)
     return present.profile(services.update_profile(user=request.user, profile=profile, actor=request.user, **fields))
 
 
-@router.delete("/profiles/{int:profile_id}", response={204: None, **ERRORS}, summary="Delete a profile")
+@router.delete("/profiles/{profile_id}", response={204: None, **ERRORS}, summary="Delete a profile")
 def profile_delete(request: HttpRequest, profile_id: int):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     services.delete_profile(user=request.user, profile=profile)
-    return 204, None
+    return Status(204, None)
 
 
-@router.post("/profiles/{int:profile_id}/copy", response={201: ProfileOut, **ERRORS}, summary="Copy a profile")
+@router.post("/profiles/{profile_id}/copy", response={201: ProfileOut, **ERRORS}, summary="Copy a profile")
 def profile_copy(request: HttpRequest, profile_id: int, payload: CopyIn):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
-    return 201, present.profile(services.copy_profile(user=request.user, profile=profile, name=payload.name))
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
+    return Status(201, present.profile(services.copy_profile(user=request.user, profile=profile, name=payload.name)))
 
 
 @router.post(
-    "/profiles/{int:profile_id}/move", response={200: list[ProfileOut], **ERRORS}, summary="Move a profile up or down"
+    "/profiles/{profile_id}/move", response={200: list[ProfileOut], **ERRORS}, summary="Move a profile up or down"
 )
 def profile_move(request: HttpRequest, profile_id: int, payload: MoveIn):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     services.move_profile(user=request.user, profile=profile, direction=_direction(payload))
-    return [present.profile(p) for p in services.available_profiles(request.user)]
+    return [present.profile(p) for p in selectors.available_profiles(request.user)]
 
 
 # --- action chains ----------------------------------------------------------------------
@@ -93,17 +93,17 @@ def _action_body(action: Action) -> dict:
 
 
 @router.get(
-    "/profiles/{int:profile_id}/actions",
+    "/profiles/{profile_id}/actions",
     response={200: list[ActionOut], **ERRORS},
     summary="A profile's enter and exit chains",
 )
 def action_list(request: HttpRequest, profile_id: int):
-    return _actions(or_404(services.get_available_profile, request.user, profile_id))
+    return _actions(or_404(selectors.get_available_profile, request.user, profile_id))
 
 
-@router.post("/profiles/{int:profile_id}/actions", response={201: ActionOut, **ERRORS}, summary="Add an action")
+@router.post("/profiles/{profile_id}/actions", response={201: ActionOut, **ERRORS}, summary="Add an action")
 def action_create(request: HttpRequest, profile_id: int, payload: ActionIn):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     action = services.add_action(
         user=request.user,
         profile=profile,
@@ -113,34 +113,32 @@ def action_create(request: HttpRequest, profile_id: int, payload: ActionIn):
         enabled=payload.enabled,
         actor=request.user,
     )
-    return 201, _action_body(action)
+    return Status(201, _action_body(action))
 
 
-@router.patch(
-    "/actions/{int:action_id}", response={200: ActionOut, **ERRORS}, summary="Change an action or turn it on/off"
-)
+@router.patch("/actions/{action_id}", response={200: ActionOut, **ERRORS}, summary="Change an action or turn it on/off")
 def action_update(request: HttpRequest, action_id: int, payload: ActionPatch):
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     action = services.update_action(
         user=request.user, action=action, params=payload.params, enabled=payload.enabled, actor=request.user
     )
     return _action_body(action)
 
 
-@router.delete("/actions/{int:action_id}", response={204: None, **ERRORS}, summary="Delete an action")
+@router.delete("/actions/{action_id}", response={204: None, **ERRORS}, summary="Delete an action")
 def action_delete(request: HttpRequest, action_id: int):
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     services.delete_action(user=request.user, action=action, actor=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
-    "/actions/{int:action_id}/move",
+    "/actions/{action_id}/move",
     response={200: list[ActionOut], **ERRORS},
     summary="Move an action up or down its chain",
 )
 def action_move(request: HttpRequest, action_id: int, payload: MoveIn):
-    action = or_404(services.get_own_action, request.user, action_id)
+    action = or_404(selectors.get_own_action, request.user, action_id)
     services.move_action(user=request.user, action=action, direction=_direction(payload), actor=request.user)
     return _actions(action.profile)
 
@@ -162,31 +160,31 @@ def trigger_list(request: HttpRequest):
     return [_trigger_body(t) for t in triggers.user_triggers(request.user)]
 
 
-@router.post(
-    "/profiles/{int:profile_id}/triggers/time", response={201: TriggerOut, **ERRORS}, summary="Add a time trigger"
-)
+@router.post("/profiles/{profile_id}/triggers/time", response={201: TriggerOut, **ERRORS}, summary="Add a time trigger")
 def time_trigger_create(request: HttpRequest, profile_id: int, payload: TimeTriggerIn):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     fields = payload.dict()
     fields["weekdays"] = _weekday_bits(fields["weekdays"])
-    return 201, _trigger_body(triggers.create_time_trigger(user=request.user, profile=profile, **fields))
+    return Status(201, _trigger_body(triggers.create_time_trigger(user=request.user, profile=profile, **fields)))
 
 
 @router.post(
-    "/profiles/{int:profile_id}/triggers/meeting",
+    "/profiles/{profile_id}/triggers/meeting",
     response={201: TriggerOut, **ERRORS},
     summary="Add the meeting trigger",
 )
 def meeting_trigger_create(request: HttpRequest, profile_id: int, payload: MeetingTriggerIn):
-    profile = or_404(services.get_available_profile, request.user, profile_id)
+    profile = or_404(selectors.get_available_profile, request.user, profile_id)
     connector = None
     if payload.connector_id is not None:
-        connector = or_404(StatusConnector.objects.get, payload.connector_id)
-    return 201, _trigger_body(triggers.create_meeting_trigger(user=request.user, profile=profile, connector=connector))
+        connector = or_404(by_pk(StatusConnector), payload.connector_id)
+    return Status(
+        201, _trigger_body(triggers.create_meeting_trigger(user=request.user, profile=profile, connector=connector))
+    )
 
 
 @router.patch(
-    "/triggers/{int:trigger_id}", response={200: TriggerOut, **ERRORS}, summary="Change a trigger or turn it on/off"
+    "/triggers/{trigger_id}", response={200: TriggerOut, **ERRORS}, summary="Change a trigger or turn it on/off"
 )
 def trigger_update(request: HttpRequest, trigger_id: int, payload: TimeTriggerPatch):
     trigger = or_404(triggers.get_own_trigger, request.user, trigger_id)
@@ -201,8 +199,8 @@ def trigger_update(request: HttpRequest, trigger_id: int, payload: TimeTriggerPa
     return _trigger_body(trigger)
 
 
-@router.delete("/triggers/{int:trigger_id}", response={204: None, **ERRORS}, summary="Delete a trigger")
+@router.delete("/triggers/{trigger_id}", response={204: None, **ERRORS}, summary="Delete a trigger")
 def trigger_delete(request: HttpRequest, trigger_id: int):
     trigger = or_404(triggers.get_own_trigger, request.user, trigger_id)
     triggers.delete_trigger(user=request.user, trigger=trigger)
-    return 204, None
+    return Status(204, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Router, Status
 
 from api import present
 from api.endpoints.common import ERRORS, or_404
@@ -49,16 +49,14 @@ def connect(request: HttpRequest, payload: ConnectIn):
         extension=extension,
         actor=request.user,
         source=Selection.Source.API,
-        client=events.ClientInfo(
-            client_id=payload.client_id, name=payload.client_name, version=payload.client_version
-        ),
+        client=events.ClientInfo(client_id=payload.client_id, name=payload.client_name, version=payload.client_version),
     )
     session.extension = extension
-    return 201, present.session(session)
+    return Status(201, present.session(session))
 
 
 @router.post(
-    "/sessions/{int:session_id}/heartbeat",
+    "/sessions/{session_id}/heartbeat",
     response={200: HeartbeatOut, **ERRORS},
     summary="Keep a client session alive",
 )
@@ -71,11 +69,11 @@ def heartbeat(request: HttpRequest, session_id: int):
     return {"expires_at": expires}
 
 
-@router.delete("/sessions/{int:session_id}", response={204: None, **ERRORS}, summary="Disconnect a client")
+@router.delete("/sessions/{session_id}", response={204: None, **ERRORS}, summary="Disconnect a client")
 def disconnect(request: HttpRequest, session_id: int):
     """The softphone loses the profile's changes; they stay on the primary."""
     session = or_404(_own_session, request.user, session_id)
     events.disconnect_client(
         user=request.user, extension=session.extension, actor=request.user, source=Selection.Source.API
     )
-    return 204, None
+    return Status(204, None)

@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Router, Status
 
-from api.endpoints.common import ERRORS, or_404
+from api.endpoints.common import ERRORS, by_pk, or_404
 from api.errors import ApiError
 from api.schemas import CountOut, StaffReapplyIn, StaffSwitchIn, StaffSwitchOut
 from devices.models import Team
@@ -44,14 +44,14 @@ def staff_switch(request: HttpRequest, payload: StaffSwitchIn):
         raise _invalid("body", _("Choose exactly one of client_profile_id, team_id and user_ids."))
     if payload.until is not None and payload.until <= timezone.now():
         raise _invalid("until", _("Choose a time in the future."))
-    profile = or_404(PresenceProfile.objects.get, payload.profile_id)
+    profile = or_404(by_pk(PresenceProfile), payload.profile_id)
     if profile.kind != PresenceProfile.Kind.SYSTEM:
         raise _invalid("profile_id", _("Choose a system profile."))
     if payload.client_profile_id is not None:
-        client = or_404(ClientProfile.objects.get, payload.client_profile_id)
+        client = or_404(by_pk(ClientProfile), payload.client_profile_id)
         user_ids = Account.objects.filter(client_profile=client).values_list("user_id", flat=True)
     elif payload.team_id is not None:
-        team = or_404(Team.objects.get, payload.team_id)
+        team = or_404(by_pk(Team), payload.team_id)
         user_ids = Account.objects.filter(primary_extension__teams=team).values_list("user_id", flat=True)
     else:
         user_ids = payload.user_ids
@@ -69,6 +69,6 @@ def staff_reapply(request: HttpRequest, payload: StaffReapplyIn):
     if payload.everyone:
         count = events.reapply_everyone(actor=request.user)
     else:
-        client = or_404(ClientProfile.objects.get, payload.client_profile_id)
+        client = or_404(by_pk(ClientProfile), payload.client_profile_id)
         count = events.reapply_client_profile(client_profile=client, actor=request.user)
-    return 202, {"users": count}
+    return Status(202, {"users": count})
