@@ -45,7 +45,8 @@ from django.utils import timezone  # noqa: E402
 
 from devices.models import Destination, Extension, TargetState  # noqa: E402
 from portal.celery import app  # noqa: E402
-from profiles import duescan  # noqa: E402
+from profiles.automation import duescan  # noqa: E402
+from profiles.automation.tasks import due_scan, noop  # noqa: E402
 from profiles.models import (  # noqa: E402
     Account,
     Action,
@@ -55,7 +56,6 @@ from profiles.models import (  # noqa: E402
     Trigger,
     TriggerFiring,
 )
-from profiles.tasks import due_scan, noop  # noqa: E402
 
 User = get_user_model()
 EVERY_DAY = 0b1111111

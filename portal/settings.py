@@ -223,8 +223,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-applies": {"task": "devices.tasks.sweep_pending", "schedule": 30.0},
     "reconcile-devices": {"task": "devices.tasks.reconcile_all", "schedule": 300.0},
     # Every time trigger and clear-after timer: one scan of an indexed table.
-    "due-scan": {"task": "profiles.tasks.due_scan", "schedule": 30.0},
-    "poll-status-connectors": {"task": "profiles.tasks.poll_status_connectors", "schedule": 60.0},
+    "due-scan": {"task": "profiles.automation.tasks.due_scan", "schedule": 30.0},
+    "poll-status-connectors": {"task": "profiles.automation.tasks.poll_status_connectors", "schedule": 60.0},
 }
 
 # --- The portal -------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Count
 
 from devices.admin import ReadOnlyAdmin
-from profiles import seeding, triggers
+from profiles import seeding
 from profiles.actions import describe_action
 from profiles.admin_forms import (
     AccountForm,
@@ -21,6 +21,7 @@ from profiles.admin_forms import (
     TypedActionForm,
     phase_action_form,
 )
+from profiles.automation import connectors, triggers
 from profiles.errors import PortalError
 from profiles.models import (
     Account,
@@ -258,8 +259,6 @@ class StatusConnectorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
     def check_now(self, request, queryset):
-        from profiles import connectors
-
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)

@@ -166,8 +166,8 @@ def save_account(*, account: Account, changed=(), actor=None) -> Account:
     time zone reschedules the user's time triggers; with presence profiles
     enabled the user has the defaults, and a new primary extension gets the
     selected profile re-applied."""
+    from profiles.automation.triggers import reschedule_user_triggers
     from profiles.services import reapply
-    from profiles.triggers import reschedule_user_triggers
 
     changed = set(changed)
     if account.client_profile is not None and account.client_profile.presence_profiles_enabled:

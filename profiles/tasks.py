@@ -1,25 +1,11 @@
-"""Celery tasks for triggers: thin wrappers that take ids and call services.
-
-One Beat entry (due_scan) drives every time trigger and clear-after timer;
-work is handed on in batches of ids, so 10,000 users switched at one minute
-are ~20 tasks of 500, not 10,000 tasks.
-"""
+"""Celery tasks of the profiles app outside the automation (whose tasks
+live in profiles.automation.tasks): thin wrappers that take ids and call
+services."""
 
 from celery import shared_task
 
-from devices import services as device_services
-from profiles import duescan, precedence
 from profiles.models import Selection
 from profiles.services import reapply_many
-
-
-def converge_users(user_ids: list[int], *, reason: str) -> None:
-    """Converge the users a batch switched, in this task (devices'
-    converge_users run in-process; it hands a user with a transient driver
-    error to converge_user, which owns the retries)."""
-    from devices.tasks import converge_users as converge_batch
-
-    converge_batch(list(dict.fromkeys(user_ids)), reason)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -27,70 +13,3 @@ def reapply_users(user_ids: list[int], event: str = "reapply", actor_id: int | N
     """Administrator's / service start's re-apply of a batch of users."""
     source = Selection.Source.ADMIN if actor_id is not None else Selection.Source.SYSTEM
     return len(reapply_many(user_ids=user_ids, event=event, source=source, actor_id=actor_id, source_detail=detail))
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def converge_switched(user_ids: list[int], reason: str = "trigger") -> int:
-    """Converge users switched together with one driver read/apply/verify
-    for the batch (devices.converge_batch); whoever it leaves (a failed
-    step, a newer target, a shared extension) goes the per-user way.
-    Idempotent like converge, so a redelivery is harmless."""
-    from devices.converge_batch import converge_many
-
-    left = converge_many(user_ids, reason=reason)
-    if left:
-        converge_users(left, reason=reason)
-    return len(user_ids) - len(left)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def fire_triggers(firing_ids: list[int]) -> int:
-    """Act on a batch of claimed firings in a constant number of queries;
-    the switched users' converges follow as batch tasks (converge_users).
-    Safe to run twice: a firing that is no longer pending is skipped."""
-    results = precedence.apply_firings(firing_ids)
-    return sum(r.outcome == "applied" for r in results.values())
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def clear_after_users(user_ids: list[int]) -> int:
-    """Return a batch of users whose timer ended to their previous profile
-    (each at most once, see precedence.clear_after)."""
-    with device_services.collect_converges() as switched:
-        for user_id in user_ids:
-            precedence.clear_after(user_id)
-    converge_users(switched, reason="clear_after")
-    return len(switched)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def due_scan() -> dict:
-    """The one Beat entry for triggers and timers (settings.CELERY_BEAT_SCHEDULE)."""
-    result = duescan.scan(
-        send_firings=fire_triggers.delay,
-        send_clear_after=clear_after_users.delay,
-        send_expired_sessions=expire_client_sessions.delay,
-    )
-    return result.__dict__
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def expire_client_sessions(session_ids: list[int]) -> int:
-    """End a batch of client sessions that stopped heartbeating, as if
-    disconnected (each at most once, see events.expire_client_sessions)."""
-    from profiles import events
-
-    return events.expire_client_sessions(session_ids)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def poll_status_connectors() -> dict:
-    """Poll every enabled Microsoft 365 connector (Beat entry)."""
-    from profiles import connectors
-
-    return connectors.poll_all()
-
-
-@shared_task
-def noop(*args) -> None:
-    """Does nothing: the bench's yardstick for what a worker spends per task."""

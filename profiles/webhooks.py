@@ -1,10 +1,10 @@
-"""The signed status webhook (profiles.connectors describes the format)."""
+"""The signed status webhook (profiles.automation.connectors.webhook describes the format)."""
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from profiles import connectors
+from profiles.automation.connectors import webhook as connectors
 
 
 @csrf_exempt  # authenticated by the HMAC signature, not a session

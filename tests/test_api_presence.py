@@ -238,7 +238,7 @@ def test_triggers_on_system_profiles_and_bobs_are_refused(api, alice, bob):
     assert api.post(f"/api/v1/profiles/{system.pk}/triggers/time", {"time_of_day": "09:00"}).status_code == 403
     theirs = profile_named(bob, "In a meeting")
     assert api.post(f"/api/v1/profiles/{theirs.pk}/triggers/time", {"time_of_day": "09:00"}).status_code == 404
-    from profiles import triggers
+    from profiles.automation import triggers
 
     trigger = triggers.create_time_trigger(user=bob, profile=theirs, time_of_day=dt.time(9))
     assert api.patch(f"/api/v1/triggers/{trigger.pk}", {"enabled": False}).status_code == 404

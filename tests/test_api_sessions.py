@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension
-from profiles import events, tasks
+from profiles import events
+from profiles.automation import tasks
 from profiles.models import SwitchEvent
 from profiles.services import select_profile
 from tests.api_support import ApiClient

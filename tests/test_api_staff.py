@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from devices.models import Team
-from profiles import tasks
+from profiles.automation import tasks
 from profiles.models import ClientProfile, PresenceProfile, Selection, SwitchEvent
 from profiles.services import select_profile
 from tests.api_support import ApiClient

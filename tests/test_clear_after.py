@@ -7,10 +7,10 @@ import threading
 import pytest
 from django.db import connections
 
-from profiles import duescan, precedence
+from profiles.automation import clear_after, duescan
+from profiles.automation.tasks import clear_after_users, due_scan
 from profiles.models import Selection, SwitchEvent
 from profiles.services import select_profile
-from profiles.tasks import clear_after_users, due_scan
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,7 +63,7 @@ def test_two_workers_clearing_the_same_user_at_once_switch_once(alice):
     def clear():
         try:
             start.wait(10)
-            outcomes.append(precedence.clear_after(alice.pk, now=UNTIL + dt.timedelta(seconds=1)).outcome)
+            outcomes.append(clear_after.clear_after(alice.pk, now=UNTIL + dt.timedelta(seconds=1)).outcome)
         finally:
             connections.close_all()
 

@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from profiles import duescan, triggers
+from profiles.automation import duescan, triggers
+from profiles.automation.tasks import due_scan, fire_triggers
 from profiles.models import Selection, SwitchEvent, Trigger, TriggerFiring
-from profiles.tasks import due_scan, fire_triggers
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -307,7 +307,7 @@ def test_a_redelivered_converge_batch_does_not_undo_a_handset_change(time_machin
     from devices.drivers.simulated import SimulatedDriver
     from devices.services import manual_change
     from devices.state import Command
-    from profiles.tasks import converge_switched
+    from profiles.automation.tasks import converge_switched
 
     [alice] = _users_with_due_triggers(1)
     time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)

@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from profiles import connectors, triggers
+from profiles.automation import triggers
+from profiles.automation.connectors import m365 as connectors
+from profiles.automation.tasks import poll_status_connectors
 from profiles.models import MeetingPresence, Selection, StatusConnector
-from profiles.tasks import poll_status_connectors
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)

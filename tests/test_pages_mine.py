@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import ApplyRun, ApplyStep, ClientSession, Extension
+from profiles.automation.triggers import create_time_trigger
 from profiles.models import StatusConnector, SwitchEvent, Trigger
 from profiles.services import select_profile
-from profiles.triggers import create_time_trigger
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db

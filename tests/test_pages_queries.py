@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import ApplyRun, ApplyStep, Mismatch
+from profiles.automation.triggers import create_time_trigger
 from profiles.models import Action, SwitchEvent
 from profiles.services import add_action, create_profile, select_profile
-from profiles.triggers import create_time_trigger
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db

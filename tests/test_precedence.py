@@ -1,14 +1,14 @@
 """Precedence: the user's own choice > sticky > meeting > clear-after >
-time trigger (profiles.precedence; README "## Triggers")."""
+time trigger (profiles.automation.precedence; README "## Triggers")."""
 
 import datetime as dt
 
 import pytest
 
-from profiles import precedence, triggers
+from profiles.automation import meetings, triggers
+from profiles.automation.tasks import due_scan
 from profiles.models import RecentValue, Selection, StatusConnector, Trigger, TriggerFiring
 from profiles.services import select_profile, update_profile
-from profiles.tasks import due_scan
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,11 +57,11 @@ def _fire_time_trigger(user, profile_name: str, time_machine, at: dt.datetime) -
 
 
 def _start(user, hook):
-    return precedence.meeting_started(user_id=user.pk, connector=hook)
+    return meetings.meeting_started(user_id=user.pk, connector=hook)
 
 
 def _end(user, hook):
-    return precedence.meeting_ended(user_id=user.pk, connector=hook)
+    return meetings.meeting_ended(user_id=user.pk, connector=hook)
 
 
 def _make_sticky(user, name):

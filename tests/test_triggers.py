@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from profiles import triggers
+from profiles.automation import triggers
 from profiles.errors import NotAllowed, PortalError
 from profiles.models import PresenceProfile, StatusConnector, Trigger
 from tests.factories import make_user, profile_named

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 import time_machine
 
-from profiles import triggers
+from profiles.automation import triggers
+from profiles.automation.tasks import due_scan
 from profiles.models import SwitchEvent, TriggerFiring
-from profiles.tasks import due_scan
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)

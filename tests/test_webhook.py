@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from profiles import triggers
-from profiles.connectors import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from profiles.automation import triggers
+from profiles.automation.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from profiles.models import MeetingPresence, Selection, StatusConnector, SwitchEvent
 from tests.factories import make_user, profile_named
 

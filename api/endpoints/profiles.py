@@ -22,8 +22,9 @@ from api.schemas import (
     TimeTriggerPatch,
     TriggerOut,
 )
-from profiles import selectors, services, triggers
+from profiles import selectors, services
 from profiles.actions import describe_action
+from profiles.automation import triggers
 from profiles.models import Action, StatusConnector, Trigger
 
 router = Router(tags=["profiles"])

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from profiles import selectors
-from profiles import triggers as trigger_services
+from profiles.automation import triggers as trigger_services
 from profiles.errors import PortalError
 from profiles.forms import TimeTriggerForm, apply_errors
 from profiles.models import PresenceProfile

@@ -11,9 +11,9 @@ from playwright.sync_api import expect
 from devices.models import Mismatch
 from devices.services import manual_change
 from devices.state import Command
+from profiles.automation.triggers import create_time_trigger
 from profiles.models import Action, Selection, Trigger
 from profiles.services import select_profile
-from profiles.triggers import create_time_trigger
 from tests.browser.conftest import DESKTOP, PHONE, shoot
 from tests.factories import make_user, profile_named
 

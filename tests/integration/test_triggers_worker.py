@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import TargetState
-from profiles import triggers
-from profiles.connectors import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from profiles.automation import triggers
+from profiles.automation.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from profiles.automation.tasks import due_scan
 from profiles.models import Selection, StatusConnector, Trigger, TriggerFiring
 from profiles.services import select_profile
-from profiles.tasks import due_scan
 from tests.factories import make_user, profile_named
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -14,7 +14,7 @@ LOCKED (a second scan skips them), each occurrence is inserted under the
 unique (trigger, scheduled_for) key with ON CONFLICT DO NOTHING (only rows
 actually inserted go on), and ``next_fire_at`` advances in the same
 transaction. The batch task then acts on a firing only while it is still
-"pending" (profiles.precedence.apply_firing).
+"pending" (profiles.automation.firings.apply_firings).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal import bulk
+from profiles.automation.triggers import trigger_next_fire
 from profiles.models import Selection, Trigger, TriggerFiring
-from profiles.triggers import trigger_next_fire
 
 BATCH_SIZE = 500
 # A firing still pending this long after it was claimed lost its batch task

@@ -2,7 +2,7 @@
 reading them (selectors), and when a time trigger fires next.
 
 A time trigger keeps one UTC ``next_fire_at``, computed in the owner's time
-zone; the Beat due-scan (profiles.tasks) claims rows whose time has come.
+zone; the Beat due-scan (profiles.automation.duescan) claims rows whose time has come.
 Daylight-saving rule (README "## Triggers"): a local time inside the
 spring-forward gap fires once, at the first valid instant after the gap
 (02:30 in Berlin on that day fires at 03:00 local); a local time that
@@ -344,18 +344,6 @@ def create_meeting_trigger(*, user, profile: PresenceProfile, connector: StatusC
             "Change or delete that one instead."
         )
     return Trigger.objects.create(profile=profile, kind=Trigger.Kind.MEETING, connector=connector, next_fire_at=None)
-
-
-def meeting_profile(user) -> PresenceProfile | None:
-    """The profile the user's enabled meeting trigger switches to."""
-    trigger = (
-        Trigger.objects.filter(
-            profile__owner=user, profile__kind=PresenceProfile.Kind.PERSONAL, kind=Trigger.Kind.MEETING, enabled=True
-        )
-        .select_related("profile")
-        .first()
-    )
-    return trigger.profile if trigger else None
 
 
 def reschedule_user_triggers(user, *, now: dt.datetime | None = None) -> int:
