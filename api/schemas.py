@@ -317,3 +317,15 @@ class StaffReapplyIn(Schema):
 
 class CountOut(Schema):
     users: int
+
+
+class SessionTriggerOut(Schema):
+    profile_id: int | None = Field(description="Your own choice; none: the client profile's default applies.")
+    return_on_connect: bool
+    effective_profile_id: int | None = Field(description="What applies now (yours or the default).")
+    effective_return_on_connect: bool
+
+
+class SessionTriggerIn(Schema):
+    profile_id: StrictInt | None = None
+    return_on_connect: StrictBool = False

@@ -111,6 +111,8 @@ class ClientProfileForm(forms.ModelForm):
             "disable_dee_ucd_when_logged_out",
             "selected_profile_edit_policy",
             "system_profiles",
+            "session_end_profile",
+            "session_return_on_connect",
         )
 
     def clean_presence_profiles_enabled(self):

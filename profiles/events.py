@@ -10,6 +10,7 @@ the API, tasks and commands call it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -38,6 +39,24 @@ class ClientInfo:
     client_id: str
     name: str = ""
     version: str = ""
+
+
+# Called on commit with (user id, connected) when a user's first client
+# connected or a client left: the session triggers (profiles.automation.
+# sessions) listen here, registered in ProfilesConfig.ready, so this
+# services module does not import the automation above it.
+_session_listeners: list[Callable[[int, bool], object]] = []
+
+
+def listen_to_client_sessions(listener: Callable[[int, bool], object]) -> None:
+    if listener not in _session_listeners:
+        _session_listeners.append(listener)
+
+
+def _notify_on_commit(user_ids, connected: bool) -> None:
+    for user_id in user_ids:
+        for listener in _session_listeners:
+            transaction.on_commit(lambda listener=listener, user_id=user_id: listener(user_id, connected))
 
 
 def session_window() -> dt.timedelta:
@@ -86,6 +105,7 @@ def connect_client(
         if client is not None:
             _set_client(session, client, now)
         session.save()
+        _notify_on_commit([user.pk], True)
         reapply(
             user=user,
             event="session_connect",
@@ -139,6 +159,7 @@ def expire_client_sessions(session_ids, *, now: dt.datetime | None = None) -> in
         if not expired:
             return 0
         ClientSession.objects.filter(pk__in=[pk for pk, _, _ in expired]).delete()
+        _notify_on_commit(sorted({user_id for _, user_id, _ in expired}), False)
         released: dict[int, tuple[str, ...]] = {}
         for _, user_id, number in expired:
             released[user_id] = (*released.get(user_id, ()), number)
@@ -172,6 +193,7 @@ def disconnect_client(*, user, extension: Extension, actor=None, source: str = S
         deleted, _ = ClientSession.objects.filter(user=user, extension=extension).delete()
         if not deleted:
             return False
+        _notify_on_commit([user.pk], False)
         reapply(
             user=user,
             event="session_disconnect",

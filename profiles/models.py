@@ -55,6 +55,19 @@ class ClientProfile(models.Model):
         limit_choices_to={"kind": "system"},
         help_text="The system-wide profiles its users get.",
     )
+    # Session trigger default for its users (profiles.automation.sessions).
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"kind": "system"},
+        help_text="Switch users to this system profile when their last client disconnects or expires.",
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text="Return to the profile before when a client connects again."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -73,6 +86,18 @@ class Account(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     primary_extension = models.OneToOneField(
         Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="primary_of"
+    )
+    # The user's own session trigger; none: the client profile's default.
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Switch to this profile when the last client disconnects or expires.",
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text="Return to the profile before when a client connects again."
     )
 
     def __str__(self) -> str:
@@ -321,6 +346,8 @@ class Selection(models.Model):
         MEETING_END = "meeting_end", "Meeting ended"
         CLEAR_AFTER = "clear_after", "Timer ended"
         API = "api", "API"
+        SESSION_END = "session_end", "Last client disconnected"
+        SESSION_BACK = "session_back", "Client connected again"
         SYSTEM = "system", "System"
 
     user = models.OneToOneField(

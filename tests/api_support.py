@@ -27,6 +27,9 @@ class ApiClient:
     def post(self, path, body=None, **extra):
         return self.client.post(path, json.dumps(body or {}), content_type="application/json", **self._headers(extra))
 
+    def put(self, path, body=None, **extra):
+        return self.client.put(path, json.dumps(body or {}), content_type="application/json", **self._headers(extra))
+
     def patch(self, path, body=None, **extra):
         return self.client.patch(path, json.dumps(body or {}), content_type="application/json", **self._headers(extra))
 

@@ -100,3 +100,60 @@ def test_staff_reapply_needs_its_permission_and_names_the_staff_member(company, 
     assert SwitchEvent.objects.filter(event="reapply", actor__username="sam").count() == 2
     assert api.post("/api/v1/staff/reapply", {"everyone": True}).json() == {"users": 3}
     assert api.post("/api/v1/staff/reapply", {}).status_code == 422
+
+
+# --- the same operations as admin actions ---------------------------------------------
+
+
+def admin_client(*permissions):
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username="sam", defaults={"is_staff": True})
+    for codename in ("view_clientprofile", "change_clientprofile", "view_account", "change_account", *permissions):
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def test_admin_switch_action_on_client_profiles_asks_then_switches(company):
+    browser = admin_client("switch_users")
+    url = "/admin/profiles/clientprofile/"
+    standard = client_profile()
+    form = browser.post(url, {"action": "switch_users", "_selected_action": [standard.pk]})
+    assert form.status_code == 200 and b"Switch 2 users" in form.content
+    until = (NOW + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    done = browser.post(
+        url,
+        {
+            "action": "switch_users",
+            "_selected_action": [standard.pk],
+            "apply": "1",
+            "profile": closed().pk,
+            "until": until,
+        },
+        follow=True,
+    )
+    assert b"2 of 2 user(s) switched" in done.content
+    assert Selection.objects.filter(profile=closed()).count() == 2
+    assert SwitchEvent.objects.filter(new_profile=closed(), actor__username="sam").count() == 2
+
+
+def test_admin_switch_action_needs_the_permission(company):
+    browser = admin_client()
+    page = browser.get("/admin/profiles/account/")
+    assert b"switch_users" not in page.content
+    browser.post(
+        "/admin/profiles/account/",
+        {"action": "switch_users", "_selected_action": [company[0].account.pk], "apply": "1", "profile": closed().pk},
+    )
+    assert not Selection.objects.filter(profile=closed()).exists()
+
+
+def test_admin_reapply_action_on_accounts(company, django_capture_on_commit_callbacks):
+    browser = admin_client("reapply_users")
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(
+            "/admin/profiles/account/", {"action": "reapply_users", "_selected_action": [company[2].account.pk]}
+        )
+    assert SwitchEvent.objects.filter(event="reapply", actor__username="sam", user=company[2]).count() == 1

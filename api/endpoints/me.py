@@ -11,9 +11,10 @@ from ninja import Router
 from api import present
 from api.endpoints.common import ERRORS, or_404
 from api.errors import ApiError
-from api.schemas import MeOut, SwitchIn, TeamOut
+from api.schemas import MeOut, SessionTriggerIn, SessionTriggerOut, SwitchIn, TeamOut, UserOut
 from profiles import selectors, services
-from profiles.models import Selection
+from profiles.automation import sessions
+from profiles.models import Account, Selection
 
 router = Router(tags=["me"])
 
@@ -44,6 +45,13 @@ def me_body(user) -> dict:
             for m in status.mismatches
         ],
     }
+
+
+@router.get("/whoami", response={200: UserOut, **ERRORS}, summary="Who this token belongs to (a cheap check)")
+def whoami(request: HttpRequest):
+    """Authentication only, no other query: clients check a token with it."""
+    user = request.user
+    return {"id": user.pk, "username": user.username, "name": present.user_name(user)}
 
 
 @router.get("/me", response={200: MeOut, **ERRORS}, summary="My presence and apply status")
@@ -83,6 +91,33 @@ def reapply(request: HttpRequest):
         user=request.user, event="reapply", source=Selection.Source.API, actor=request.user, source_detail="re-apply"
     )
     return me_body(request.user)
+
+
+def _session_trigger_body(user) -> dict:
+    account = Account.objects.select_related("client_profile").get(user=user)
+    profile, return_on_connect = sessions.effective(account)
+    return {
+        "profile_id": account.session_end_profile_id,
+        "return_on_connect": account.session_return_on_connect,
+        "effective_profile_id": profile.pk if profile else None,
+        "effective_return_on_connect": return_on_connect,
+    }
+
+
+@router.get("/me/session-trigger", response={200: SessionTriggerOut, **ERRORS}, summary="My session trigger")
+def session_trigger(request: HttpRequest):
+    """The profile to switch to when my last client disconnects or expires,
+    and whether to return when a client connects again."""
+    return or_404(_session_trigger_body, request.user)
+
+
+@router.put("/me/session-trigger", response={200: SessionTriggerOut, **ERRORS}, summary="Set my session trigger")
+def set_session_trigger(request: HttpRequest, payload: SessionTriggerIn):
+    profile = None
+    if payload.profile_id is not None:
+        profile = or_404(selectors.get_available_profile, request.user, payload.profile_id)
+    sessions.set_session_trigger(user=request.user, profile=profile, return_on_connect=payload.return_on_connect)
+    return _session_trigger_body(request.user)
 
 
 @router.get("/teams", response={200: list[TeamOut], **ERRORS}, summary="All teams (for the colleagues filter)")

@@ -16,13 +16,12 @@ from api.errors import ApiError
 from api.schemas import CountOut, StaffReapplyIn, StaffSwitchIn, StaffSwitchOut
 from devices.models import Team
 from profiles import events
+from profiles.admin_staff import REAPPLY_PERMISSION, SWITCH_PERMISSION
 from profiles.models import Account, ClientProfile, PresenceProfile
 
 router = Router(tags=["staff"])
 User = get_user_model()
 
-SWITCH_PERMISSION = "api.switch_users"
-REAPPLY_PERMISSION = "api.reapply_users"
 
 
 def _require(request: HttpRequest, permission: str) -> None:

@@ -23,7 +23,14 @@ from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
-AUTOMATIC_SOURCES = {Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER}
+AUTOMATIC_SOURCES = {
+    Source.TRIGGER,
+    Source.MEETING,
+    Source.MEETING_END,
+    Source.CLEAR_AFTER,
+    Source.SESSION_END,
+    Source.SESSION_BACK,
+}
 
 
 def _lock_account(user) -> Account:

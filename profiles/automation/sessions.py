@@ -1,0 +1,92 @@
+"""Session triggers: a profile to switch to when a user's last client
+disconnects or expires, and optionally back when a client connects again
+(FreePBX users' "DND on when I log out of the app, off when I log in").
+
+The user's own choice (Account) wins over the client profile's default.
+Same precedence as a meeting: a sticky profile the user chose by hand is
+never left, a running meeting is not interrupted, and the return happens
+only from the profile the session trigger selected itself (if the user
+chose another meanwhile, it stays).
+
+Runs after the disconnect or connect committed (profiles.events calls the
+listener registered in ProfilesConfig.ready), in its own transaction under
+the user's lock.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+
+from devices.models import ClientSession
+from profiles.automation.precedence import Outcome, Result, Source, State, lock_user, state_of, switch
+from profiles.errors import NotAllowed
+from profiles.models import Account, PresenceProfile
+
+
+def effective(account: Account) -> tuple[PresenceProfile | None, bool]:
+    """(profile to switch to when the last client leaves, return on connect)."""
+    if account.session_end_profile_id is not None:
+        return account.session_end_profile, account.session_return_on_connect
+    client = account.client_profile
+    if client is not None and client.session_end_profile_id is not None:
+        return client.session_end_profile, client.session_return_on_connect
+    return None, False
+
+
+def set_session_trigger(*, user, profile: PresenceProfile | None, return_on_connect: bool = False) -> Account:
+    """The user's own session trigger (None: use the client profile's
+    default, if any)."""
+    if profile is not None and not PresenceProfile.objects.available_to(user).filter(pk=profile.pk).exists():
+        raise NotAllowed("That profile is not available to you.")
+    try:
+        account = Account.objects.get(user=user)
+    except ObjectDoesNotExist:
+        raise NotAllowed("Presence profiles are not set up for this user.") from None
+    account.session_end_profile = profile
+    account.session_return_on_connect = bool(return_on_connect) and profile is not None
+    account.save(update_fields=["session_end_profile", "session_return_on_connect"])
+    return account
+
+
+def clients_changed(user_id: int, connected: bool) -> Result:
+    """A client of ``user_id`` connected (``connected``) or the last one left."""
+    with transaction.atomic():
+        account, selection = lock_user(user_id)
+        if account is None:
+            return Result("ignored", "presence profiles are not set up")
+        account = Account.objects.select_related("client_profile__session_end_profile", "session_end_profile").get(
+            pk=account.pk
+        )
+        profile, return_on_connect = effective(account)
+        if profile is None:
+            return Result("ignored", "no session trigger")
+        if connected:
+            if not return_on_connect:
+                return Result("ignored", "no return on connect")
+            if selection is None or selection.source != Source.SESSION_END:
+                return Result("unchanged", "the user chose another profile meanwhile")
+            if selection.previous_profile is None:
+                return Result("unchanged", "nothing to return to")
+            return switch(
+                account.user,
+                selection.previous_profile,
+                source=Source.SESSION_BACK,
+                source_detail="a client connected again",
+            )
+        if ClientSession.objects.filter(user_id=user_id).exists():
+            return Result("unchanged", "another client is still connected")
+        state = state_of(selection)
+        if state == State.STICKY:
+            return Result(Outcome.SKIPPED_STICKY, f"{selection.profile.name} is sticky")
+        if state == State.MEETING:
+            return Result("unchanged", "a meeting is running")
+        if selection is not None and selection.profile_id == profile.pk:
+            return Result(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+        return switch(
+            account.user,
+            profile,
+            source=Source.SESSION_END,
+            source_detail="the last client disconnected",
+            previous_profile=selection.profile if selection else None,
+        )
