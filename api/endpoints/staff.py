@@ -23,7 +23,6 @@ router = Router(tags=["staff"])
 User = get_user_model()
 
 
-
 def _require(request: HttpRequest, permission: str) -> None:
     if not (request.user.is_staff and request.user.has_perm(permission)):
         raise PermissionDenied
