@@ -6,9 +6,45 @@ import datetime as dt
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 Name = Field(..., min_length=1, max_length=64)
+
+
+def text_fits_the_database(value):
+    """Reject what PostgreSQL cannot store (NUL characters, lone UTF-16
+    surrogates), anywhere in a value, as a field error instead of a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("Text may not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("Text must be valid Unicode.") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            text_fits_the_database(key)
+            text_fits_the_database(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            text_fits_the_database(item)
+    return value
+
+
+class In(Schema):
+    """A request body: a JSON object, every text in it fits the database."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _an_object(cls, data, handler):
+        if not isinstance(data, dict) and not hasattr(data, "keys") and not isinstance(data, cls):
+            raise ValueError("Send a JSON object.")
+        return handler(data)
+
+    @field_validator("*")
+    @classmethod
+    def _text_fits_the_database(cls, value):
+        return text_fits_the_database(value)
 
 
 class UserOut(Schema):
@@ -29,7 +65,7 @@ class ProfileOut(Schema):
     editable: bool
 
 
-class ProfileIn(Schema):
+class ProfileIn(In):
     name: StrictStr = Name
     icon: StrictStr = "circle"
     colour: StrictStr = Field("#2e7d32", max_length=7)
@@ -37,7 +73,7 @@ class ProfileIn(Schema):
     sticky: StrictBool = False
 
 
-class ProfilePatch(Schema):
+class ProfilePatch(In):
     name: StrictStr | None = Field(None, min_length=1, max_length=64)
     icon: StrictStr | None = Field(None, max_length=32)
     colour: StrictStr | None = Field(None, max_length=7)
@@ -45,11 +81,11 @@ class ProfilePatch(Schema):
     sticky: StrictBool | None = None
 
 
-class CopyIn(Schema):
+class CopyIn(In):
     name: StrictStr | None = Field(None, min_length=1, max_length=64)
 
 
-class MoveIn(Schema):
+class MoveIn(In):
     direction: Literal["up", "down"]
 
 
@@ -64,14 +100,14 @@ class ActionOut(Schema):
     description: str
 
 
-class ActionIn(Schema):
+class ActionIn(In):
     type: StrictStr = Field(..., max_length=32)
     phase: Literal["enter", "exit"] = "enter"
     params: dict[str, Any] = {}
     enabled: StrictBool = True
 
 
-class ActionPatch(Schema):
+class ActionPatch(In):
     params: dict[str, Any] | None = None
     enabled: StrictBool | None = None
 
@@ -95,7 +131,7 @@ class TriggerOut(Schema):
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-class TimeTriggerIn(Schema):
+class TimeTriggerIn(In):
     time_of_day: dt.time
     weekdays: list[Weekday] = Field(["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1, max_length=7)
     holiday_country: StrictStr = Field("", max_length=8)
@@ -105,7 +141,7 @@ class TimeTriggerIn(Schema):
     enabled: StrictBool = True
 
 
-class TimeTriggerPatch(Schema):
+class TimeTriggerPatch(In):
     time_of_day: dt.time | None = None
     weekdays: list[Weekday] | None = Field(None, min_length=1, max_length=7)
     holiday_country: StrictStr | None = Field(None, max_length=8)
@@ -115,7 +151,7 @@ class TimeTriggerPatch(Schema):
     enabled: StrictBool | None = None
 
 
-class MeetingTriggerIn(Schema):
+class MeetingTriggerIn(In):
     connector_id: StrictInt | None = None
 
 
@@ -146,7 +182,7 @@ class MeOut(Schema):
     mismatches: list[MismatchOut]
 
 
-class SwitchIn(Schema):
+class SwitchIn(In):
     profile_id: StrictInt
     prompt_values: dict[str, StrictStr] | None = None
     until: dt.datetime | None = None
@@ -278,7 +314,7 @@ class ApplyRunPage(Page):
     results: list[ApplyRunOut]
 
 
-class ConnectIn(Schema):
+class ConnectIn(In):
     extension: StrictStr = Field(..., min_length=1, max_length=8, description="The softphone's extension number.")
     client_id: StrictStr = Field(..., min_length=1, max_length=64, description="Stable per installation.")
     client_name: StrictStr = Field("", max_length=100)
@@ -289,7 +325,7 @@ class HeartbeatOut(Schema):
     expires_at: dt.datetime
 
 
-class StaffSwitchIn(Schema):
+class StaffSwitchIn(In):
     profile_id: StrictInt = Field(..., description="A system profile.")
     client_profile_id: StrictInt | None = None
     team_id: StrictInt | None = None
@@ -310,7 +346,7 @@ class StaffSwitchOut(Schema):
     skipped: dict[str, int]
 
 
-class StaffReapplyIn(Schema):
+class StaffReapplyIn(In):
     client_profile_id: StrictInt | None = None
     everyone: StrictBool = False
 
@@ -326,6 +362,6 @@ class SessionTriggerOut(Schema):
     effective_return_on_connect: bool
 
 
-class SessionTriggerIn(Schema):
+class SessionTriggerIn(In):
     profile_id: StrictInt | None = None
     return_on_connect: StrictBool = False

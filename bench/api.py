@@ -200,7 +200,7 @@ def main() -> None:
     user = User.objects.get(username="bench0")
     session = ClientSession.objects.filter(user=user).first()
     token = raw[0]
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     client.post(f"/api/v1/sessions/{session.pk}/heartbeat", HTTP_AUTHORIZATION=f"Bearer {token}")
     with CaptureQueriesContext(connection) as ctx:
         response = client.post(f"/api/v1/sessions/{session.pk}/heartbeat", HTTP_AUTHORIZATION=f"Bearer {token}")

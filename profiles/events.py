@@ -41,22 +41,22 @@ class ClientInfo:
     version: str = ""
 
 
-# Called on commit with (user id, connected) when a user's first client
-# connected or a client left: the session triggers (profiles.automation.
+# Called on commit with (user ids, connected) when users' first client
+# connected or clients left: the session triggers (profiles.automation.
 # sessions) listen here, registered in ProfilesConfig.ready, so this
 # services module does not import the automation above it.
-_session_listeners: list[Callable[[int, bool], object]] = []
+_session_listeners: list[Callable[[list[int], bool], object]] = []
 
 
-def listen_to_client_sessions(listener: Callable[[int, bool], object]) -> None:
+def listen_to_client_sessions(listener: Callable[[list[int], bool], object]) -> None:
     if listener not in _session_listeners:
         _session_listeners.append(listener)
 
 
 def _notify_on_commit(user_ids, connected: bool) -> None:
-    for user_id in user_ids:
-        for listener in _session_listeners:
-            transaction.on_commit(lambda listener=listener, user_id=user_id: listener(user_id, connected))
+    ids = list(user_ids)
+    for listener in _session_listeners:
+        transaction.on_commit(lambda listener=listener: listener(ids, connected))
 
 
 def session_window() -> dt.timedelta:

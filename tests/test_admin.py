@@ -21,6 +21,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from api import tokens
 from devices.models import (
     ApplyRun,
     ClientSession,
@@ -102,6 +103,7 @@ def company(db):
     )
     run.steps.create(position=0, extension="1000", op="set_dnd", args={}, description="DND off", ok=True)
     SimulatedDevice.objects.get_or_create(extension=alice.account.primary_extension)
+    tokens.create_token(user=alice, name="alice's laptop")
     return {"alice": alice, "bob": bob}
 
 

@@ -252,3 +252,20 @@ def test_meeting_trigger_needs_a_configured_connector(api, alice):
     StatusConnector.objects.create(name="Hook", kind="webhook", webhook_secret="s" * 32)
     created = api.post(f"/api/v1/profiles/{meeting.pk}/triggers/meeting", {})
     assert created.status_code == 201 and created.json()["kind"] == "meeting"
+
+
+def test_text_the_database_cannot_store_is_a_field_error(api, alice):
+    nul = api.post("/api/v1/profiles", {"name": "Gym\u0000"})
+    assert nul.status_code == 422 and error_fields(nul) == {"name"}
+    gym = services.create_profile(user=alice, name="Gym")
+    deep = api.post(f"/api/v1/profiles/{gym.pk}/actions", {"type": "set_dnd", "params": {"message": "a\u0000b"}})
+    assert deep.status_code == 422 and error_fields(deep) == {"params"}
+    search = api.get("/api/v1/colleagues", {"q": "x\u0000"})
+    assert search.status_code == 422 and error_fields(search) == {"q"}
+
+
+def test_a_body_that_is_not_an_object_is_refused(api, alice):
+    for body in ([None, None], [1], "x", 5):
+        response = api.put("/api/v1/me/session-trigger", body)
+        assert response.status_code in (400, 422), (body, response.content)
+        assert response.json()["code"] in ("validation_error", "bad_request")

@@ -110,3 +110,20 @@ def test_bobs_profile_cannot_be_my_session_trigger(alice):
     bob = make_user("bob", "1001")
     response = ApiClient(alice).put("/api/v1/me/session-trigger", {"profile_id": profile_named(bob, "On holiday").pk})
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_users_without_a_session_trigger_cost_nothing_per_user(time_machine):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from profiles.automation import sessions
+
+    time_machine.move_to(NOW, tick=False)
+    counts = []
+    for n, base in ((2, 3000), (7, 4000)):
+        ids = [make_user(f"u{base + i}", str(base + i)).pk for i in range(n)]
+        with CaptureQueriesContext(connection) as ctx:
+            assert sessions.clients_changed(ids, False) == {}
+        counts.append(len(ctx.captured_queries))
+    assert counts == [1, 1]

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field as NinjaField
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from api import present
 from api.endpoints.common import ERRORS, paginate
-from api.schemas import ColleaguesOut
+from api.schemas import ColleaguesOut, In
 from profiles import selectors
 
 router = Router(tags=["colleagues"])
 PAGE_SIZE = 100
 
 
-class ColleagueFilter(Schema):
+class ColleagueFilter(In):
     q: str = NinjaField("", max_length=100, description="Search names, extension numbers and status.")
     team: int | None = NinjaField(None, ge=1, le=2**62, description="Only members of this team.")
     page: int = NinjaField(1, ge=1, le=2**31)

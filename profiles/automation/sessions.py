@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
+from django.db.models import Q
 
 from devices.models import ClientSession
 from profiles.automation.precedence import Outcome, Result, Source, State, lock_user, state_of, switch
@@ -49,8 +50,24 @@ def set_session_trigger(*, user, profile: PresenceProfile | None, return_on_conn
     return account
 
 
-def clients_changed(user_id: int, connected: bool) -> Result:
-    """A client of ``user_id`` connected (``connected``) or the last one left."""
+def clients_changed(user_ids: list[int], connected: bool) -> dict[int, Result]:
+    """Clients of ``user_ids`` connected (``connected``) or left. One query
+    finds who has a session trigger at all (most users have none), so
+    expiring a thousand sessions at once costs a constant number of queries
+    plus a switch for each user who asked for one."""
+    with_trigger = list(
+        Account.objects.filter(user_id__in=list(user_ids))
+        .filter(
+            Q(session_end_profile__isnull=False)
+            | Q(session_end_profile__isnull=True, client_profile__session_end_profile__isnull=False)
+        )
+        .values_list("user_id", flat=True)
+    )
+    return {user_id: client_changed(user_id, connected) for user_id in with_trigger}
+
+
+def client_changed(user_id: int, connected: bool) -> Result:
+    """A client of ``user_id`` connected (``connected``) or one left."""
     with transaction.atomic():
         account, selection = lock_user(user_id)
         if account is None:
