@@ -110,7 +110,7 @@ def main() -> None:
     db.setdefault("TEST", {})["NAME"] = f"bench_{db['NAME']}"
     old = setup_databases(verbosity=0, interactive=False)
     try:
-        from devices import services
+        from devices import converge, services
         from devices.models import TargetState
         from profiles.models import PresenceProfile
         from profiles.services import reapply_many, select_profile
@@ -119,13 +119,13 @@ def main() -> None:
         users = populate(n)
         print(f"setup: {n} users x 10 devices in {time.perf_counter() - started:.1f} s")
         for user in users:
-            services.converge(user_id=user.pk, reason="setup")
+            converge.converge(user_id=user.pk, reason="setup")
         meeting = {p.owner_id: p for p in PresenceProfile.objects.filter(name="In a meeting", owner__in=users)}
 
         with services.collect_converges():
             measure("switch (select_profile)", users, lambda u: select_profile(user=u, profile=meeting[u.pk]))
-        measure("converge (10 devices, changes)", users, lambda u: services.converge(user_id=u.pk, reason="bench"))
-        measure("converge again (devices match)", users, lambda u: services.converge(user_id=u.pk, reason="bench"))
+        measure("converge (10 devices, changes)", users, lambda u: converge.converge(user_id=u.pk, reason="bench"))
+        measure("converge again (devices match)", users, lambda u: converge.converge(user_id=u.pk, reason="bench"))
         ids = [u.pk for u in users]
         batches = [ids[i : i + services.BATCH_SIZE] for i in range(0, len(ids), services.BATCH_SIZE)]
         with services.collect_converges():
@@ -135,7 +135,7 @@ def main() -> None:
                 lambda b: reapply_many(user_ids=b, event="bench"),
             )
         for user in users:
-            services.converge(user_id=user.pk, reason="bench")
+            converge.converge(user_id=user.pk, reason="bench")
         measure(f"reconcile batch (<= {services.BATCH_SIZE} users)", batches, services.reconcile_users)
         applied = TargetState.objects.filter(status="applied", applied_version=models_f("version")).count()
         print(f"targets applied: {applied} of {n}")

@@ -43,10 +43,11 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.tasks import noop  # noqa: E402
 from devices.models import Destination, Extension, TargetState  # noqa: E402
 from portal.celery import app  # noqa: E402
 from profiles.automation import duescan  # noqa: E402
-from profiles.automation.tasks import due_scan, noop  # noqa: E402
+from profiles.automation.tasks import due_scan  # noqa: E402
 from profiles.models import (  # noqa: E402
     Account,
     Action,
@@ -205,6 +206,8 @@ def start_worker() -> subprocess.Popen:
             "bench@%h",
             "--without-gossip",
             "--without-mingle",
+            "--include",
+            "bench.tasks",
         ],
         cwd=ROOT,
         env=env,

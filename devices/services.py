@@ -1,18 +1,14 @@
-"""Desired state, then converge: storing a user's target and driving the
-devices to it through the PBX driver; mismatch detection, the pending-apply
-sweep, the preview, and the simulated PBX's "handset".
+"""Desired state: storing a user's target and enqueueing its converge
+(devices.converge drives the devices to it); mismatch detection, the
+pending-apply sweep, the preview, and the simulated PBX's "handset".
 
-Talking to the PBX never happens inside a database transaction: converge()
-reads the target, talks to the driver, then records the outcome in a short
-transaction of its own.
+Talking to the PBX never happens inside a database transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,8 +21,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from devices import hooks
-from devices.drivers import DriverError, get_driver
-from devices.models import ApplyRun, ApplyStep, ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
+from devices.converge import replace_mismatches
+from devices.drivers import get_driver
+from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number
 from portal import bulk
@@ -35,9 +32,6 @@ log = logging.getLogger(__name__)
 
 # How many users one batch task handles (sweep, reconcile, re-apply).
 BATCH_SIZE = 500
-# A converge that finds its target superseded by a newer version while it
-# talked to the PBX converges again at once, at most this many times.
-MAX_PASSES = 3
 
 
 # --- the target -------------------------------------------------------------------
@@ -155,201 +149,7 @@ def collect_converges():
         _collecting.user_ids = previous
 
 
-# --- converge -------------------------------------------------------------------------
-
-
-class ConvergeOutcome:
-    """``run`` is None when nothing was pending (the devices were not touched)."""
-
-    def __init__(self, run: ApplyRun | None, transient: bool = False):
-        self.run = run
-        self.transient = transient
-
-    @property
-    def result(self) -> str:
-        return self.run.result if self.run is not None else NOTHING_PENDING
-
-
-NOTHING_PENDING = "nothing pending"
-
-
-def converge(
-    *, user_id: int, reason: str = "", final_attempt: bool = True, only_pending: bool = False
-) -> ConvergeOutcome | None:
-    """Read actual, diff against the latest target, send only the
-    differences, record the run and each step; then read again and record
-    what still differs as mismatches (rule 5). Idempotent: running it again
-    when the devices already match sends nothing.
-
-    ``only_pending`` (the tasks): when the latest target is already applied,
-    do not touch the devices at all; the result is NOTHING_PENDING. A
-    duplicate or redelivered task must not overwrite changes made at a
-    handset since the apply: they stick until the next event (rule 4).
-
-    Returns None when the user has no target. ``final_attempt=False`` lets a
-    transient failure stay pending (the task retries); on the final attempt
-    it is recorded as failed.
-
-    Two converges of one user may overlap (a redelivery, the sweep, two
-    quick switches on two workers). The one whose target was superseded
-    while it talked to the PBX may have written stale values after the
-    newer run read the devices, so it converges again to the newest target
-    (it re-reads after its own writes, so it sees and fixes them).
-    """
-    outcome = None
-    for _ in range(MAX_PASSES):
-        outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt, only_pending=only_pending)
-        if outcome is None or outcome.result != ApplyRun.Result.SUPERSEDED:
-            break
-        # This run may have written stale values after the newer target was
-        # applied: converge again even though nothing is pending any more.
-        reason, only_pending = "superseded", False
-    return outcome
-
-
-def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pending: bool) -> ConvergeOutcome | None:
-    target = TargetState.objects.filter(user_id=user_id).first()
-    if target is None:
-        return None
-    if only_pending and target.status == TargetState.Status.APPLIED and target.applied_version == target.version:
-        return ConvergeOutcome(None)
-    version = target.version
-    desired = UserState.from_json(target.state)
-    started_at = timezone.now()
-    clock = time.perf_counter()
-    driver = get_driver()
-    numbers = sorted(desired.extensions)
-    steps, remaining = [], []
-    error, transient = "", False
-    # Device I/O: outside any transaction of ours.
-    try:
-        actual = UserState(extensions=driver.read(numbers))
-        commands = diff_user(actual, desired)
-        steps = driver.apply(commands)
-        failed = next((s for s in steps if not s.ok), None)
-        if failed is not None:
-            error, transient = failed.error, failed.transient
-        elif steps:
-            # Verify: what still differs after the apply is a mismatch.
-            remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
-    except DriverError as exc:
-        error, transient = str(exc), exc.transient
-    duration_ms = int((time.perf_counter() - clock) * 1000)
-
-    if error and transient and not final_attempt:
-        result = ApplyRun.Result.RETRYING
-    elif error:
-        result = ApplyRun.Result.FAILED
-    elif steps:
-        result = ApplyRun.Result.APPLIED
-    else:
-        result = ApplyRun.Result.NOTHING
-
-    now = timezone.now()
-    with transaction.atomic():
-        current = TargetState.objects.filter(user_id=user_id, version=version)
-        if result in (ApplyRun.Result.APPLIED, ApplyRun.Result.NOTHING):
-            # Conditional: a newer target committed meanwhile stays pending.
-            updated = current.update(
-                status=TargetState.Status.APPLIED,
-                applied_version=version,
-                applied_state=target.state,
-                error="",
-                error_permanent=False,
-                updated_at=now,
-            )
-            if not updated:
-                result = ApplyRun.Result.SUPERSEDED
-            else:
-                _replace_mismatches({user_id: remaining}, now)
-        elif result == ApplyRun.Result.FAILED:
-            current.update(status=TargetState.Status.FAILED, error=error, error_permanent=not transient, updated_at=now)
-        else:
-            # Retrying: still pending; touching updated_at keeps the sweep
-            # from enqueueing a duplicate while the task backs off.
-            current.update(error=f"retrying: {error}", updated_at=now)
-        run = ApplyRun.objects.create(
-            user_id=user_id,
-            target_version=version,
-            reason=reason[:32],
-            started_at=started_at,
-            duration_ms=duration_ms,
-            result=result,
-            error=error,
-        )
-        ApplyStep.objects.bulk_create(step_rows(run, steps))
-    return ConvergeOutcome(run, transient=bool(error) and transient)
-
-
-def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
-    """The audit rows of one run's driver steps, in order."""
-    return [
-        ApplyStep(
-            run=run,
-            position=i,
-            extension=s.command.extension,
-            op=s.command.op,
-            args=s.command.args,
-            description=s.command.describe()[:200],
-            ok=s.ok,
-            error=s.error,
-            duration_ms=s.duration_ms,
-        )
-        for i, s in enumerate(steps)
-    ]
-
-
-def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Exponential backoff with full jitter: a random delay up to base·2^n, capped."""
-    return random.uniform(0, min(cap, base * (2**retries)))
-
-
-# --- mismatches (rule 5) ----------------------------------------------------------------
-
-
-def _replace_mismatches(found: dict[int, list[Command]], now) -> None:
-    """Make the users' Mismatch rows equal ``found`` (user id -> commands that
-    would fix their devices), keeping rows that are still true so their
-    detection time means something. Three queries whatever the number of
-    users. Never touches a device (rule 4)."""
-    if not found:
-        return
-    existing = list(Mismatch.objects.filter(user_id__in=list(found)))
-    wanted = {(uid, c.extension, c.op, _key(c.args)): c for uid, commands in found.items() for c in commands}
-    keep = set()
-    stale = []
-    for row in existing:
-        key = (row.user_id, row.extension, row.op, _key(row.args))
-        if key in wanted and key not in keep:
-            keep.add(key)
-        else:
-            stale.append(row.pk)
-    if stale:
-        Mismatch.objects.filter(pk__in=stale).delete()
-    new = [
-        Mismatch(
-            user_id=key[0],
-            extension=c.extension,
-            op=c.op,
-            args=c.args,
-            description=_mismatch_text(c)[:200],
-            detected_at=now,
-        )
-        for key, c in wanted.items()
-        if key not in keep
-    ]
-    if new:
-        Mismatch.objects.bulk_create(new)
-
-
-def _key(args: dict) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in args.items()))
-
-
-def _mismatch_text(command: Command) -> str:
-    """What differs, for people: the command's description says what a
-    re-apply would do."""
-    return f"Differs from your profile; re-applying would {command.describe().split(': ', 1)[-1]}"
+# --- mismatches (docs/rules.md#rule-5) ----------------------------------------------------------------
 
 
 def reconcile_users(user_ids: Iterable[int]) -> int:
@@ -394,7 +194,7 @@ def reconcile_users(user_ids: Iterable[int]) -> int:
             .values_list("user_id", "version")
         )
         still = {uid: found[uid] for uid, version in unchanged if version == targets[uid]["version"]}
-        _replace_mismatches(still, timezone.now())
+        replace_mismatches(still, timezone.now())
     return sum(1 for commands in still.values() if commands)
 
 

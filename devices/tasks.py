@@ -7,7 +7,7 @@ commit by the services.
 
 from celery import shared_task
 
-from devices import services
+from devices import converge, services
 from devices.drivers import TransientDriverError
 
 MAX_RETRIES = 6
@@ -15,15 +15,20 @@ RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, **RELIABLE)
-def converge_user(self, user_id: int, reason: str = ""):
+def converge_user(self, user_id: int, reason: str = "", force: bool = False):
     """Converge one user's devices to their latest target. Transient driver
     errors are retried with exponential backoff and full jitter, at most
     MAX_RETRIES times; then (or at once for a permanent error) the failure
-    is recorded on the target and shown to the user."""
+    is recorded on the target and shown to the user. ``force``: converge
+    even when the newest target is marked applied (after a superseded run,
+    docs/rules.md#rule-10)."""
     final = self.request.retries >= self.max_retries
-    outcome = services.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=True)
-    if outcome is not None and outcome.transient and not final:
-        countdown = services.retry_delay(self.request.retries)
+    outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=not force)
+    if outcome is not None and outcome.superseded:
+        # Superseded MAX_PASSES times in a row: once more, after the switches.
+        converge_user.apply_async((user_id, "superseded", True), countdown=converge.retry_delay(0))
+    elif outcome is not None and outcome.transient and not final:
+        countdown = converge.retry_delay(self.request.retries)
         # throw=False: a worker sends the retry as a new message either way;
         # returning the Retry lets an eager run (tests,
         # CELERY_TASK_ALWAYS_EAGER) run the retry in place instead of
@@ -33,16 +38,35 @@ def converge_user(self, user_id: int, reason: str = ""):
 
 
 @shared_task(**RELIABLE)
-def converge_users(user_ids: list[int], reason: str = "") -> int:
-    """Converge a batch of users; one that hits a transient error gets its
-    own converge_user task, which owns the retries."""
+def converge_users(user_ids: list[int], reason: str = "", force: bool = False) -> int:
+    """Converge users one by one; one that hits a transient error gets its
+    own converge_user task, which owns the retries. Returns how many."""
     retrying = 0
-    for user_id in user_ids:
-        outcome = services.converge(user_id=user_id, reason=reason, final_attempt=False, only_pending=True)
-        if outcome is not None and outcome.transient:
+    for user_id in dict.fromkeys(user_ids):
+        outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=False, only_pending=not force)
+        if outcome is not None and outcome.superseded:
             retrying += 1
-            converge_user.apply_async((user_id, reason), countdown=services.retry_delay(0), retries=1)
+            converge_user.apply_async((user_id, "superseded", True), countdown=converge.retry_delay(0))
+        elif outcome is not None and outcome.transient:
+            retrying += 1
+            converge_user.apply_async((user_id, reason), countdown=converge.retry_delay(0), retries=1)
     return retrying
+
+
+@shared_task(**RELIABLE)
+def converge_batch(user_ids: list[int], reason: str = "") -> int:
+    """Converge users switched together (time triggers at one minute) with
+    one driver read/apply/verify for the batch (devices.converge.converge_many);
+    whoever it leaves (a failed step, a shared extension) goes the per-user
+    way in this task, and a user whose target moved on during the writes is
+    converged again to the newest target. Idempotent like converge, so a
+    redelivery is harmless. Returns how many users the batch converged."""
+    left = converge.converge_many(user_ids, reason=reason)
+    if left.pending:
+        converge_users(left.pending, reason)
+    if left.superseded:
+        converge_users(left.superseded, "superseded", force=True)
+    return len(user_ids) - len(left.pending) - len(left.superseded)
 
 
 @shared_task(**RELIABLE)
@@ -53,7 +77,7 @@ def sweep_pending() -> int:
 
 @shared_task(**RELIABLE)
 def reconcile_users(user_ids: list[int]) -> int:
-    """Flag differences between devices and the applied profile (rule 5)."""
+    """Flag differences between devices and the applied profile (docs/rules.md#rule-5)."""
     return services.reconcile_users(user_ids)
 
 

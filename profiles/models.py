@@ -439,3 +439,14 @@ class RecentValue(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class CatalogVersion(models.Model):
+    """One row whose ``value`` changes with every write to what switching
+    caches (profiles.catalog); set by database triggers, never by code."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.value}"

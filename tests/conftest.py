@@ -1,5 +1,8 @@
 import pytest
 
+from devices.drivers import DRIVERS
+from tests.interleaving import InterleavingDriver
+
 
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):
@@ -35,3 +38,15 @@ def _own_cache(settings, tmp_path):
             "LOCATION": str(tmp_path / "cache"),
         }
     }
+
+
+@pytest.fixture
+def interleaving(settings, monkeypatch):
+    """Use InterleavingDriver as the PBX driver for this test."""
+    monkeypatch.setitem(DRIVERS, "interleaving", "tests.interleaving.InterleavingDriver")
+    settings.PBX_DRIVER = "interleaving"
+    InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
+    InterleavingDriver.sent = []
+    yield InterleavingDriver
+    InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
+    InterleavingDriver.sent = []

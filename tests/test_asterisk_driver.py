@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from devices.converge import converge
 from devices.drivers import PermanentDriverError, TransientDriverError, get_driver
 from devices.drivers.ami import AMIConnection
 from devices.drivers.asterisk import AsteriskDriver
 from devices.models import ApplyRun, Team
-from devices.services import converge, store_target
+from devices.services import store_target
 from devices.state import Command, DestinationState, ExtensionState, TeamState, UserState, diff, idle_extension
 from profiles.services import select_profile
 from tests.ami_server import FakeAsterisk

@@ -7,11 +7,11 @@ import threading
 import pytest
 from django.db import connection
 
-from devices import services
+from devices import converge
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import TargetState
-from profiles.models import Selection, SwitchEvent
-from profiles.services import select_profile
+from profiles.models import Action, Selection, SwitchEvent
+from profiles.services import select_profile, switching
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,8 +73,8 @@ def test_overlapping_converges_of_one_user_end_consistent():
     for profile in (meeting, office, meeting):
         run_together(
             lambda profile=profile: select_profile(user=alice, profile=profile),
-            lambda: services.converge(user_id=alice.pk, reason="redelivery"),
-            lambda: services.converge(user_id=alice.pk, reason="sweep"),
+            lambda: converge.converge(user_id=alice.pk, reason="redelivery"),
+            lambda: converge.converge(user_id=alice.pk, reason="sweep"),
         )
         assert assert_consistent(alice) == profile.name
 
@@ -96,3 +96,35 @@ def test_two_clients_connecting_to_one_softphone_at_once_get_one_session():
     session = ClientSession.objects.get(extension=shared)
     holder = Selection.objects.select_related("profile").get(user=session.user)
     assert SimulatedDriver().read(["2000"])["2000"].presence == holder.profile.name
+
+
+def test_a_switch_leaves_the_selection_that_is_current_when_it_writes(monkeypatch):
+    """Another switch commits after this one was planned and before it
+    writes: this one leaves the newer selection: that profile's exit chain
+    runs, its audit row and the profile to return to follow it."""
+    alice = make_user("alice", "1000")
+    meeting, holiday, office = (profile_named(alice, n) for n in ("In a meeting", "On holiday", "In the office"))
+    Action.objects.create(profile=holiday, phase="exit", position=0, type="set_gsm_mode", params={"on": True})
+    real_plan, plans = switching._plan, []
+
+    def plan_then_someone_else_switches(*args, **kwargs):
+        planned = real_plan(*args, **kwargs)
+        plans.append(1)
+        if len(plans) == 1:
+            run_together(lambda: select_profile(user=alice, profile=holiday))
+        return planned
+
+    monkeypatch.setattr(switching, "_plan", plan_then_someone_else_switches)
+    result = select_profile(user=alice, profile=meeting)
+    selection = Selection.objects.get(user=alice)
+    assert selection.profile == meeting
+    assert selection.previous_profile == holiday
+    events = list(SwitchEvent.objects.filter(user=alice, event="select").order_by("id"))
+    assert [(e.old_name, e.new_name) for e in events[-2:]] == [
+        (office.name, holiday.name),
+        (holiday.name, meeting.name),
+    ]
+    target = TargetState.objects.get(user=alice)
+    assert target.version == result.target_version
+    assert target.state["extensions"]["1000"]["gsm"] is True  # holiday's exit chain ran
+    assert_consistent(alice)

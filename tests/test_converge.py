@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from kombu.exceptions import OperationalError
 
-from devices import services
+from devices import converge, services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ApplyRun, ClientSession, Destination, Extension, TargetState, Team
 from devices.state import Command
@@ -76,7 +76,7 @@ def test_running_the_converge_task_twice_is_harmless():
     select_profile(user=alice, profile=profile_named(alice, "On holiday"))
     before = device("1000")
     runs = ApplyRun.objects.count()
-    assert converge_user.delay(alice.pk, "redelivery").get() == services.NOTHING_PENDING
+    assert converge_user.delay(alice.pk, "redelivery").get() == converge.NOTHING_PENDING
     assert device("1000") == before
     assert ApplyRun.objects.count() == runs
 
@@ -98,7 +98,7 @@ def test_rapid_switches_coalesce_into_one_converge_to_the_last():
     for name in ("In a meeting", "On holiday", "Out of the office"):
         select_profile(user=alice, profile=profile_named(alice, name))
     target = TargetState.objects.get(user=alice)
-    services.converge(user_id=alice.pk, reason="test")
+    converge.converge(user_id=alice.pk, reason="test")
     assert device("1000").presence == "Out of the office"
     run = ApplyRun.objects.filter(user=alice).first()
     assert run.target_version == target.version
@@ -218,8 +218,8 @@ def test_converging_a_user_with_ten_devices_costs_a_constant_number_of_queries()
     grow(bob, profiles=0, actions=0, destinations=5, teams=4, softphones=9)  # 10 devices
     for user in (alice, bob):
         select_profile(user=user, profile=profile_named(user, "In a meeting"))
-    small_cost = count(lambda: services.converge(user_id=alice.pk))
-    large_cost = count(lambda: services.converge(user_id=bob.pk))
+    small_cost = count(lambda: converge.converge(user_id=alice.pk))
+    large_cost = count(lambda: converge.converge(user_id=bob.pk))
     assert device("10010").dnd is True  # a softphone of bob's got the profile
     assert small_cost == large_cost
     assert small_cost <= 25
@@ -266,7 +266,7 @@ def test_tasks_are_acknowledged_late_and_rejected_when_the_worker_is_lost():
 
 
 def test_retry_delay_is_exponential_with_full_jitter_and_capped():
-    delays = {n: [services.retry_delay(n) for _ in range(200)] for n in range(10)}
+    delays = {n: [converge.retry_delay(n) for _ in range(200)] for n in range(10)}
     for n, values in delays.items():
         assert all(0 <= v <= min(60.0, 2**n) for v in values)
         assert len(set(values)) > 100  # jittered, not a fixed schedule

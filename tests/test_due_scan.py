@@ -307,13 +307,13 @@ def test_a_redelivered_converge_batch_does_not_undo_a_handset_change(time_machin
     from devices.drivers.simulated import SimulatedDriver
     from devices.services import manual_change
     from devices.state import Command
-    from profiles.automation.tasks import converge_switched
+    from devices.tasks import converge_batch
 
     [alice] = _users_with_due_triggers(1)
     time_machine.move_to(NOW + dt.timedelta(seconds=5), tick=False)
     due_scan()
     manual_change(extension="3000", command=Command(extension="3000", op="set_dnd", args={"on": True}))
-    converge_switched([alice.pk])
+    converge_batch([alice.pk])
     assert SimulatedDriver().read(["3000"])["3000"].dnd is True
 
 

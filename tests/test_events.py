@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devices import services
+from devices import converge, services
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ApplyRun, ClientSession, Extension, Mismatch, TargetState
 from devices.state import Command
@@ -191,7 +191,7 @@ def test_reconcile_keeps_a_known_mismatch_and_its_detection_time():
 @pytest.mark.django_db  # in the test's transaction: the switch's converge does not run
 def test_reconcile_skips_users_with_a_pending_target():
     alice = make_user("alice", "1000")
-    services.converge(user_id=alice.pk)
+    converge.converge(user_id=alice.pk)
     services.manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
     select_profile(user=alice, profile=profile_named(alice, "On holiday"))
     assert TargetState.objects.get(user=alice).status == "pending"
@@ -259,14 +259,14 @@ def test_set_fault_refuses_an_unknown_fault():
 def test_a_switch_right_after_a_disconnect_still_clears_the_softphone():
     alice = make_user("alice", "1000")
     phone = softphone(alice)
-    services.converge(user_id=alice.pk)
+    converge.converge(user_id=alice.pk)
     events.connect_client(user=alice, extension=phone)
-    services.converge(user_id=alice.pk)
+    converge.converge(user_id=alice.pk)
     assert device("2000").presence == "In the office"
     events.disconnect_client(user=alice, extension=phone)
     # Switched again before the disconnect's target was applied: the new
     # target carries the released softphone along.
     select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
-    services.converge(user_id=alice.pk)
+    converge.converge(user_id=alice.pk)
     assert (device("2000").presence, device("2000").dnd) == ("", False)
     assert device("1000").presence == "In a meeting"

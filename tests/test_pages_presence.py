@@ -46,7 +46,12 @@ def test_switch_without_prompt_selects_and_status_turns_applied(client, alice, d
     assert Selection.objects.get(user=alice).profile == meeting
     html = response.content.decode()
     assert "<html" not in html
-    assert 'id="presence"' in html
+    # Only what changed: the current card, and the two tiles whose mark moved.
+    assert 'id="current-card"' in html and 'id="presence"' not in html
+    office = profile_named(alice, "In the office")
+    assert f'id="tile-{meeting.pk}" class="profile-tile is-current"' in html
+    assert f'id="tile-{office.pk}" class="profile-tile"' in html
+    assert html.count('class="profile-tile') == 2
     assert "Applying to your phones" in html  # the converge runs after commit
     # The poll then shows the result (Celery eager ran the converge on commit).
     assert "Applied to your phones" in client.get(reverse("profiles:status"), **HX).content.decode()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal import bulk
 from profiles.automation.precedence import Outcome, Result, Source, State, last_values_many, state_of
 from profiles.models import Account, PresenceProfile, Selection, Trigger, TriggerFiring
-from profiles.services import AutoSwitch, select_profile_many
+from profiles.services import Switch, SwitchOutcome, SwitchResult, switch_profiles
 
 
 def trigger_detail(trigger: Trigger) -> str:
@@ -29,7 +29,7 @@ def apply_firings(
     """Act on claimed firings, each exactly once: the firing rows are locked
     and must still be pending; their outcomes are written in the same
     transaction as the switches, so a retried or duplicated batch finds them
-    done. A constant number of queries per batch (select_profile_many);
+    done. A constant number of queries per batch (switch_profiles);
     a user with two firings in one batch gets them one after the other.
     ``converge(user_ids)`` converges the switched users of a batch on
     commit (the task passes its batch converge task); without it the
@@ -108,11 +108,11 @@ def _fire_batch(
         bulk.bulk_update(Selection, changed, [field])
     if switches:
         last_values = last_values_many(list(switches))
-        outcomes = select_profile_many(
-            switches=[
-                AutoSwitch(
+        outcomes = switch_profiles(
+            [
+                Switch(
                     user_id=user_id,
-                    profile=firing.trigger.profile,
+                    profile_id=firing.trigger.profile_id,
                     source_detail=trigger_detail(firing.trigger),
                     prompt_values=last_values.get(user_id, {}),
                 )
@@ -123,7 +123,7 @@ def _fire_batch(
             converge_batch=converge,
         )
         for user_id, firing in switches.items():
-            results[firing.pk] = _switch_result(outcomes.get(user_id, "disabled"), firing.trigger.profile)
+            results[firing.pk] = _switch_result(outcomes[user_id], firing.trigger.profile)
     for firing in firings:
         firing.outcome, firing.detail, firing.fired_at = (
             results[firing.pk].outcome,
@@ -134,16 +134,15 @@ def _fire_batch(
     return results
 
 
-def _switch_result(outcome: str, profile: PresenceProfile) -> Result:
-    if outcome == "switched":
+def _switch_result(result: SwitchResult, profile: PresenceProfile) -> Result:
+    if result.outcome == SwitchOutcome.SWITCHED:
         return Result(Outcome.APPLIED, f"switched to {profile.name}")
-    if outcome == "sticky":
+    if result.outcome == SwitchOutcome.STICKY:
         return Result(Outcome.SKIPPED_STICKY, "the current profile is sticky")
-    if outcome == "disabled":
+    if result.outcome == SwitchOutcome.DISABLED:
         return Result(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-    if outcome.startswith("prompt: "):
-        message = outcome.removeprefix("prompt: ")
+    if result.outcome == SwitchOutcome.PROMPT_REQUIRED:
         return Result(
-            Outcome.FAILED, f"{profile.name} asks for a value ({message}) and there is no earlier one to reuse"
+            Outcome.FAILED, f"{profile.name} asks for a value ({result.message}) and there is no earlier one to reuse"
         )
-    return Result(Outcome.FAILED, outcome)
+    return Result(Outcome.FAILED, result.message)

@@ -8,39 +8,18 @@ are ~20 tasks of 500, not 10,000 tasks.
 from celery import shared_task
 
 from devices import services as device_services
+from devices.tasks import converge_batch, converge_users
 from profiles.automation import clear_after, duescan, firings
 from profiles.automation.connectors import m365
-
-
-def converge_users(user_ids: list[int], *, reason: str) -> None:
-    """Converge the users a batch switched, in this task (devices'
-    converge_users run in-process; it hands a user with a transient driver
-    error to converge_user, which owns the retries)."""
-    from devices.tasks import converge_users as converge_batch
-
-    converge_batch(list(dict.fromkeys(user_ids)), reason)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def converge_switched(user_ids: list[int], reason: str = "trigger") -> int:
-    """Converge users switched together with one driver read/apply/verify
-    for the batch (devices.converge_batch); whoever it leaves (a failed
-    step, a newer target, a shared extension) goes the per-user way.
-    Idempotent like converge, so a redelivery is harmless."""
-    from devices.converge_batch import converge_many
-
-    left = converge_many(user_ids, reason=reason)
-    if left:
-        converge_users(left, reason=reason)
-    return len(user_ids) - len(left)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def fire_triggers(firing_ids: list[int]) -> int:
     """Act on a batch of claimed firings in a constant number of queries;
-    the switched users' converges follow as batch tasks (converge_users).
-    Safe to run twice: a firing that is no longer pending is skipped."""
-    results = firings.apply_firings(firing_ids, converge=converge_switched.delay)
+    the switched users' converges follow as one batch task
+    (devices.tasks.converge_batch). Safe to run twice: a firing that is no
+    longer pending is skipped."""
+    results = firings.apply_firings(firing_ids, converge=lambda ids: converge_batch.delay(ids, "trigger"))
     return sum(r.outcome == "applied" for r in results.values())
 
 
@@ -51,7 +30,7 @@ def clear_after_users(user_ids: list[int]) -> int:
     with device_services.collect_converges() as switched:
         for user_id in user_ids:
             clear_after.clear_after(user_id)
-    converge_users(switched, reason="clear_after")
+    converge_users(switched, "clear_after")  # in this task
     return len(switched)
 
 
@@ -79,8 +58,3 @@ def expire_client_sessions(session_ids: list[int]) -> int:
 def poll_status_connectors() -> dict:
     """Poll every enabled Microsoft 365 connector (Beat entry)."""
     return m365.poll_all()
-
-
-@shared_task
-def noop(*args) -> None:
-    """Does nothing: the bench's yardstick for what a worker spends per task."""

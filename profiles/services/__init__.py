@@ -5,7 +5,8 @@ Views, admin actions, tasks and commands call these functions; each runs in
 one transaction, writes its audit row, and enqueues device work on commit
 (devices never talk inside a transaction). The modules:
 
-- ``switching``: select a profile, re-apply the selected one, preview;
+- ``switching``: the one switching core (select a profile, for one user or
+  many), re-apply the selected one, preview;
 - ``profile_editing``: a user's own profiles;
 - ``action_editing``: the actions of those profiles.
 
@@ -23,19 +24,21 @@ from profiles.services.profile_editing import (
 )
 from profiles.services.switching import (
     AUTOMATIC_SOURCES,
-    AutoSwitch,
+    Switch,
+    SwitchOutcome,
     SwitchResult,
     preview_changes,
     preview_switch,
     reapply,
     reapply_many,
     select_profile,
-    select_profile_many,
+    switch_profiles,
 )
 
 __all__ = [
     "AUTOMATIC_SOURCES",
-    "AutoSwitch",
+    "Switch",
+    "SwitchOutcome",
     "SwitchResult",
     "add_action",
     "copy_profile",
@@ -49,7 +52,7 @@ __all__ = [
     "reapply",
     "reapply_many",
     "select_profile",
-    "select_profile_many",
+    "switch_profiles",
     "update_action",
     "update_profile",
 ]

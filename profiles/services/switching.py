@@ -1,69 +1,138 @@
-"""Switching: selecting a profile, re-applying the selected one, and the
-preview of a switch. Each runs in one transaction with the user's account
-row locked, stores the target state and its audit row, and enqueues the
-converge on commit (docs/architecture.md#state-model)."""
+"""The one switching core: every switch of a user's profile (a page, the
+API, a trigger, a meeting, a timer, an administrator, seeding) goes through
+``switch_profiles``, for one user or ten thousand. ``select_profile`` is its
+one-item call. Here and only here: the permission rule, the sticky rule,
+prompts, the Selection and SwitchEvent rows, the target.
+
+What a switch reads every time and what rarely changes (the profiles, their
+chains, who may select what, the accounts, the users' devices) comes from
+profiles.catalog, kept per process. On PostgreSQL a switch with a warm
+catalog is then ONE statement for the whole batch. It
+
+- checks that the catalog it was planned with is still current (its version);
+- takes the account locks (the per-user mutex every state change of a user
+  takes) and the selection rows, so it sees the newest selection;
+- applies the sticky rule for automatic sources;
+- picks each user's desired state by the profile being left (its exit chain
+  runs first, rule 1): the plan carries one state for leaving any profile
+  without an exit chain and one per profile with one;
+- moves the selections, stores the targets (version + 1; a target not yet
+  applied keeps the extensions the new one leaves out), writes the switch
+  events and the prompt values, and returns per user what it did.
+
+A user whose catalog was stale, or whose selection is a profile the plan did
+not cover, is planned again after a fresh read (the loop below). Other
+databases (SQLite, the embedded default) run the same plan with the ORM
+inside one transaction, which SQLite serialises.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import json
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from devices import services as device_services
+from devices.models import Mismatch, TargetState
 from devices.state import UserState
 from portal import bulk
+from profiles import catalog as catalogs
 from profiles.actions import clean_prompt_values, prompts_needed
 from profiles.engine import desired_state, released_softphone_state
 from profiles.errors import NotAllowed, PresenceDisabled, PromptRequired
-from profiles.models import Account, Action, ClientProfile, PresenceProfile, RecentValue, Selection, SwitchEvent
+from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
 from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (rule 9).
-AUTOMATIC_SOURCES = {
-    Source.TRIGGER,
-    Source.MEETING,
-    Source.MEETING_END,
-    Source.CLEAR_AFTER,
-    Source.SESSION_END,
-    Source.SESSION_BACK,
-}
+AUTOMATIC_SOURCES = frozenset(
+    {
+        Source.TRIGGER,
+        Source.MEETING,
+        Source.MEETING_END,
+        Source.CLEAR_AFTER,
+        Source.SESSION_END,
+        Source.SESSION_BACK,
+    }
+)
+# Rounds of compare-and-set before giving up on a user whose selection keeps moving.
+MAX_ROUNDS = 10
 
 
-def _lock_account(user) -> Account:
-    """Lock the user's account row: the per-user mutex that serialises
-    switches, so the last committed selection is the target (issue: two
-    switches at the same moment end consistent)."""
-    try:
-        return (
-            Account.objects.select_for_update(of=("self",))
-            .select_related("client_profile", "primary_extension", "user")
-            .get(user=user)
-        )
-    except Account.DoesNotExist:
-        raise PresenceDisabled("Presence profiles are not set up for this user.") from None
+class SwitchOutcome(enum.StrEnum):
+    SWITCHED = "switched"
+    STICKY = "sticky"  # an automatic source met a sticky profile (rule 9)
+    DISABLED = "disabled"  # no account, or presence profiles are off for the user
+    NOT_ALLOWED = "not allowed"  # not a profile this user may select
+    PROMPT_REQUIRED = "prompt required"  # the profile asks for values that were not given or are invalid
 
 
-def _require_presence(account: Account) -> None:
-    if not account.presence_enabled:
-        raise PresenceDisabled("Presence profiles are not enabled for this user; ask your administrator.")
+@dataclass(frozen=True)
+class Switch:
+    """One user's switch in a call of switch_profiles."""
+
+    user_id: int
+    profile_id: int
+    source_detail: str = ""
+    prompt_values: dict | None = None
+    until: dt.datetime | None = None
+    previous_profile_id: int | None = None  # default: the profile left
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True)
 class SwitchResult:
-    selection: Selection | None
-    switched: bool
-    skipped_reason: str = ""
-    target_version: int = 0
+    outcome: SwitchOutcome
+    message: str = ""
+    selection: Selection | None = None  # the new one; the current one when not switched
+    target: TargetState | None = None  # as stored (switched only)
+    needed: frozenset[str] = frozenset()  # PROMPT_REQUIRED: what the profile asks for
+    profiles: tuple[PresenceProfile, ...] = ()  # what the user may select, in display order
+    left: PresenceProfile | None = None  # the profile left (switched only)
+    time_zone: str = ""
+    mismatches: int = 0  # open mismatches of the user (a page loads them only when there are any)
+
+    @property
+    def switched(self) -> bool:
+        return self.outcome == SwitchOutcome.SWITCHED
+
+    @property
+    def target_version(self) -> int:
+        return self.target.version if self.target is not None else 0
+
+    def raise_refusal(self) -> SwitchResult:
+        """The refusal as the PortalError a person is shown; sticky and
+        switched results are returned."""
+        if self.outcome == SwitchOutcome.DISABLED:
+            raise PresenceDisabled(self.message)
+        if self.outcome == SwitchOutcome.NOT_ALLOWED:
+            raise NotAllowed(self.message)
+        if self.outcome == SwitchOutcome.PROMPT_REQUIRED:
+            raise PromptRequired(set(self.needed), self.message) if self.message else PromptRequired(set(self.needed))
+        return self
+
+
+@dataclass
+class _Planned:
+    switch: Switch
+    user: catalogs.UserEntry
+    new: PresenceProfile
+    prompts: dict[str, str]
+    states: dict[str, dict]  # "*": leaving a profile without exit chain; str(profile id): leaving that one
+    plain: list[int]  # the profiles "*" covers
+    old: PresenceProfile | None = None  # known only on the ORM path
 
 
 def select_profile(
     *,
     user,
-    profile: PresenceProfile,
+    profile,
     source: str = Source.USER,
     actor=None,
     source_detail: str = "",
@@ -71,72 +140,73 @@ def select_profile(
     until: dt.datetime | None = None,
     previous_profile: PresenceProfile | None = None,
 ) -> SwitchResult:
-    """Select ``profile`` for ``user``: the old profile's exit chain, then the
-    new one's enter chain (rule 1), stored as the user's target state in the
-    same transaction, devices converged after commit.
+    """Select ``profile`` (a PresenceProfile or its id) for ``user``: the old
+    profile's exit chain, then the new one's enter chain (rule 1), stored as
+    the user's target with the selection, devices converged after commit.
 
-    ``prompt_values``: values for "prompt on selection" settings (rule 3);
-    PromptRequired is raised when the profile asks for values and none were
-    given. Automatic sources never leave a sticky profile: the result says
-    ``skipped_reason="sticky"``. ``until``: clear-after, return to the
-    previous profile at that time. ``previous_profile``: overrides the
-    profile to return to (used when returning from a meeting/timer).
-    """
-    with transaction.atomic():
-        account = _lock_account(user)
-        _require_presence(account)
-        if profile.kind == PresenceProfile.Kind.PERSONAL and not profile.is_owned_by(user):
-            raise NotAllowed("That profile belongs to someone else.")
-        if profile.kind == PresenceProfile.Kind.TEMPLATE:
-            raise NotAllowed("Templates cannot be selected; they are copied to users.")
-        if (
-            profile.kind == PresenceProfile.Kind.SYSTEM
-            and not account.client_profile.system_profiles.filter(pk=profile.pk).exists()
-        ):
-            raise NotAllowed("That system profile is not available to you.")
-        selection = Selection.objects.select_related("profile").filter(user=user).first()
-        if source in AUTOMATIC_SOURCES and selection is not None and selection.profile.sticky:
-            return SwitchResult(selection=selection, switched=False, skipped_reason="sticky")
+    Raises PresenceDisabled, NotAllowed or PromptRequired (the profile asks
+    for values, rule 3, and ``prompt_values`` is None or invalid). An
+    automatic source meeting a sticky profile returns outcome STICKY.
+    ``until``: clear-after; ``previous_profile``: the profile to return to
+    (default: the one left)."""
+    switch = Switch(
+        user_id=user.pk,
+        profile_id=getattr(profile, "pk", profile),
+        source_detail=source_detail,
+        prompt_values=prompt_values,
+        until=until,
+        previous_profile_id=previous_profile.pk if previous_profile is not None else None,
+        actor_id=actor.pk if actor is not None else None,
+    )
+    return switch_profiles([switch], source=source)[user.pk].raise_refusal()
 
-        old = selection.profile if selection else None
-        new_actions, exit_actions = _switch_chains(profile, old)
-        prompts = _prompts_for(new_actions, prompt_values)
 
-        devices = load_devices(account)
-        desired = (
-            desired_state(devices, profile, new_actions, exit_actions=exit_actions, prompts=prompts)
-            if devices
-            else UserState()
-        )
-        version = device_services.store_target(user_id=user.pk, desired=desired)
+def switch_profiles(
+    switches: list[Switch], *, source: str, reason: str = "switch", converge_batch=None
+) -> dict[int, SwitchResult]:
+    """Switch many users (one switch per user) in a fixed number of queries
+    whatever their number. Returns user id -> SwitchResult. Converges are
+    enqueued on commit (one task for one user, batches for many), or
+    ``converge_batch(user_ids)`` is called on commit instead."""
+    wanted = {s.user_id: s for s in switches}
+    results: dict[int, SwitchResult] = {}
+    if connection.vendor == "postgresql":
+        pending, leaving, fresh = list(wanted), {}, False
+        for _ in range(MAX_ROUNDS):
+            cat = catalogs.cached()
+            if not fresh and (cat.version is None or any(u not in cat.users for u in pending)):
+                fresh = True
+            if fresh:  # the first round with a cold catalog, or after a stale one
+                cat = catalogs.catalog(catalogs.read_version())
+            planned, refused = _plan([wanted[u] for u in pending], source, cat, leaving)
+            results.update(refused)
+            written, again = _write_postgresql(planned, source, cat)
+            results.update(written)
+            pending = list(again)
+            fresh = any(old is None for old in again.values())
+            leaving.update({u: old for u, old in again.items() if old is not None})
+            if not pending:
+                break
+        else:
+            raise RuntimeError(f"users {pending} could not be switched: their state kept changing")
+    else:
+        with transaction.atomic():
+            cat = catalogs.catalog(catalogs.read_version())
+            current = dict(Selection.objects.filter(user_id__in=list(wanted)).values_list("user_id", "profile_id"))
+            planned, refused = _plan(switches, source, cat, current, exact=True)
+            results.update(refused)
+            results.update(_write_orm(planned, source, cat))
+    switched = [u for u, r in results.items() if r.switched]
+    if converge_batch is not None and switched:
+        transaction.on_commit(lambda: converge_batch(switched))
+    elif len(switched) == 1:
+        device_services.enqueue_converge(switched[0], reason=reason)
+    elif switched:
+        device_services.enqueue_converge_many(switched, reason=reason)
+    return results
 
-        now = timezone.now()
-        if selection is None:
-            selection = Selection(user=user)
-        selection.previous_profile = previous_profile if previous_profile is not None else old
-        selection.profile = profile
-        selection.since = now
-        selection.source = source
-        selection.source_detail = source_detail
-        selection.prompt_values = prompts
-        selection.until = until
-        selection.save()
-        SwitchEvent.objects.create(
-            user=user,
-            actor=actor,
-            source=source,
-            source_detail=source_detail,
-            event="select",
-            old_profile=old,
-            new_profile=profile,
-            old_name=old.name if old else "",
-            new_name=profile.name,
-            prompt_values=prompts,
-            target_version=version,
-        )
-        _remember_prompt_values(user, prompts, now)
-        device_services.enqueue_converge(user.pk, reason="switch")
-    return SwitchResult(selection=selection, switched=True, target_version=version)
+
+# --- re-apply and preview ---------------------------------------------------------------
 
 
 def reapply(
@@ -245,152 +315,6 @@ def reapply_many(
     return versions
 
 
-@dataclass(frozen=True)
-class AutoSwitch:
-    """One user's automatic switch in a batch (select_profile_many)."""
-
-    user_id: int
-    profile: PresenceProfile
-    source_detail: str = ""
-    prompt_values: dict | None = None
-
-
-def select_profile_many(
-    *, switches: list[AutoSwitch], source: str, reason: str = "switch", converge_batch=None
-) -> dict[int, str]:
-    """select_profile for a batch of automatic switches (e.g. time triggers
-    firing at one minute) in a constant number of queries whatever their
-    number, with select_profile's rules: presence enabled, the profile the
-    user's own or a system profile of their client profile, never leaving a
-    sticky profile, prompt values required. One switch per user. Returns
-    user id -> "switched", "sticky", "disabled", "not allowed" or
-    "prompt: <message>"; converges are enqueued in batches on commit, or
-    ``converge_batch(user_ids)`` is called on commit to do it instead."""
-    if source not in AUTOMATIC_SOURCES:
-        raise ValueError(f"select_profile_many is for automatic sources, not {source!r}")
-    wanted = {s.user_id: s for s in switches}
-    outcome: dict[int, str] = {}
-    with transaction.atomic():
-        accounts = {
-            a.user_id: a
-            for a in Account.objects.select_for_update(of=("self",))
-            .select_related("client_profile", "primary_extension")
-            .filter(user_id__in=list(wanted))
-            .order_by("pk")
-        }
-        selections = {
-            s.user_id: s for s in Selection.objects.select_related("profile").filter(user_id__in=list(accounts))
-        }
-        system_ids = {s.profile.pk for s in wanted.values() if s.profile.kind == PresenceProfile.Kind.SYSTEM}
-        allowed_system = set(
-            ClientProfile.system_profiles.through.objects.filter(presenceprofile_id__in=system_ids).values_list(
-                "clientprofile_id", "presenceprofile_id"
-            )
-        )
-        ready = []
-        for user_id, switch in wanted.items():
-            account, selection, profile = accounts.get(user_id), selections.get(user_id), switch.profile
-            if account is None or not account.presence_enabled:
-                outcome[user_id] = "disabled"
-            elif not (
-                profile.is_owned_by(user_id)
-                or (
-                    profile.kind == PresenceProfile.Kind.SYSTEM
-                    and (account.client_profile_id, profile.pk) in allowed_system
-                )
-            ):
-                outcome[user_id] = "not allowed"
-            elif selection is not None and selection.profile.sticky:
-                outcome[user_id] = "sticky"
-            else:
-                ready.append(switch)
-        profile_ids = {s.profile.pk for s in ready} | {
-            selections[s.user_id].profile_id for s in ready if s.user_id in selections
-        }
-        actions: dict[int, list[Action]] = {}
-        for action in Action.objects.filter(profile_id__in=profile_ids):
-            actions.setdefault(action.profile_id, []).append(action)
-        devices = load_devices_many([accounts[s.user_id] for s in ready])
-        desired: dict[int, UserState] = {}
-        prompts_by_user: dict[int, dict[str, str]] = {}
-        for switch in ready:
-            selection = selections.get(switch.user_id)
-            old = selection.profile if selection else None
-            new_actions = actions.get(switch.profile.pk, [])
-            exit_actions = actions.get(old.pk, []) if old and old.pk != switch.profile.pk else []
-            try:
-                prompts = _prompts_for(new_actions, switch.prompt_values)
-            except PromptRequired as exc:
-                outcome[switch.user_id] = f"prompt: {exc.message}"
-                continue
-            user_devices = devices.get(switch.user_id)
-            desired[switch.user_id] = (
-                desired_state(user_devices, switch.profile, new_actions, exit_actions=exit_actions, prompts=prompts)
-                if user_devices
-                else UserState()
-            )
-            prompts_by_user[switch.user_id] = prompts
-        versions = device_services.store_targets(desired)
-
-        now = timezone.now()
-        changed, created, events = [], [], []
-        for user_id, version in versions.items():
-            switch, selection = wanted[user_id], selections.get(user_id)
-            old = selection.profile if selection else None
-            if selection is None:
-                selection = Selection(user_id=user_id)
-                created.append(selection)
-            else:
-                changed.append(selection)
-            selection.previous_profile = old
-            selection.profile = switch.profile
-            selection.since = now
-            selection.source = source
-            selection.source_detail = switch.source_detail[:200]
-            selection.prompt_values = prompts_by_user[user_id]
-            selection.until = None
-            events.append(
-                SwitchEvent(
-                    user_id=user_id,
-                    source=source,
-                    source_detail=switch.source_detail[:200],
-                    event="select",
-                    old_profile=old,
-                    new_profile=switch.profile,
-                    old_name=old.name if old else "",
-                    new_name=switch.profile.name,
-                    prompt_values=prompts_by_user[user_id],
-                    target_version=version,
-                )
-            )
-            outcome[user_id] = "switched"
-        fields = ["previous_profile", "profile", "since", "source", "source_detail", "prompt_values", "until"]
-        if changed:
-            bulk.bulk_update(Selection, changed, fields)
-        if created:
-            Selection.objects.bulk_create(created)
-        SwitchEvent.objects.bulk_create(events)
-        recent = [
-            RecentValue(user_id=user_id, kind=kind, value=value, last_used=now)
-            for user_id, prompts in prompts_by_user.items()
-            if user_id in versions
-            for kind, value in prompts.items()
-            if value
-        ]
-        if recent:
-            RecentValue.objects.bulk_create(
-                recent, update_conflicts=True, unique_fields=["user", "kind", "value"], update_fields=["last_used"]
-            )
-        if converge_batch is not None and versions:
-            ids = list(versions)
-            transaction.on_commit(lambda: converge_batch(ids))
-        elif len(versions) == 1:
-            device_services.enqueue_converge(next(iter(versions)), reason=reason)
-        elif versions:
-            device_services.enqueue_converge_many(list(versions), reason=reason)
-    return outcome
-
-
 def preview_switch(*, user, profile: PresenceProfile, prompt_values: dict | None = None) -> UserState:
     """The desired state a switch to ``profile`` would store, computed the
     same way and stored nowhere (the device diff is
@@ -431,19 +355,325 @@ def _needed_prompts(actions) -> set[str]:
     return set().union(*(prompts_needed(a.type, a.params) for a in actions if a.enabled))
 
 
-def _prompts_for(actions, prompt_values: dict | None) -> dict[str, str]:
-    needed = _needed_prompts(actions)
+# --- planning: from the catalog, no queries once it is warm ----------------------------
+
+
+def _plan(
+    switches: list[Switch], source: str, cat: catalogs.Catalog, leaving: dict[int, int], *, exact: bool = False
+) -> tuple[list[_Planned], dict[int, SwitchResult]]:
+    """The permission rule, prompts, and the desired states. ``leaving``:
+    user id -> the profile the user is known to leave (always covered);
+    ``exact``: that is the current selection for sure (the ORM path, under
+    its transaction), so the sticky rule is applied here too."""
+    cat.load_users([s.user_id for s in switches])
+    cat.load_profiles({s.profile_id for s in switches} | set(leaving.values()))
+    planned, refused = [], {}
+    for switch in switches:
+        user = cat.users[switch.user_id]
+        refusal = _refusal(switch, user, cat)
+        old = cat.profiles[leaving[switch.user_id]].profile if switch.user_id in leaving else None
+        if refusal is None and exact and old is not None and source in AUTOMATIC_SOURCES and old.sticky:
+            refusal = SwitchResult(SwitchOutcome.STICKY, f"{old.name} is sticky")
+        if refusal is not None:
+            refused[switch.user_id] = refusal
+            continue
+        entry = cat.profiles[switch.profile_id]
+        try:
+            prompts = _clean_prompts(entry.prompts, switch.prompt_values)
+        except PromptRequired as exc:
+            refused[switch.user_id] = SwitchResult(
+                SwitchOutcome.PROMPT_REQUIRED, exc.message, needed=frozenset(entry.prompts)
+            )
+            continue
+        candidates = {*user.available, *([old.pk] if old else [])} - {entry.profile.pk}
+        if exact:
+            candidates &= {old.pk} if old else set()
+        with_exit = [pk for pk in candidates if cat.profiles[pk].has_exit_chain]
+
+        def state(exit_actions=(), user=user, entry=entry, prompts=prompts):
+            if not user.devices:
+                return UserState().to_json()
+            return desired_state(
+                user.devices, entry.profile, entry.actions, exit_actions=exit_actions, prompts=prompts
+            ).to_json()
+
+        states = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
+        plain = sorted(candidates - set(with_exit))
+        planned.append(_Planned(switch, user, entry.profile, prompts, states, plain, old))
+    return planned, refused
+
+
+def _refusal(switch: Switch, user: catalogs.UserEntry, cat: catalogs.Catalog) -> SwitchResult | None:
+    """The permission rule; None when the switch may go ahead."""
+    if not user.has_account:
+        return SwitchResult(SwitchOutcome.DISABLED, "Presence profiles are not set up for this user.")
+    if not user.enabled:
+        return SwitchResult(
+            SwitchOutcome.DISABLED, "Presence profiles are not enabled for this user; ask your administrator."
+        )
+    entry = cat.profiles.get(switch.profile_id)
+    profile = entry.profile if entry else None
+    if profile is None:
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile does not exist.")
+    if profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id != switch.user_id:
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile belongs to someone else.")
+    if profile.kind == PresenceProfile.Kind.TEMPLATE:
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "Templates cannot be selected; they are copied to users.")
+    if profile.kind == PresenceProfile.Kind.SYSTEM and profile.pk not in cat.system.get(user.client_profile_id, ()):
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That system profile is not available to you.")
+    return None
+
+
+def _clean_prompts(needed: set[str], values: dict | None) -> dict[str, str]:
     if not needed:
         return {}
-    if prompt_values is None:
+    if values is None:
         raise PromptRequired(needed)
     try:
-        return clean_prompt_values(needed, prompt_values)
+        return clean_prompt_values(needed, values)
     except ValidationError as exc:
         raise PromptRequired(needed, "; ".join(exc.messages)) from None
 
 
-def _remember_prompt_values(user, prompts: dict[str, str], now) -> None:
-    for kind, value in prompts.items():
-        if value:
-            RecentValue.objects.update_or_create(user=user, kind=kind, value=value, defaults={"last_used": now})
+def _switched(
+    p: _Planned, cat: catalogs.Catalog, source: str, now, *, version, applied_version, old_id, mismatches
+) -> SwitchResult:
+    old = cat.profiles.get(old_id)
+    selection = Selection(
+        user_id=p.switch.user_id,
+        profile=p.new,
+        previous_profile_id=p.switch.previous_profile_id if p.switch.previous_profile_id is not None else old_id,
+        since=now,
+        source=source,
+        source_detail=p.switch.source_detail[:200],
+        prompt_values=p.prompts,
+        until=p.switch.until,
+    )
+    target = TargetState(
+        user_id=p.switch.user_id,
+        version=version,
+        applied_version=applied_version,
+        status=TargetState.Status.PENDING,
+        updated_at=now,
+    )
+    return SwitchResult(
+        SwitchOutcome.SWITCHED,
+        selection=selection,
+        target=target,
+        profiles=tuple(cat.available_profiles(p.switch.user_id)),
+        left=old.profile if old else None,
+        time_zone=p.user.time_zone,
+        mismatches=mismatches,
+    )
+
+
+# --- the write: one statement on PostgreSQL ------------------------------------------------
+
+WRITE_SQL = """
+WITH v AS (
+    SELECT * FROM unnest(
+        %(user_id)s::bigint[], %(profile_id)s::bigint[], %(previous_id)s::bigint[], %(detail)s::text[],
+        %(prompts)s::text[], %(until)s::timestamptz[], %(states)s::text[], %(plain)s::text[],
+        %(actor_id)s::bigint[], %(new_name)s::text[]
+    ) AS v(user_id, profile_id, previous_id, detail, prompts, until, states, plain, actor_id, new_name)
+),
+current AS (
+    SELECT (SELECT value FROM profiles_catalogversion WHERE id = 1) IS NOT DISTINCT FROM %(version)s AS ok
+),
+locked AS (
+    SELECT a.user_id FROM profiles_account a
+    WHERE a.user_id IN (SELECT user_id FROM v) AND (SELECT ok FROM current)
+    ORDER BY a.user_id FOR UPDATE
+),
+old AS (
+    SELECT s.user_id, s.profile_id, p.name, p.sticky
+    FROM profiles_selection s JOIN profiles_presenceprofile p ON p.id = s.profile_id
+    WHERE s.user_id IN (SELECT user_id FROM locked)
+    FOR UPDATE OF s
+),
+plan AS (
+    SELECT v.*, o.profile_id AS old_id, o.name AS old_name,
+        CASE
+            WHEN l.user_id IS NULL THEN 'stale'
+            WHEN %(automatic)s AND o.sticky THEN 'sticky'
+            WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id OR v.states::jsonb ? o.profile_id::text
+                OR v.plain::jsonb @> to_jsonb(o.profile_id) THEN 'go'
+            ELSE 'unplanned'
+        END AS status,
+        CASE WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id THEN v.states::jsonb -> '*'
+            ELSE COALESCE(v.states::jsonb -> o.profile_id::text, v.states::jsonb -> '*')
+        END AS state
+    FROM v LEFT JOIN locked l ON l.user_id = v.user_id LEFT JOIN old o ON o.user_id = v.user_id
+),
+moved AS (
+    UPDATE profiles_selection s
+    SET profile_id = plan.profile_id, previous_profile_id = COALESCE(plan.previous_id, plan.old_id),
+        since = %(now)s, source = %(source)s, source_detail = plan.detail, prompt_values = plan.prompts::jsonb,
+        until = plan.until
+    FROM plan
+    WHERE s.user_id = plan.user_id AND plan.status = 'go' AND plan.old_id IS NOT NULL
+    RETURNING s.user_id
+),
+created AS (
+    INSERT INTO profiles_selection
+        (user_id, profile_id, previous_profile_id, since, source, source_detail, prompt_values, until,
+         until_profile_id)
+    SELECT plan.user_id, plan.profile_id, plan.previous_id, %(now)s, %(source)s, plan.detail, plan.prompts::jsonb,
+        plan.until, NULL
+    FROM plan WHERE plan.status = 'go' AND plan.old_id IS NULL
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING user_id
+),
+done AS (SELECT user_id FROM moved UNION ALL SELECT user_id FROM created),
+target AS (
+    INSERT INTO devices_targetstate AS t
+        (user_id, version, state, applied_version, applied_state, status, error, error_permanent, updated_at)
+    SELECT plan.user_id, 1, plan.state, 0, '{}'::jsonb, 'pending', '', FALSE, %(now)s
+    FROM plan JOIN done ON done.user_id = plan.user_id
+    ON CONFLICT (user_id) DO UPDATE SET
+        version = t.version + 1,
+        state = CASE WHEN t.status <> 'applied' THEN jsonb_set(
+            EXCLUDED.state, '{extensions}',
+            COALESCE(t.state -> 'extensions', '{}'::jsonb) || (EXCLUDED.state -> 'extensions'))
+            ELSE EXCLUDED.state END,
+        status = 'pending', error = '', error_permanent = FALSE, updated_at = EXCLUDED.updated_at
+    RETURNING t.user_id, t.version, t.applied_version
+),
+audit AS (
+    INSERT INTO profiles_switchevent
+        (user_id, actor_id, source, source_detail, event, old_profile_id, new_profile_id, old_name, new_name,
+         prompt_values, target_version, created_at)
+    SELECT plan.user_id, plan.actor_id, %(source)s, plan.detail, 'select', plan.old_id, plan.profile_id,
+        COALESCE(plan.old_name, ''), plan.new_name, plan.prompts::jsonb, target.version, %(now)s
+    FROM plan JOIN target ON target.user_id = plan.user_id
+),
+remembered AS (
+    INSERT INTO profiles_recentvalue (user_id, kind, value, last_used)
+    SELECT r.user_id, r.kind, r.value, %(now)s
+    FROM unnest(%(recent_user)s::bigint[], %(recent_kind)s::text[], %(recent_value)s::text[]) AS r(user_id, kind, value)
+    WHERE r.user_id IN (SELECT user_id FROM done)
+    ON CONFLICT (user_id, kind, value) DO UPDATE SET last_used = EXCLUDED.last_used
+)
+SELECT plan.user_id, CASE WHEN target.user_id IS NOT NULL THEN 'switched' WHEN plan.status = 'go' THEN 'moved'
+        ELSE plan.status END,
+    target.version, target.applied_version, plan.old_id, plan.old_name,
+    (SELECT COUNT(*) FROM devices_mismatch m WHERE m.user_id = plan.user_id AND target.user_id IS NOT NULL)
+FROM plan LEFT JOIN target ON target.user_id = plan.user_id
+"""
+
+
+def _write_postgresql(
+    planned: list[_Planned], source: str, cat: catalogs.Catalog
+) -> tuple[dict[int, SwitchResult], dict[int, int | None]]:
+    """Returns the results, and the users to plan again: user id -> the
+    profile they leave (a profile the plan did not cover), or None (the
+    catalog was stale)."""
+    if not planned:
+        return {}, {}
+    now = timezone.now()
+    recent = [(p.switch.user_id, kind, value) for p in planned for kind, value in p.prompts.items() if value]
+    params = {
+        "now": now,
+        "source": source,
+        "automatic": source in AUTOMATIC_SOURCES,
+        "version": cat.version,
+        "user_id": [p.switch.user_id for p in planned],
+        "profile_id": [p.new.pk for p in planned],
+        "previous_id": [p.switch.previous_profile_id for p in planned],
+        "detail": [p.switch.source_detail[:200] for p in planned],
+        "prompts": [json.dumps(p.prompts) for p in planned],
+        "until": [p.switch.until for p in planned],
+        "states": [json.dumps(p.states) for p in planned],
+        "plain": [json.dumps(p.plain) for p in planned],
+        "actor_id": [p.switch.actor_id for p in planned],
+        "new_name": [p.new.name for p in planned],
+        "recent_user": [r[0] for r in recent],
+        "recent_kind": [r[1] for r in recent],
+        "recent_value": [r[2] for r in recent],
+    }
+    by_user = {p.switch.user_id: p for p in planned}
+    results, again = {}, {}
+    with connection.cursor() as cursor:
+        cursor.execute(WRITE_SQL, params)
+        rows = cursor.fetchall()
+    for user_id, status, version, applied, old_id, old_name, mismatches in rows:
+        if status == "switched":
+            results[user_id] = _switched(
+                by_user[user_id],
+                cat,
+                source,
+                now,
+                version=version,
+                applied_version=applied,
+                old_id=old_id,
+                mismatches=mismatches,
+            )
+        elif status == "sticky":
+            results[user_id] = SwitchResult(SwitchOutcome.STICKY, f"{old_name} is sticky")
+        elif status == "unplanned":
+            again[user_id] = old_id
+        else:  # "stale": the catalog changed; "moved": a first selection raced another one
+            again[user_id] = None
+    return results, again
+
+
+def _write_orm(planned: list[_Planned], source: str, cat: catalogs.Catalog) -> dict[int, SwitchResult]:
+    """The write with the ORM, inside the caller's transaction (SQLite: the
+    database is locked for writing from its start, so nothing moved)."""
+    if not planned:
+        return {}
+    now = timezone.now()
+    states = {p.switch.user_id: p.states.get(str(p.old.pk) if p.old else "*", p.states["*"]) for p in planned}
+    versions = device_services.store_targets({u: UserState.from_json(s) for u, s in states.items()})
+    applied = dict(TargetState.objects.filter(user_id__in=list(versions)).values_list("user_id", "applied_version"))
+    mismatches = dict(
+        Mismatch.objects.filter(user_id__in=list(versions)).values_list("user_id").annotate(n=Count("id"))
+    )
+    results = {
+        p.switch.user_id: _switched(
+            p,
+            cat,
+            source,
+            now,
+            version=versions[p.switch.user_id],
+            applied_version=applied.get(p.switch.user_id, 0),
+            old_id=p.old.pk if p.old else None,
+            mismatches=mismatches.get(p.switch.user_id, 0),
+        )
+        for p in planned
+    }
+    had = {p.switch.user_id for p in planned if p.old is not None}
+    changed = [r.selection for u, r in results.items() if u in had]
+    created = [r.selection for u, r in results.items() if u not in had]
+    fields = ["previous_profile", "profile", "since", "source", "source_detail", "prompt_values", "until"]
+    if changed:
+        bulk.bulk_update(Selection, changed, fields)
+    if created:
+        Selection.objects.bulk_create(created)
+    SwitchEvent.objects.bulk_create(
+        SwitchEvent(
+            user_id=p.switch.user_id,
+            actor_id=p.switch.actor_id,
+            source=source,
+            source_detail=p.switch.source_detail[:200],
+            event="select",
+            old_profile=p.old,
+            new_profile=p.new,
+            old_name=p.old.name if p.old else "",
+            new_name=p.new.name,
+            prompt_values=p.prompts,
+            target_version=versions[p.switch.user_id],
+        )
+        for p in planned
+    )
+    recent = [
+        RecentValue(user_id=p.switch.user_id, kind=kind, value=value, last_used=now)
+        for p in planned
+        for kind, value in p.prompts.items()
+        if value
+    ]
+    if recent:
+        RecentValue.objects.bulk_create(
+            recent, update_conflicts=True, unique_fields=["user", "kind", "value"], update_fields=["last_used"]
+        )
+    return results

@@ -3,16 +3,19 @@ live apply status with mismatches and re-apply, and a switch preview."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseNotModified, reswap, retarget
 
 from devices.drivers import DriverError
 from profiles import selectors, services
 from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
-from profiles.errors import PortalError, PromptRequired
+from profiles.errors import NotAllowed, PortalError, PromptRequired
 from profiles.forms import PromptForm
 from profiles.views.common import not_modified, or_404, page, refuse, with_account
 
@@ -51,24 +54,38 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@with_account
 @require_POST
 def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     """Select a profile. A profile that asks for values answers with the
-    prompt dialog (htmx) or the prompt page (plain POST)."""
-    profile = or_404(selectors.get_available_profile, request.user, profile_id)
+    prompt dialog (htmx) or the prompt page (plain POST). The answer is
+    rendered from what the switch loaded: no further queries."""
     prompted = bool(request.POST.get("prompted"))
     values = {k: request.POST.get(k, "") for k in PROMPT_KINDS} if prompted else None
     try:
-        services.select_profile(user=request.user, profile=profile, prompt_values=values, actor=request.user)
+        result = services.select_profile(
+            user=request.user, profile=profile_id, prompt_values=values, actor=request.user
+        )
+    except NotAllowed:
+        raise Http404("Not found") from None  # other users' ids reveal nothing
     except PromptRequired as exc:
+        request.account = selectors.account_for(request.user)
+        profile = or_404(selectors.get_available_profile, request.user, profile_id)
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
     if not request.htmx:
         return redirect("profiles:presence")
-    # The new current profile, buttons and status; the prompt dialog closes.
-    return render(request, "profiles/presence.html#switched", _presence_context(request))
+    # Only what changed: the current card with its status, and the tiles
+    # whose "current" mark moved (the one left and the one selected).
+    mismatches = selectors.apply_status(request.user).mismatches if result.mismatches else []
+    left, new = (result.left.pk if result.left else None), result.selection.profile_id
+    context = {
+        "selection": result.selection,
+        "moved": [p for p in result.profiles if p.pk in {left, new}] if left != new else [],
+        "status": selectors.ApplyStatus(target=result.target, mismatches=mismatches),
+    }
+    with timezone.override(ZoneInfo(result.time_zone or "UTC")):
+        return render(request, "profiles/presence.html#switched", context)
 
 
 def _prompt(request: HttpRequest, profile, exc: PromptRequired, prompted: bool) -> HttpResponse:

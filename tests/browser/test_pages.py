@@ -36,6 +36,9 @@ def test_switch_to_profile_with_prompt_shows_status_update(open_page, alice):
     dialog.get_by_role("button", name="Switch").click()
     expect(dialog).to_have_count(0)
     expect(page.locator(".current-name")).to_have_text("Working from home")
+    # The answer carried only the two tiles whose mark moved: one is current.
+    expect(page.locator(".profile-tile.is-current")).to_have_count(1)
+    expect(page.locator(".profile-tile.is-current")).to_contain_text("Working from home")
     expect(page.locator("#apply-status")).to_contain_text("Applied to your phones")
     expect(page.get_by_text("Calls forwarded to")).to_contain_text("+49301234567")
     assert Selection.objects.get(user=alice).prompt_values == {"forward": "+49301234567"}

@@ -7,6 +7,7 @@ the test process, against the transactional test database.
 """
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -33,6 +34,21 @@ def _close_worker_connection(**kwargs):
 
 @pytest.fixture
 def celery_worker(tmp_path):
+    """One worker with one task at a time (the solo pool)."""
+    with _worker(tmp_path, pool="solo", concurrency=1) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker_two_threads(tmp_path):
+    """A worker running two tasks at once (the threads pool): two converges
+    of one user overlap, as on two worker machines."""
+    with _worker(tmp_path, pool="threads", concurrency=2) as worker:
+        yield worker
+
+
+@contextmanager
+def _worker(tmp_path, *, pool: str, concurrency: int):
     url = os.environ.get("TEST_BROKER_URL", "")
     saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
     if url:
@@ -56,7 +72,12 @@ def celery_worker(tmp_path):
     task_postrun.connect(_close_worker_connection, weak=False)
     try:
         with start_worker(
-            app, pool="solo", perform_ping_check=False, shutdown_timeout=20, loglevel="WARNING"
+            app,
+            pool=pool,
+            concurrency=concurrency,
+            perform_ping_check=False,
+            shutdown_timeout=20,
+            loglevel="WARNING",
         ) as worker:
             yield worker
     finally:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0003_triggers_sources'),
+        ('profiles', '0004_catalog_version'),
     ]
 
     operations = [

@@ -1,0 +1,350 @@
+"""Converge: drive users' devices to their newest target
+(docs/architecture.md#converge).
+
+A pass reads the devices through the driver, diffs against the target,
+sends only the differences and reads again to find what still differs.
+``converge`` does it for one user; ``converge_many`` for a batch with one
+driver read, one apply and one verify read. Both hand what they did to the
+one recorder, ``record_attempts``: the ApplyRun with one ApplyStep per
+command sent, the target's status, the mismatches, and a superseded target.
+
+Superseded (docs/rules.md#rule-10): a pass whose target got a newer version
+while it talked to the PBX may have written stale values after the newer
+version's own converge read the devices. Its run is recorded as superseded,
+with every command it sent, and the user is converged again to the newest
+target, even when that one is already marked applied.
+
+No device I/O happens inside a transaction of ours.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from devices.drivers import DriverError, StepResult, get_driver
+from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
+from devices.state import Command, UserState, diff_user
+
+# A converge superseded this many times in a row (switches keep coming while
+# it writes) stops; the task enqueues one more forced converge.
+MAX_PASSES = 3
+NOTHING_PENDING = "nothing pending"
+Result = ApplyRun.Result
+
+
+# --- recording ---------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """What one pass did for one user, before it is recorded."""
+
+    user_id: int
+    version: int  # the target version the pass converged to
+    started_at: datetime
+    duration_ms: int = 0
+    steps: list[StepResult] = field(default_factory=list)  # every command tried, in order
+    remaining: list[Command] = field(default_factory=list)  # what still differs after the writes
+    error: str = ""
+    transient: bool = False
+
+
+def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool) -> dict[int, ApplyRun]:
+    """Record each attempt's run and steps and move its target on, in one
+    transaction and a constant number of queries whatever the number of
+    users (plus one UPDATE per failed user). The result of each run:
+
+    - superseded: the target's version moved on during the pass; the target
+      is left alone and the caller converges the user again (not only
+      pending), whatever else happened;
+    - failed / retrying (transient error, not the final attempt): the target
+      is marked failed, or stays pending for the retry;
+    - applied / nothing: the target is applied and the mismatches replaced
+      by what the verify read found (docs/rules.md#rule-5).
+
+    Returns user id -> ApplyRun."""
+    if not attempts:
+        return {}
+    now = timezone.now()
+    with transaction.atomic():
+        current = dict(
+            TargetState.objects.select_for_update()
+            .filter(user_id__in=[a.user_id for a in attempts])
+            .order_by("pk")
+            .values_list("user_id", "version")
+        )
+        results: dict[int, str] = {}
+        for a in attempts:
+            if current.get(a.user_id) != a.version:
+                results[a.user_id] = Result.SUPERSEDED
+            elif a.error:
+                results[a.user_id] = Result.RETRYING if a.transient and not final_attempt else Result.FAILED
+            else:
+                results[a.user_id] = Result.APPLIED if a.steps else Result.NOTHING
+        done = [a for a in attempts if results[a.user_id] in (Result.APPLIED, Result.NOTHING)]
+        if done:
+            # The rows are locked at these versions: their state is what was converged to.
+            TargetState.objects.filter(user_id__in=[a.user_id for a in done]).update(
+                status=TargetState.Status.APPLIED,
+                applied_version=F("version"),
+                applied_state=F("state"),
+                error="",
+                error_permanent=False,
+                updated_at=now,
+            )
+            replace_mismatches({a.user_id: a.remaining for a in done}, now)
+        for a in attempts:
+            target = TargetState.objects.filter(user_id=a.user_id)
+            if results[a.user_id] == Result.FAILED:
+                target.update(
+                    status=TargetState.Status.FAILED, error=a.error, error_permanent=not a.transient, updated_at=now
+                )
+            elif results[a.user_id] == Result.RETRYING:
+                # Still pending; touching updated_at keeps the sweep from
+                # enqueueing a duplicate while the task backs off.
+                target.update(error=f"retrying: {a.error}", updated_at=now)
+        runs = ApplyRun.objects.bulk_create(
+            ApplyRun(
+                user_id=a.user_id,
+                target_version=a.version,
+                reason=reason[:32],
+                started_at=a.started_at,
+                duration_ms=a.duration_ms,
+                result=results[a.user_id],
+                error=a.error,
+            )
+            for a in attempts
+        )
+        steps = {a.user_id: a.steps for a in attempts}
+        ApplyStep.objects.bulk_create(row for run in runs for row in step_rows(run, steps[run.user_id]))
+    return {run.user_id: run for run in runs}
+
+
+def step_rows(run: ApplyRun, steps) -> list[ApplyStep]:
+    """The audit rows of one run's driver steps, in order."""
+    return [
+        ApplyStep(
+            run=run,
+            position=i,
+            extension=s.command.extension,
+            op=s.command.op,
+            args=s.command.args,
+            description=s.command.describe()[:200],
+            ok=s.ok,
+            error=s.error,
+            duration_ms=s.duration_ms,
+        )
+        for i, s in enumerate(steps)
+    ]
+
+
+# --- one user -----------------------------------------------------------------------------
+
+
+class ConvergeOutcome:
+    """``run`` is None when nothing was pending (the devices were not touched)."""
+
+    def __init__(self, run: ApplyRun | None, transient: bool = False):
+        self.run = run
+        self.transient = transient
+
+    @property
+    def result(self) -> str:
+        return self.run.result if self.run is not None else NOTHING_PENDING
+
+    @property
+    def superseded(self) -> bool:
+        return self.run is not None and self.run.result == Result.SUPERSEDED
+
+
+def converge(
+    *, user_id: int, reason: str = "", final_attempt: bool = True, only_pending: bool = False
+) -> ConvergeOutcome | None:
+    """Converge one user's devices to their newest target and record it.
+    Idempotent: running it again when the devices already match sends
+    nothing. Returns None when the user has no target.
+
+    ``only_pending`` (the tasks): when the newest target is already applied,
+    do not touch the devices at all (the result is NOTHING_PENDING): a
+    duplicate or redelivered task must not overwrite a change made at a
+    handset since the apply (docs/rules.md#rule-4).
+
+    ``final_attempt=False`` lets a transient failure stay pending (the task
+    retries); on the final attempt it is recorded as failed.
+
+    A superseded pass converges again at once, not only pending, at most
+    MAX_PASSES times; the result is still superseded after that, and the
+    caller (the task) enqueues a forced converge."""
+    outcome = None
+    for _ in range(MAX_PASSES):
+        outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt, only_pending=only_pending)
+        if outcome is None or not outcome.superseded:
+            break
+        reason, only_pending = "superseded", False
+    return outcome
+
+
+def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pending: bool) -> ConvergeOutcome | None:
+    target = TargetState.objects.filter(user_id=user_id).first()
+    if target is None:
+        return None
+    if only_pending and target.status == TargetState.Status.APPLIED and target.applied_version == target.version:
+        return ConvergeOutcome(None)
+    desired = UserState.from_json(target.state)
+    attempt = Attempt(user_id=user_id, version=target.version, started_at=timezone.now())
+    clock = time.perf_counter()
+    driver = get_driver()
+    numbers = sorted(desired.extensions)
+    try:
+        actual = UserState(extensions=driver.read(numbers))
+        attempt.steps = driver.apply(diff_user(actual, desired))
+        failed = next((s for s in attempt.steps if not s.ok), None)
+        if failed is not None:
+            attempt.error, attempt.transient = failed.error, failed.transient
+        elif attempt.steps:
+            attempt.remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
+    except DriverError as exc:
+        attempt.error, attempt.transient = str(exc), exc.transient
+    attempt.duration_ms = int((time.perf_counter() - clock) * 1000)
+    run = record_attempts([attempt], reason=reason, final_attempt=final_attempt)[user_id]
+    return ConvergeOutcome(run, transient=bool(attempt.error) and attempt.transient and run.result != Result.SUPERSEDED)
+
+
+def retry_delay(retries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter: a random delay up to base·2^n, capped."""
+    return random.uniform(0, min(cap, base * (2**retries)))
+
+
+# --- a batch of users ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchLeft:
+    """Who a batch converge leaves to the per-user converge."""
+
+    pending: list[int]  # a shared extension, a transient failure, or not reached: converge (only pending)
+    superseded: list[int]  # the target moved on during the writes: converge again, not only pending
+
+
+def converge_many(user_ids: list[int], *, reason: str = "") -> BatchLeft:
+    """Converge a batch of users with one driver read, one apply and one
+    verify read, recorded by record_attempts like a single converge. Used
+    where hundreds of users switch together (time triggers at one minute:
+    bench/triggers.py). Users who share an extension with another user of
+    the batch, and users the driver did not reach (it stops at the first
+    failed command), are left untouched for the per-user converge."""
+    # Only pending targets, as converge(only_pending=True): a redelivered
+    # batch must not overwrite a handset change made since the apply.
+    targets = {
+        t.user_id: t
+        for t in TargetState.objects.filter(user_id__in=list(user_ids))
+        if not (t.status == TargetState.Status.APPLIED and t.applied_version == t.version)
+    }
+    desired = {uid: UserState.from_json(t.state) for uid, t in targets.items()}
+    owners = Counter(n for state in desired.values() for n in state.extensions)
+    shared = {uid for uid, state in desired.items() if any(owners[n] > 1 for n in state.extensions)}
+    batch = [uid for uid in desired if uid not in shared]
+    if not batch:
+        return BatchLeft(pending=sorted(shared), superseded=[])
+    started_at = timezone.now()
+    clock = time.perf_counter()
+    driver = get_driver()
+    numbers = sorted({n for uid in batch for n in desired[uid].extensions})
+    try:
+        actual = driver.read(numbers)
+        commands = {uid: diff_user(UserState(extensions=_subset(actual, desired[uid])), desired[uid]) for uid in batch}
+        steps = iter(driver.apply([c for uid in batch for c in commands[uid]]))
+    except DriverError:
+        return BatchLeft(pending=sorted(desired), superseded=[])  # nothing was sent
+
+    attempts: dict[int, Attempt] = {}
+    not_reached = set()
+    for uid in batch:
+        mine = list(islice(steps, len(commands[uid])))
+        if commands[uid] and not mine:
+            not_reached.add(uid)
+            continue
+        attempt = attempts[uid] = Attempt(user_id=uid, version=targets[uid].version, started_at=started_at, steps=mine)
+        failed = next((s for s in mine if not s.ok), None)
+        if failed is not None:
+            attempt.error, attempt.transient = failed.error, failed.transient
+    verify = [uid for uid, a in attempts.items() if a.steps and not a.error]
+    try:
+        after = driver.read(sorted({n for uid in verify for n in desired[uid].extensions})) if verify else {}
+    except DriverError as exc:
+        for uid in verify:
+            attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
+    else:
+        for uid in verify:
+            attempts[uid].remaining = diff_user(UserState(extensions=_subset(after, desired[uid])), desired[uid])
+    duration_ms = int((time.perf_counter() - clock) * 1000 / max(len(attempts), 1))
+    for attempt in attempts.values():
+        attempt.duration_ms = duration_ms
+
+    runs = record_attempts(list(attempts.values()), reason=reason, final_attempt=False)
+    retrying = {uid for uid, run in runs.items() if run.result == Result.RETRYING}
+    return BatchLeft(
+        pending=sorted(shared | not_reached | retrying),
+        superseded=sorted(uid for uid, run in runs.items() if run.result == Result.SUPERSEDED),
+    )
+
+
+def _subset(states: dict, desired: UserState) -> dict:
+    return {n: states[n] for n in desired.extensions if n in states}
+
+
+# --- mismatches (docs/rules.md#rule-5) ----------------------------------------------------------
+
+
+def replace_mismatches(found: dict[int, list[Command]], now) -> None:
+    """Make the users' Mismatch rows equal ``found`` (user id -> commands that
+    would fix their devices), keeping rows that are still true so their
+    detection time means something. Three queries whatever the number of
+    users. Never touches a device (docs/rules.md#rule-4)."""
+    if not found:
+        return
+    existing = list(Mismatch.objects.filter(user_id__in=list(found)))
+    wanted = {(uid, c.extension, c.op, _key(c.args)): c for uid, commands in found.items() for c in commands}
+    keep = set()
+    stale = []
+    for row in existing:
+        key = (row.user_id, row.extension, row.op, _key(row.args))
+        if key in wanted and key not in keep:
+            keep.add(key)
+        else:
+            stale.append(row.pk)
+    if stale:
+        Mismatch.objects.filter(pk__in=stale).delete()
+    new = [
+        Mismatch(
+            user_id=key[0],
+            extension=c.extension,
+            op=c.op,
+            args=c.args,
+            description=_mismatch_text(c)[:200],
+            detected_at=now,
+        )
+        for key, c in wanted.items()
+        if key not in keep
+    ]
+    if new:
+        Mismatch.objects.bulk_create(new)
+
+
+def _key(args: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in args.items()))
+
+
+def _mismatch_text(command: Command) -> str:
+    """What differs, for people: the command's description says what a
+    re-apply would do."""
+    return f"Differs from your profile; re-applying would {command.describe().split(': ', 1)[-1]}"
