@@ -166,3 +166,18 @@ def test_docs_page_loads_nothing_from_the_network():
     schema = Client().get("/api/v1/openapi.json").json()
     assert schema["openapi"].startswith("3.")
     assert "/api/v1/me/switch" in schema["paths"]
+
+
+def test_every_route_refuses_the_anonymous_with_401():
+    schema = Client().get("/api/v1/openapi.json").json()
+    client = Client()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        url = path.replace("{profile_id}", "1").replace("{action_id}", "1").replace("{trigger_id}", "1")
+        url = url.replace("{session_id}", "1")
+        for method in operations:
+            response = getattr(client, method)(url, content_type="application/json")
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.json()["code"] == "not_authenticated"
+            checked += 1
+    assert checked >= 30

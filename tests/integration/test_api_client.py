@@ -33,7 +33,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(what: str, check, timeout: float = 30.0):
+def wait_for(what: str, check, timeout: float = 90.0):
+    # Generous: on a loaded CI machine gunicorn's workers take a while to
+    # import Django before the first answer.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
