@@ -7,6 +7,8 @@ configuration rows belongs in a service, called from an admin action
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from devices import hooks, services
@@ -25,7 +27,50 @@ from devices.models import (
 from portal.errors import PortalError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class _ValidIdsOnly:
+    """Django's autocomplete widget looks up the submitted ids to show them
+    again with the form's errors; a non-numeric or huge id made that lookup
+    raise (a 500). Ids the target field cannot hold are dropped from the
+    redisplay; the form field itself reports them as an invalid choice."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        valid = []
+        for item in value:
+            try:
+                python = target.to_python(item)
+            except ValidationError:
+                continue
+            if isinstance(python, int) and not -(2**63) <= python < 2**63:
+                continue
+            valid.append(item)
+        return super().optgroups(name, valid, attr)
+
+
+class ValidAutocompleteSelect(_ValidIdsOnly, AutocompleteSelect):
+    pass
+
+
+class ValidAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
+    pass
+
+
+class PortalModelAdmin(admin.ModelAdmin):
+    """The portal's admin base: autocomplete fields that answer a bad id
+    with a form error, not a server error."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = ValidAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = ValidAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(PortalModelAdmin):
     """Audit and runtime rows: written by the services only, so the admin
     may look (and delete, so users can still be deleted) but not add or change."""
 
@@ -55,7 +100,7 @@ class DestinationInline(admin.TabularInline):
 
 
 @admin.register(Extension)
-class ExtensionAdmin(admin.ModelAdmin):
+class ExtensionAdmin(PortalModelAdmin):
     list_display = ("number", "name", "kind", "owner", "is_hot_desk", "hot_desk_logged_in")
     list_filter = ("kind", "is_hot_desk", "hot_desk_logged_in")
     search_fields = ("number", "name", "owner__username", "owner__first_name", "owner__last_name")
@@ -67,11 +112,14 @@ class ExtensionAdmin(admin.ModelAdmin):
     inlines = [DestinationInline]
     actions = ["hot_desk_login", "hot_desk_logout"]
 
-    @admin.action(description="Hot desk: log the user in (re-applies the profile)")
+    def has_hot_desk_permission(self, request) -> bool:
+        return request.user.has_perm("devices.hot_desk_extension")
+
+    @admin.action(description="Hot desk: log the user in (re-applies the profile)", permissions=("hot_desk",))
     def hot_desk_login(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=True)
 
-    @admin.action(description="Hot desk: log the user out")
+    @admin.action(description="Hot desk: log the user out", permissions=("hot_desk",))
     def hot_desk_logout(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=False)
 
@@ -87,7 +135,7 @@ class ExtensionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(PortalModelAdmin):
     list_display = ("extension", "family", "number", "ring_delay", "ring_timeout", "position")
     list_filter = ("family",)
     search_fields = ("number", "extension__number", "extension__name")
@@ -96,7 +144,7 @@ class DestinationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(PortalModelAdmin):
     list_display = ("name", "queue", "member_count")
     search_fields = ("name", "queue", "members__number")
     autocomplete_fields = ("members",)
@@ -110,7 +158,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(PortalModelAdmin):
     list_display = ("name", "description")
     search_fields = ("name", "description")
 
@@ -131,7 +179,13 @@ class ClientSessionAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "extension")
     actions = ["disconnect"]
 
-    @admin.action(description="Disconnect the selected client sessions (the softphones lose the profile)")
+    def has_disconnect_permission(self, request) -> bool:
+        return request.user.has_perm("devices.disconnect_clientsession")
+
+    @admin.action(
+        description="Disconnect the selected client sessions (the softphones lose the profile)",
+        permissions=("disconnect",),
+    )
     def disconnect(self, request, queryset):
         side = hooks.profile_side()
         sessions = list(queryset.select_related("user", "extension"))
@@ -148,14 +202,20 @@ class TargetStateAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     actions = ["reapply_users", "reconcile_users"]
 
-    @admin.action(description="Re-apply the selected users' profiles")
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description="Re-apply the selected users' profiles", permissions=("reapply",))
     def reapply_users(self, request, queryset):
         count = hooks.profile_side().reapply_users(
             user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
         )
         self.message_user(request, f"Re-apply of {count} users enqueued.")
 
-    @admin.action(description="Check the selected users' devices for mismatches")
+    @admin.action(description="Check the selected users' devices for mismatches", permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
         flagged = services.reconcile_users(list(queryset.values_list("user_id", flat=True)))
         self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
@@ -192,7 +252,7 @@ class MismatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SimulatedDevice)
-class SimulatedDeviceAdmin(admin.ModelAdmin):
+class SimulatedDeviceAdmin(PortalModelAdmin):
     """The simulated PBX's devices. Their state changes only through
     commands (the portal's, or a manual change at the "handset"); the fault
     fields are the simulation's knobs for trying out failures."""
@@ -215,15 +275,15 @@ class SimulatedDeviceAdmin(admin.ModelAdmin):
             services.set_fault(extension=device.extension, fault=fault, count=3)
         self.message_user(request, f"{len(devices)} devices: {done}")
 
-    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)")
+    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)", permissions=("change",))
     def inject_transient_fault(self, request, queryset):
         self._set_fault(request, queryset, "transient", "the next 3 writes fail with a retryable error.")
 
-    @admin.action(description="Inject a permanent fault (writes fail until cleared)")
+    @admin.action(description="Inject a permanent fault (writes fail until cleared)", permissions=("change",))
     def inject_permanent_fault(self, request, queryset):
         self._set_fault(request, queryset, "permanent", "every write fails until the fault is cleared.")
 
-    @admin.action(description="Clear the simulated fault")
+    @admin.action(description="Clear the simulated fault", permissions=("change",))
     def clear_fault(self, request, queryset):
         self._set_fault(request, queryset, "", "fault cleared.")
 

@@ -29,6 +29,7 @@ class Extension(models.Model):
 
     class Meta:
         ordering = ["number"]
+        permissions = [("hot_desk_extension", "Can log hot-desk users in and out")]
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}".strip()
@@ -115,6 +116,7 @@ class ClientSession(models.Model):
                 fields=["expires_at"], name="clientsession_expiry_idx", condition=models.Q(expires_at__isnull=False)
             )
         ]
+        permissions = [("disconnect_clientsession", "Can disconnect client sessions")]
 
     def __str__(self) -> str:
         return f"{self.user} on {self.extension}"
@@ -143,6 +145,11 @@ class TargetState(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["updated_at"], name="target_pending_idx", condition=models.Q(status="pending"))]
+        # Admin actions no model permission fits (a view-only staff user may look, not act).
+        permissions = [
+            ("reapply_profiles", "Can re-apply profiles"),
+            ("reconcile_devices", "Can check devices for mismatches"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} v{self.version} ({self.status})"
@@ -228,6 +235,9 @@ class SimulatedDevice(models.Model):
     fault = models.CharField(max_length=16, choices=Fault.choices, default=Fault.NONE, blank=True)
     fault_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("operate_simulated_phone", "Can operate simulated phones")]
 
     def __str__(self) -> str:
         return f"simulated {self.extension}"

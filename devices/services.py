@@ -25,7 +25,7 @@ from devices.converge import replace_mismatches
 from devices.drivers import get_driver
 from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
-from devices.validators import normalise_number
+from devices.validators import normalise_number, validate_plain_text
 from portal import bulk
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,10 @@ def _clean_handset_command(extension: str, command: Command) -> Command:
     a = dict(command.args)
     if command.op == "set_dnd":
         message = str(a.get("message") or "").strip()[:100]
+        try:
+            validate_plain_text(message)
+        except ValidationError as exc:
+            raise ValidationError({"message": exc.messages[0]}) from None
         return Command(extension, "set_dnd", {"on": bool(a.get("on")), "message": message if a.get("on") else ""})
     if command.op == "set_forward":
         target = str(a.get("target") or "").strip()

@@ -9,9 +9,20 @@ import re
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
+# C0 control characters and DEL; tab, line feed and carriage return are text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INTERNAL_NUMBER = re.compile(r"^\*?[0-9]{2,8}$")
 EXTENSION_NUMBER = re.compile(r"^[0-9]{2,8}$")
+
+
+def validate_plain_text(value: str) -> None:
+    """Refuse control characters (NUL cannot even be stored by PostgreSQL)."""
+    if CONTROL_CHARACTERS.search(value or ""):
+        raise ValidationError(
+            _("Remove the control characters (such as NUL) from this text."), code="control_characters"
+        )
 
 
 def validate_extension_number(value: str) -> None:

@@ -1,7 +1,8 @@
 """The simulated PBX's "phone" page: a person changes a device by hand, as at
 the handset (rule 4: that sticks between events), and triggers the events a
 phone causes (hot-desk login/logout, a client connecting to a softphone).
-Shown to staff and to the extension's owner; anyone else gets 404."""
+Shown to the extension's holder and to users with the permission "Can operate
+simulated phones"; anyone else gets 404."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def _phone_or_404(request: HttpRequest, number: str) -> tuple[Extension, object,
     primary_user = hooks.profile_side().primary_user(ext)
     session = ClientSession.objects.select_related("user").filter(extension=ext).first()
     holder = primary_user or (session.user if session else ext.owner)
-    allowed = request.user.is_staff or request.user.pk in {
+    # The phone's holder, or someone explicitly allowed to operate every
+    # simulated phone: being staff alone is not enough (least privilege).
+    allowed = request.user.has_perm("devices.operate_simulated_phone") or request.user.pk in {
         getattr(holder, "pk", None),
         ext.owner_id,
         session.user_id if session else None,

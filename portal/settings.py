@@ -8,6 +8,7 @@ start-up with a message that names the variable (ImproperlyConfigured).
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,12 +108,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     # django-ninja's app serves its bundled Swagger UI and Redoc from static
     # files; without it in INSTALLED_APPS the docs page loads them from a CDN.
     "ninja",
     "devices",
     "profiles",
     "api",
+    # Last: its admin module narrows django-celery-beat's admin (portal/admin.py).
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +129,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # 400 for NUL/control characters and absurdly long numbers, before any view.
+    "portal.middleware.HostileInputMiddleware",
+    # Last: answers a locked-out login (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -177,6 +185,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes counts failed logins (portal and admin) per username and
+# client address; after LOGIN_FAILURE_LIMIT failures that pair is locked
+# out for LOGIN_LOCKOUT_MINUTES. An administrator unlocks early by deleting
+# the row in the admin (Axes: Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "portal.accounts.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -290,8 +313,28 @@ CLIENT_SESSION_WINDOW_SECONDS = envint("CLIENT_SESSION_WINDOW_SECONDS", 90, mini
 # A token's last-used time and address are written at most this often.
 API_TOKEN_TOUCH_SECONDS = envint("API_TOKEN_TOUCH_SECONDS", 60, minimum=0)
 
+# --- Mail -------------------------------------------------------------------
+# Password reset mails. EMAIL_HOST set: SMTP. Unset: the console in
+# development; in production the password reset pages do not exist then
+# (a user is never told a mail was sent that could not be).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = envint("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+elif not PRODUCTION:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+PASSWORD_RESET_ENABLED = bool(EMAIL_HOST) or not PRODUCTION
+
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# A login lasts this long (two weeks by default), renewed by no activity.
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if PRODUCTION:
@@ -300,8 +343,11 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preload and subdomains commit the whole domain to HTTPS (a preload
+    # list entry is slow to undo); on by default, off for a domain whose
+    # other hosts are not all on HTTPS yet.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
 
 LOGGING = {
     "version": 1,

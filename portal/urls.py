@@ -3,11 +3,12 @@ from django.urls import include, path, re_path
 
 from api.api import api
 from api.views import api_not_found
+from portal import accounts
 from profiles.webhooks import status_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts.urlpatterns())),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
     path("api/v1/", api.urls),

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from devices.state import NO_LOCATION, DestinationState, ExtensionState, TeamState
-from devices.validators import normalise_number
+from devices.validators import CONTROL_CHARACTERS, normalise_number
 
 FAMILIES = ("desk", "softphone", "mobile", "dect", "external", "voicemail")
 TEAM_TYPES = ("team_login", "team_logout", "team_pause", "team_unpause")
@@ -99,6 +100,8 @@ def validate_params(
         message = str(params.get("message") or "").strip()
         if len(message) > MAX_MESSAGE:
             errors["message"] = f"At most {MAX_MESSAGE} characters."
+        elif CONTROL_CHARACTERS.search(message):
+            errors["message"] = _("Remove the control characters (such as NUL) from this text.")
         clean["message"] = message
         if clean["prompt"] and clean["on"] is False:
             errors["prompt"] = "Only a DND that is turned on can prompt for a message."
@@ -154,6 +157,8 @@ def clean_prompt_values(needed: set[str], values: dict[str, Any]) -> dict[str, s
         message = str(values.get(PROMPT_DND_MESSAGE) or "").strip()
         if len(message) > MAX_MESSAGE:
             errors[PROMPT_DND_MESSAGE] = f"At most {MAX_MESSAGE} characters."
+        elif CONTROL_CHARACTERS.search(message):
+            errors[PROMPT_DND_MESSAGE] = _("Remove the control characters (such as NUL) from this text.")
         clean[PROMPT_DND_MESSAGE] = message
     if PROMPT_FORWARD in needed:
         target = str(values.get(PROMPT_FORWARD) or "").strip()

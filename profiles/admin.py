@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
 
-from devices.admin import ReadOnlyAdmin
+from devices.admin import PortalModelAdmin, ReadOnlyAdmin
 from profiles import seeding
 from profiles.actions import describe_action
 from profiles.admin_forms import (
@@ -36,6 +36,7 @@ from profiles.models import (
     SwitchEvent,
     Trigger,
     TriggerFiring,
+    WebhookReceipt,
 )
 
 admin.site.site_header = "Presence Profiles administration"
@@ -54,7 +55,7 @@ def _report(modeladmin, request, done: str, errors: list[str]) -> None:
 
 
 @admin.register(ClientProfile)
-class ClientProfileAdmin(StaffActionsMixin, admin.ModelAdmin):
+class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
     form = ClientProfileForm
     list_display = (
         "name",
@@ -89,11 +90,11 @@ class ClientProfileAdmin(StaffActionsMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
 
-    @admin.action(description="Enable presence profiles (gives members the defaults)")
+    @admin.action(description="Enable presence profiles (gives members the defaults)", permissions=("change",))
     def enable_presence(self, request, queryset):
         self._set_presence(request, queryset, True)
 
-    @admin.action(description="Disable presence profiles")
+    @admin.action(description="Disable presence profiles", permissions=("change",))
     def disable_presence(self, request, queryset):
         self._set_presence(request, queryset, False)
 
@@ -110,7 +111,7 @@ class ClientProfileAdmin(StaffActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(StaffActionsMixin, admin.ModelAdmin):
+class AccountAdmin(StaffActionsMixin, PortalModelAdmin):
     form = AccountForm
     list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
     list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
@@ -171,7 +172,7 @@ class ExitActionInline(PhaseActionInline):
 
 
 @admin.register(PresenceProfile)
-class PresenceProfileAdmin(admin.ModelAdmin):
+class PresenceProfileAdmin(PortalModelAdmin):
     form = PresenceProfileForm
     list_display = ("name", "kind", "owner", "icon", "colour", "icon_visible", "sticky", "position", "action_count")
     list_filter = ("kind", "sticky", "icon_visible", "is_default", "icon")
@@ -196,14 +197,17 @@ class PresenceProfileAdmin(admin.ModelAdmin):
             if count:
                 self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
 
-    @admin.action(description="Re-apply for the users who have it selected")
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    @admin.action(description="Re-apply for the users who have it selected", permissions=("reapply",))
     def reapply_for_users(self, request, queryset):
         count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
         self.message_user(request, f"Re-applied for {count} user(s).")
 
 
 @admin.register(Action)
-class ActionAdmin(admin.ModelAdmin):
+class ActionAdmin(PortalModelAdmin):
     """Every action of every profile, to find them; usually edited inline."""
 
     form = TypedActionForm
@@ -252,7 +256,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusConnector)
-class StatusConnectorAdmin(admin.ModelAdmin):
+class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
@@ -265,7 +269,7 @@ class StatusConnectorAdmin(admin.ModelAdmin):
     def is_configured(self, connector) -> bool:
         return connector.configured
 
-    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)")
+    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)", permissions=("change",))
     def check_now(self, request, queryset):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
@@ -291,11 +295,14 @@ class TriggerAdmin(ReadOnlyAdmin):
     def weekdays_display(self, trigger) -> str:
         return " ".join(trigger.weekday_names)
 
-    @admin.action(description="Turn the selected triggers on")
+    def has_switch_permission(self, request) -> bool:
+        return request.user.has_perm("profiles.switch_trigger")
+
+    @admin.action(description="Turn the selected triggers on", permissions=("switch",))
     def enable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Turn the selected triggers off")
+    @admin.action(description="Turn the selected triggers off", permissions=("switch",))
     def disable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
@@ -334,6 +341,16 @@ class MeetingPresenceAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "connector")
 
 
+@admin.register(WebhookReceipt)
+class WebhookReceiptAdmin(ReadOnlyAdmin):
+    """Accepted webhook calls inside the replay window (written by the webhook)."""
+
+    list_display = ("connector", "user", "sent_at", "received_at")
+    list_filter = ("connector",)
+    search_fields = ("user__username",)
+    list_select_related = ("connector", "user")
+
+
 # --- selection and audit ----------------------------------------------------------------
 
 
@@ -357,7 +374,7 @@ class SwitchEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecentValue)
-class RecentValueAdmin(admin.ModelAdmin):
+class RecentValueAdmin(PortalModelAdmin):
     list_display = ("user", "kind", "value", "last_used")
     list_filter = ("kind",)
     search_fields = ("user__username", "value")

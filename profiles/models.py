@@ -259,6 +259,25 @@ class StatusConnector(models.Model):
         return bool(self.tenant_id and self.client_id and self.client_secret_env)
 
 
+class WebhookReceipt(models.Model):
+    """A signed status webhook call that was accepted, kept while its
+    timestamp is inside the replay window: the same signature again, or an
+    event older than the last accepted one for the user, is refused."""
+
+    connector = models.ForeignKey(StatusConnector, on_delete=models.CASCADE, related_name="receipts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_receipts")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the signature header.")
+    sent_at = models.DateTimeField(help_text="The sender's timestamp.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "digest"], name="webhook_receipt_once")]
+        indexes = [models.Index(fields=["connector", "user", "-sent_at"], name="webhook_receipt_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} → {self.user} at {self.sent_at}"
+
+
 class Trigger(models.Model):
     """Switches to its profile automatically: at a local time on chosen
     weekdays, or while the user is in a meeting."""
@@ -287,6 +306,7 @@ class Trigger(models.Model):
 
     class Meta:
         ordering = ["profile", "time_of_day", "id"]
+        permissions = [("switch_trigger", "Can turn users' triggers on and off")]
         indexes = [
             models.Index(
                 fields=["next_fire_at"],

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -43,6 +44,7 @@ from profiles.models import (
     SwitchEvent,
     Trigger,
     TriggerFiring,
+    WebhookReceipt,
 )
 from profiles.services import select_profile
 from tests.factories import client_profile, make_user, profile_named
@@ -75,6 +77,9 @@ def populate(username: str, number: str, softphone: str) -> User:
         name="Webhook", defaults={"kind": StatusConnector.Kind.WEBHOOK, "webhook_secret": "s3cret"}
     )
     MeetingPresence.objects.create(connector=connector, user=user, in_meeting=True)
+    WebhookReceipt.objects.create(
+        connector=connector, user=user, digest=f"{user.pk:064d}", sent_at=timezone.now(), received_at=timezone.now()
+    )
     trigger = Trigger.objects.create(
         profile=profile_named(user, "Out of the office"), time_of_day=dt.time(18, 0), next_fire_at=timezone.now()
     )
@@ -92,6 +97,10 @@ def company(db):
     alice = populate("alice", "1000", "2000")
     bob = populate("bob", "1001", "2001")
     Group.objects.create(name="Operators")
+    now = timezone.now()  # django-axes' login records
+    AccessAttempt.objects.create(username="mallory", ip_address="10.0.0.9", failures_since_start=3, attempt_time=now)
+    AccessLog.objects.create(username="alice", ip_address="10.0.0.1", attempt_time=now)
+    AccessFailureLog.objects.create(username="mallory", ip_address="10.0.0.9", attempt_time=now)
     interval = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
     CrontabSchedule.objects.create(minute="0", hour="7")
     SolarSchedule.objects.create(event="sunrise", latitude=52.52, longitude=13.40)

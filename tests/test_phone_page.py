@@ -1,7 +1,8 @@
-"""The simulated PBX's phone page: handset changes, events, faults; owner
-or staff only."""
+"""The simulated PBX's phone page: handset changes, events, faults; holder
+or users allowed to operate every simulated phone."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, Mismatch, SimulatedDevice
@@ -36,12 +37,27 @@ def test_bob_gets_404_for_alices_phone(client, alice):
     assert device("1000").dnd is False
 
 
-def test_staff_may_use_any_phone(client, alice):
+def test_staff_without_the_permission_gets_404_and_changes_nothing(client, alice):
     admin = make_user("admin", "1009", enable=False)
     admin.is_staff = True
     admin.save(update_fields=["is_staff"])
     client.force_login(admin)
+    assert client.get("/phone/1000/").status_code == 404
+    for action in ("dnd_on", "forward_set", "fault_permanent"):
+        assert client.post("/phone/1000/", {"action": action, "target": "1001"}).status_code == 404
+    assert (device("1000").dnd, device("1000").forward) == (False, "")
+    assert not SimulatedDevice.objects.filter(extension__number="1000").exclude(fault="").exists()
+
+
+def test_staff_with_the_permission_may_operate_any_phone(client, alice):
+    operator = make_user("operator", "1009", enable=False)
+    operator.is_staff = True
+    operator.save(update_fields=["is_staff"])
+    operator.user_permissions.add(Permission.objects.get(codename="operate_simulated_phone"))
+    client.force_login(operator)
     assert client.get("/phone/1000/").status_code == 200
+    assert client.post("/phone/1000/", {"action": "dnd_on"}).status_code == 302
+    assert device("1000").dnd is True
 
 
 def test_pressing_dnd_on_the_handset_sticks_and_is_flagged(client, alice):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0004_catalog_version'),
+        ('profiles', '0006_webhook_receipts'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0001_initial'),
+        ('devices', '0002_staff_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
