@@ -3,6 +3,9 @@ import pytest
 from devices.drivers import DRIVERS
 from tests.interleaving import InterleavingDriver
 
+# The fake AMI peer fixtures (pbx, asterisk), for every module that needs them.
+pytest_plugins = ["tests.ami_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):

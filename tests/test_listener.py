@@ -24,7 +24,6 @@ from devices.models import Extension, LineState, ListenerStatus, Mismatch, PbxEv
 from devices.state import Command
 from devices.tasks import MAX_RETRIES
 from profiles.services import select_profile
-from tests.ami_server import FakeAsterisk
 from tests.factories import make_user, profile_named
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,23 +72,6 @@ def connected():
 
 def mismatches(user) -> list[tuple[str, str]]:
     return sorted(Mismatch.objects.filter(user=user).values_list("extension", "op"))
-
-
-@pytest.fixture
-def pbx():
-    fake = FakeAsterisk(login_delay=0.05).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def asterisk(settings, pbx):
-    settings.PBX_DRIVER = "asterisk"
-    settings.AMI_HOST = "127.0.0.1"
-    settings.AMI_PORT = pbx.port
-    settings.AMI_SECRET = "portalsecret"
-    settings.AMI_TIMEOUT = 2
-    return pbx
 
 
 def event_logins(pbx) -> int:

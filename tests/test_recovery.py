@@ -19,27 +19,9 @@ from devices.models import ApplyRun, Extension, TargetState
 from devices.state import Command
 from devices.tasks import MAX_RETRIES
 from profiles.services import select_profile
-from tests.ami_server import FakeAsterisk
 from tests.factories import make_user, profile_named
 
 START = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def pbx():
-    fake = FakeAsterisk(login_delay=0.05).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def asterisk(settings, pbx):
-    settings.PBX_DRIVER = "asterisk"
-    settings.AMI_HOST = "127.0.0.1"
-    settings.AMI_PORT = pbx.port
-    settings.AMI_SECRET = "portalsecret"
-    settings.AMI_TIMEOUT = 2
-    return pbx
 
 
 def session(pbx) -> AMIConnection:
