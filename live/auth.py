@@ -7,9 +7,12 @@ adds a kind here and nowhere else."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import get_user, get_user_model
 from django.contrib.sessions.models import Session
+from django.http import HttpRequest
 from django.utils import timezone
 
 SESSION = "session"
@@ -23,15 +26,19 @@ class Principal:
     key: str  # the session key
 
 
-async def authenticate(request) -> Principal | None:
-    """The signed-in, active user of this request, or None."""
-    user = await request.auser()
+def authenticate(*, session_key: str | None) -> Principal | None:
+    """The active user signed in with this session (the page's cookie), or
+    None. Django's own check (django.contrib.auth.get_user): the session
+    exists, names a configured backend, and its password hash still holds.
+    The stream's one way in; the API's tokens add theirs here."""
+    if not session_key:
+        return None
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = get_user(request)
     if not user.is_authenticated or not user.is_active:
         return None
-    key = request.session.session_key
-    if not key:
-        return None
-    return Principal(user_id=user.pk, kind=SESSION, key=key)
+    return Principal(user_id=user.pk, kind=SESSION, key=session_key)
 
 
 def still_allowed(principals: set[Principal]) -> set[Principal]:

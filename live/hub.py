@@ -16,6 +16,7 @@ from collections import deque
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 from live import store
 from live.auth import Principal, still_allowed
@@ -28,6 +29,18 @@ CLOSE = object()
 QUEUE_SIZE = 256  # a client this far behind is cut off (it reconnects and replays)
 
 PRUNE_EVERY = 60.0
+
+
+async def db(function, *args, **kwargs):
+    """Run a database function in a worker thread. A stream server sees no
+    request signals, so stale or broken connections are dropped here; the
+    threads are a small shared pool, so are the connections."""
+
+    def call():
+        close_old_connections()
+        return function(*args, **kwargs)
+
+    return await sync_to_async(call, thread_sensitive=False)()
 
 
 def encode(event: dict) -> bytes:
@@ -110,13 +123,13 @@ class Hub:
     async def catch_up(self) -> None:
         # A little behind the newest id seen: on PostgreSQL a row with a
         # lower id can commit after a higher one; _seen drops repeats.
-        rows = await sync_to_async(store.after)(max(0, self.last_id - 100))
+        rows = await db(store.after, max(0, self.last_id - 100))
         self.dispatch(rows)
 
     # --- running -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.last_id = await sync_to_async(store.last_id)()
+        self.last_id = await db(store.last_id)
         self._seen_set.update(range(max(0, self.last_id - 100), self.last_id + 1))
         self._seen.extend(sorted(self._seen_set))
         loop = asyncio.get_running_loop()
@@ -152,13 +165,13 @@ class Hub:
         principals = {sub.principal for sub in self.everyone}
         if not principals:
             return
-        allowed = await sync_to_async(still_allowed)(principals)
+        allowed = await db(still_allowed, principals)
         for sub in tuple(self.everyone):
             if sub.principal not in allowed:
                 sub.close()
 
     async def prune(self) -> None:
-        await sync_to_async(store.prune)(keep_seconds=settings.LIVE_REPLAY_SECONDS)
+        await db(store.prune, keep_seconds=settings.LIVE_REPLAY_SECONDS)
 
 
 _hub: Hub | None = None

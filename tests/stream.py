@@ -55,7 +55,7 @@ def stream_server(**env):
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--no-access-log", "--log-level", "warning"],
+        + ["--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT,
         env=environment,
     )
