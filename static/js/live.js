@@ -1,7 +1,6 @@
 // Live updates (README "Live updates"): one EventSource per page that has
 // #live-status (the board, My presence). Events update only what they
-// concern; while the stream is down the pages' 304 polls run as before
-// (their hx-trigger polls only when window.portalLive is false).
+// concern; while the stream is down the pages' 304 polls run as before.
 (function () {
   "use strict";
   var status = document.getElementById("live-status");
@@ -55,6 +54,15 @@
     });
   }
 
+  // While the stream is open the pages' timed polls (hx-trigger "every …",
+  // which carry no triggering event) are not sent; the requests the stream
+  // asks for (live-resync, live-status, …) are.
+  document.addEventListener("htmx:confirm", function (event) {
+    if (window.portalLive && !event.detail.triggeringEvent && event.detail.elt.matches("#board, #apply-status")) {
+      event.preventDefault();
+    }
+  });
+
   // --- the Colleagues board: change only the row concerned ---------------
   var icons = {};
   function iconMarkup(name, done) {
@@ -74,7 +82,11 @@
     var d = event.detail;
     var row = document.querySelector('#board li[data-user-id="' + d.user + '"]');
     if (row) {
-      row.style.setProperty("--profile", d.colour);
+      if (/^#[0-9a-fA-F]{6}$/.test(d.colour)) {
+        // Through the CSSOM, as portal.js paints data-colour (the CSP allows no inline style).
+        row.setAttribute("data-colour", d.colour);
+        row.style.setProperty("--profile", d.colour);
+      }
       row.querySelector(".person-status").textContent = d.profile;
       var time = row.querySelector("time");
       if (time) {

@@ -2,6 +2,8 @@
 alice's switch and her phone ringing from the event stream (uvicorn in a
 subprocess, tests/stream.py) without one poll of the board."""
 
+import copy
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,7 +20,11 @@ def test_a_switch_shows_on_a_colleagues_open_board_without_a_poll(open_page, liv
     settings.LIVE_TRANSPORT_URL = wake
     with stream_server(LIVE_TRANSPORT_URL=wake, LIVE_ALLOWED_ORIGINS=live_server.url) as stream:
         # The pages find the stream on its own port of the page's host, as under ./run.
-        settings.LIVE_STREAM_URL = "http://{host}:" + stream.rsplit(":", 1)[1] + "/live/events/"
+        port = stream.rsplit(":", 1)[1]
+        settings.LIVE_STREAM_URL = "http://{host}:" + port + "/live/events/"
+        policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+        policy["DIRECTIVES"]["connect-src"].append(f"http://localhost:{port}")
+        settings.CONTENT_SECURITY_POLICY = policy  # as CSP_CONNECT_SRC would
         alice, bob = make_user("alice", "1000"), make_user("bob", "1001")
         page = open_page(bob)
         board = live_server.url + "/colleagues/"
