@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,7 @@ class Viewers:
         self.arrivals: dict[int, list[float]] = {}
         self.open = 0
         self.failed = 0
+        self.errors: Counter[str] = Counter()
 
     async def viewer(self, session: str, ready: asyncio.Semaphore):
         try:
@@ -121,8 +123,9 @@ class Viewers:
                     self.arrivals.setdefault(self.round, []).append(time.time())
                     presence = False
             self.open -= 1
-        except OSError:
+        except Exception as exc:  # counted and shown, never silent
             self.failed += 1
+            self.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
 
 
 def poll_cost(rounds: int = 200) -> float:
@@ -145,7 +148,9 @@ async def main(args) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
     if args.connections + 200 > hard:
         sys.exit(f"ulimit -n allows {hard} files; {args.connections} connections need more")
+    print(f"setting up {args.users} users with sessions …", flush=True)
     switcher, sessions = await asyncio.to_thread(setup, args.users)
+    print("done; starting the server", flush=True)
     close_old_connections()
     env = {**os.environ, "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
@@ -174,12 +179,23 @@ async def main(args) -> None:
         tasks += [
             asyncio.create_task(viewers.viewer(sessions[i % len(sessions)], gate)) for i in range(1, args.connections)
         ]
+        shown, progress, last = time.monotonic(), time.monotonic(), -1
         while viewers.open + viewers.failed < args.connections:
             await asyncio.sleep(0.2)
+            if viewers.open + viewers.failed != last:
+                last, progress = viewers.open + viewers.failed, time.monotonic()
+            elif time.monotonic() - progress > 30:
+                print(f"  no progress for 30 s: {args.connections - last} connections still opening", flush=True)
+                break
+            if time.monotonic() - shown > 10:
+                shown = time.monotonic()
+                print(f"  … {viewers.open} open, {viewers.failed} failed after {shown - started:.0f} s", flush=True)
         opened_in = time.monotonic() - started
         await asyncio.sleep(2)
         cpu1, rss1 = proc_stat(server.pid)
         print(f"connections open: {viewers.open} (failed {viewers.failed}) in {opened_in:.1f} s")
+        for error, count in viewers.errors.most_common(5):
+            print(f"  {count} × {error}")
         print(
             f"server RSS: {rss0 / 2**20:.0f} MiB with 1, {rss1 / 2**20:.0f} MiB with {viewers.open}:"
             f" {(rss1 - rss0) / max(1, viewers.open - 1) / 1024:.1f} KiB per connection"
