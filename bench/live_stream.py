@@ -115,13 +115,10 @@ class Viewers:
                     self.failed += 1
                     return
                 self.open += 1
-            presence = False
-            while line := await reader.readline():
-                if line.startswith(b"event: "):
-                    presence = line == b"event: presence\n"
-                elif presence and line.startswith(b"data: "):
+            # Chunks, not lines: the generator must cost little beside the server.
+            while chunk := await reader.read(65536):
+                for _ in range(chunk.count(b"event: presence\n")):
                     self.arrivals.setdefault(self.round, []).append(time.time())
-                    presence = False
             self.open -= 1
         except Exception as exc:  # counted and shown, never silent
             self.failed += 1
@@ -154,7 +151,13 @@ async def main(args) -> None:
     close_old_connections()
     env = {**os.environ, "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(PORT)]
+        # SIGUSR1 prints every thread's stack (faulthandler): what a stalled server waits for.
+        [
+            sys.executable,
+            "-c",
+            "import faulthandler, signal, uvicorn; faulthandler.register(signal.SIGUSR1); uvicorn.main()",
+        ]
+        + ["portal.asgi:application", "--host", "127.0.0.1", "--port", str(PORT)]
         + ["--no-access-log", "--log-level", "warning", "--backlog", "4096", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT,
         env=env,
@@ -224,16 +227,24 @@ async def main(args) -> None:
                     transaction.on_commit(lambda: stamp.append(time.time()))  # runs first: the commit
                     select_profile(user=switcher, profile=profile_named(switcher, profiles[r % 2]))
 
+            server0, me0 = proc_stat(server.pid)[0], time.process_time()
             await asyncio.to_thread(switch)
             deadline = time.monotonic() + 30
             while len(viewers.arrivals.get(r, [])) < viewers.open and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             got = viewers.arrivals.get(r, [])
-            lat = [t - stamp[0] for t in got]
+            lat = [t - stamp[0] for t in got] if stamp else []
             latencies += lat
-            print(f"  round {r + 1}: {len(got)}/{viewers.open} received, last after {max(lat) * 1000:.0f} ms")
+            cpu_server, cpu_me = proc_stat(server.pid)[0] - server0, time.process_time() - me0
+            print(
+                f"  round {r + 1}: {len(got)}/{viewers.open} received, last after"
+                f" {max(lat, default=0) * 1000:.0f} ms; CPU server {cpu_server:.2f} s, generator {cpu_me:.2f} s",
+                flush=True,
+            )
             await asyncio.sleep(args.pause)
         latencies.sort()
+        if not latencies:
+            sys.exit("no event arrived")
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
         print(
             f"commit -> arrival over {len(latencies)} deliveries: p50 {p(0.50):.0f} ms, p99 {p(0.99):.0f} ms,"
