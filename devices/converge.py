@@ -38,6 +38,7 @@ from devices.drivers import DriverError, StepResult, get_driver
 from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
 from devices.selectors import command_names
 from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user
+from live import publish as live
 from portal import bulk
 
 # A converge superseded this many times in a row (switches keep coming while
@@ -150,6 +151,21 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 for a in attempts
             ],
         )
+        live.publish(
+            [
+                (
+                    live.APPLY,
+                    a.user_id,
+                    {
+                        "status": _STATUS_AFTER[results[a.user_id]],
+                        "result": results[a.user_id],
+                        "version": a.version,
+                        "error": a.error,
+                    },
+                )
+                for a in attempts
+            ]
+        )
         names = command_names(s.command for a in attempts for s in a.steps)
         bulk.insert_rows(
             ApplyStep,
@@ -160,6 +176,16 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
         a.user_id: RecordedRun(pk=run_id, user_id=a.user_id, result=results[a.user_id], error=a.error)
         for run_id, a in zip(run_ids, attempts, strict=True)
     }
+
+
+# The target's status after a run with this result (what My presence shows).
+_STATUS_AFTER = {
+    Result.APPLIED: TargetState.Status.APPLIED,
+    Result.NOTHING: TargetState.Status.APPLIED,
+    Result.FAILED: TargetState.Status.FAILED,
+    Result.RETRYING: TargetState.Status.PENDING,
+    Result.SUPERSEDED: TargetState.Status.PENDING,
+}
 
 
 def step_values(run_id: int, steps, names: CommandNames = NO_NAMES) -> list[tuple]:
@@ -414,6 +440,9 @@ def replace_mismatches(found: dict[int, list[Command]], now) -> None:
     ]
     if new:
         Mismatch.objects.bulk_create(new)
+    gone = set(stale)
+    changed = {key[0] for key in wanted if key not in keep} | {row.user_id for row in existing if row.pk in gone}
+    live.publish([(live.MISMATCH, uid, {"count": sum(1 for k in wanted if k[0] == uid)}) for uid in sorted(changed)])
 
 
 def _key(args: dict) -> tuple:
