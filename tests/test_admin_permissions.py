@@ -11,6 +11,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from devices.models import ClientSession, Extension, SimulatedDevice
 from profiles.models import StatusConnector, SwitchEvent
+from tests.commits import commit_each_post
 from tests.security import db_fingerprint, make_staff
 from tests.test_admin import populate
 
@@ -69,14 +70,7 @@ def client(client, django_capture_on_commit_callbacks):
     """Each POST commits as in production: its on-commit callbacks (the
     converges an admin action enqueues) run when the request ends, before
     the test compares the database."""
-    post = client.post
-
-    def committing_post(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(*args, **kwargs)
-
-    client.post = committing_post
-    return client
+    return commit_each_post(client, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
