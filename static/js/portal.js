@@ -10,13 +10,7 @@
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
-    // An action form loaded into the editor takes the keyboard focus: its
-    // first field in error, else its first field.
-    if (root.closest && root.closest("#action-editor")) {
-      var first = root.querySelector(".has-error input, .has-error select") ||
-        root.querySelector("input:not([type=hidden]), select, textarea, button");
-      if (first) first.focus();
-    }
+    // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
 
   document.addEventListener("click", function (event) {
@@ -58,9 +52,4 @@
   document.addEventListener("htmx:sendError", function () {
     say("The portal cannot be reached. Check your connection; the page keeps trying.");
   });
-
-  // A closed server dialog is gone for good (Escape or Cancel).
-  document.addEventListener("close", function (event) {
-    if (event.target.matches && event.target.matches("dialog[data-open]")) event.target.remove();
-  }, true);
 })();
