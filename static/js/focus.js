@@ -15,7 +15,6 @@
   var FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), " +
     "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
   var openers = {};     // panel id -> id of the control that opened it
-  var before = null;    // what had the focus when the last swap began
 
   function lost() {
     var active = document.activeElement;
@@ -51,23 +50,42 @@
     returnFocus(panel);
   }
 
+  // What had the focus when a response began to swap, kept per request (its
+  // xhr): a poll or a second request answering meanwhile has its own record
+  // and cannot overwrite this one. htmx fires afterSettle once per swapped
+  // element (the target and each out-of-band part); the first one restores,
+  // and only when the swap really lost the focus (body, or a removed or
+  // disabled element). The settle delay is 0 (base.html), so the swap, the
+  // wiring of the new content and this restore happen in one task.
+  var records = new WeakMap();
+
+  function disabledFocus() {
+    var active = document.activeElement;
+    return active && active.disabled === true;
+  }
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var active = document.activeElement;
-    before = {
-      id: active && active.id,
-      fallback: active && active.dataset ? active.dataset.focusFallback : null,
-      panel: panelOf(active)
-    };
+    var xhr = event.detail.xhr;
+    if (xhr) {
+      records.set(xhr, {
+        id: active && active.id,
+        fallback: active && active.dataset ? active.dataset.focusFallback : null,
+        panel: panelOf(active)
+      });
+    }
     var panel = panelOf(event.detail.target) || (event.detail.target && event.detail.target.matches &&
       event.detail.target.matches("[data-panel]") ? event.detail.target : null);
     // A control outside a panel that fills it is the panel's opener.
     if (panel && active && active.id && !panel.contains(active)) openers[panel.id] = active.id;
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
-    if (!before || !lost()) return;
-    var was = before;
-    before = null;
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    var was = xhr && records.get(xhr);
+    if (!was) return;
+    records.delete(xhr);
+    if (!lost() && !disabledFocus()) return;
     if (was.id && focusById(was.id)) return;
     if (was.fallback && focusById(was.fallback)) return;
     if (was.panel) returnFocus(was.panel);
