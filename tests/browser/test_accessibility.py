@@ -9,10 +9,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from devices.services import manual_change
+from devices.services import manual_change, record_line_states
 from devices.state import Command
-from profiles.automation.triggers import create_time_trigger
-from profiles.models import Action, PresenceProfile, Selection, Trigger
+from profiles.automation.connectors.calendar import link_calendar
+from profiles.automation.triggers import create_meeting_trigger, create_time_trigger
+from profiles.models import Action, CalendarLink, PresenceProfile, Selection, StatusConnector, Trigger
 from profiles.services import select_profile
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import PHONE
@@ -43,23 +44,40 @@ def tab_to(page, locator, *, limit: int = 80) -> None:
     raise AssertionError(f"{locator} was not reached with Tab in {limit} presses")
 
 
+def shift_tab_to(page, locator, *, limit: int = 40) -> None:
+    """Press Shift+Tab until ``locator`` has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab")
+        if is_focused(locator):
+            return
+    raise AssertionError(f"{locator} was not reached with Shift+Tab in {limit} presses")
+
+
 # --- axe on every page and dialog state ----------------------------------------------------
 
 
 def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
     holiday = profile_named(alice, "On holiday")
-    create_time_trigger(user=alice, profile=office, time_of_day=dt.time(8, 30))
+    trigger = create_time_trigger(user=alice, profile=office, time_of_day=dt.time(8, 30))
     system = PresenceProfile.objects.filter(kind=PresenceProfile.Kind.SYSTEM).first()
     action = Action.objects.filter(profile=office).first()
     make_user("bob", "1001", teams=["Sales"])
+    # Main's newer parts on these pages: a colleague's line state on the board,
+    # a linked calendar and a meeting trigger on Triggers.
+    record_line_states({"1001": "on_call", "1000": "idle"})
+    link_calendar(user=alice, profile=office, name="Work", url="https://calendar.example.com/work.ics")
+    hook = StatusConnector.objects.create(name="Teams", kind=StatusConnector.Kind.WEBHOOK, webhook_secret="s3cret")
+    create_meeting_trigger(user=alice, profile=office, connector=hook)
     paths = [
         "/",
+        "/presence/time-zone/",
         "/profiles/",
         "/profiles/new/",
         f"/profiles/{office.pk}/",
         f"/profiles/{system.pk}/",
         f"/profiles/{office.pk}/triggers/",
+        f"/triggers/{trigger.pk}/",
         f"/profiles/{holiday.pk}/actions/new/",
         f"/profiles/{holiday.pk}/actions/new/?type=change_destinations",
         f"/actions/{action.pk}/",
@@ -123,6 +141,17 @@ def test_dialogs_panels_and_messages_have_no_axe_violation(open_page, alice, liv
     form.get_by_label("Ring delay (seconds)").fill("500")
     form.get_by_role("button", name="Add action").click()
     expect(form).to_contain_text("Enter a number from 0 to 120.")
+    assert_accessible(page)
+    # Form errors on main's newer pages: the time zone, and linking a calendar (an htmx 422).
+    page.goto(live_server.url + "/presence/time-zone/")
+    page.get_by_label("Time zone", exact=True).fill("Mars/Olympus_Mons")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field-error")).to_be_visible()
+    assert_accessible(page)
+    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page.get_by_label("Calendar address (ICS)").fill("not an address")
+    page.locator("#calendar-add").click()
+    expect(page.locator("#id_cal-url_error")).to_be_visible()
     assert_accessible(page)
 
 
@@ -301,6 +330,50 @@ def test_moving_a_profile_keeps_the_focus(open_page, alice, live_server):
     expect(page.locator(f"#profile-{office.pk}-down")).to_be_focused()
 
 
+def test_adding_and_deleting_a_time_trigger_keep_the_focus(open_page, alice, live_server):
+    office = profile_named(alice, "In the office")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page.get_by_label("Time", exact=True).fill("07:45")
+    add = page.locator("#time-trigger-add")
+    tab_to(page, add)
+    page.keyboard.press("Enter")
+    trigger = page.locator(".row-title", has_text="At 07:45")
+    expect(trigger).to_be_visible()
+    expect(page.locator("#time-trigger-add")).to_be_focused()  # the panel was replaced
+    created = Trigger.objects.get(profile=office, kind=Trigger.Kind.TIME)
+    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: "Delete this trigger?"
+    delete = page.locator(f"#trigger-{created.pk}-delete")
+    shift_tab_to(page, delete)
+    page.keyboard.press("Enter")
+    expect(trigger).to_have_count(0)
+    # Its row is gone: focus goes to the list's heading, not to <body>.
+    expect(page.locator("#list-title")).to_be_focused()
+    assert not Trigger.objects.filter(pk=created.pk).exists()
+
+
+def test_linking_and_removing_a_calendar_keep_the_focus(open_page, alice, live_server):
+    office = profile_named(alice, "In the office")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page.get_by_label("Calendar address (ICS)").fill("https://calendar.example.com/work.ics")
+    link = page.locator("#calendar-add")
+    tab_to(page, link)
+    page.keyboard.press("Enter")
+    expect(page.locator("#messages")).to_contain_text("Calendar linked")
+    # The panel was replaced: focus stays on the button that was used.
+    expect(page.locator("#calendar-add")).to_be_focused()
+    calendar = CalendarLink.objects.get(user=alice)
+    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: "Remove this calendar?"
+    remove = page.locator(f"#calendar-{calendar.pk}-delete")
+    shift_tab_to(page, remove)  # back from "Link calendar" to the row's remove button
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#calendar-{calendar.pk}")).to_have_count(0)
+    # The removed row's button is gone: focus goes to the calendars' heading, not to <body>.
+    expect(page.locator("#calendar-title")).to_be_focused()
+    assert not CalendarLink.objects.filter(user=alice).exists()
+
+
 def test_delete_dialog_focuses_cancel_and_escape_returns_focus(open_page, alice, live_server):
     holiday = profile_named(alice, "On holiday")
     page = open_page(alice)
@@ -347,17 +420,32 @@ def test_the_current_profile_tile_shows_a_focus_ring(open_page, alice):
 
 
 def test_form_field_borders_have_3_to_1_contrast(open_page, alice, live_server):
-    page = open_page(alice)
-    page.goto(live_server.url + "/profiles/new/")
-    colour = page.get_by_label("Name").evaluate("el => getComputedStyle(el).borderTopColor")
-    red, green, blue = (int(c) for c in re.findall(r"\d+", colour)[:3])
+    """Every visible text, number, date, time and search field and every select
+    on the pages with forms, main's newer ones included (Stay until, time
+    zone, date range, calendar)."""
+    office = profile_named(alice, "In the office")
 
     def luminance(c):
         c = c / 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
 
-    lum = 0.2126 * luminance(red) + 0.7152 * luminance(green) + 0.0722 * luminance(blue)
-    assert (1.05 / (lum + 0.05)) >= 3.0, colour
+    page = open_page(alice)
+    checked = set()
+    for path in ["/profiles/new/", "/", f"/profiles/{office.pk}/triggers/", "/presence/time-zone/"]:
+        page.goto(live_server.url + path)
+        fields = page.evaluate(
+            """() => Array.from(document.querySelectorAll('main input, main select, main textarea'))
+                 .filter(el => !['hidden', 'checkbox', 'radio', 'color', 'submit'].includes(el.type)
+                               && el.getClientRects().length)
+                 .map(el => [el.type || el.tagName, el.name, getComputedStyle(el).borderTopColor])"""
+        )
+        assert fields, path
+        for kind, name, colour in fields:
+            red, green, blue = (int(c) for c in re.findall(r"\d+", colour)[:3])
+            lum = 0.2126 * luminance(red) + 0.7152 * luminance(green) + 0.0722 * luminance(blue)
+            assert (1.05 / (lum + 0.05)) >= 3.0, (path, kind, name, colour)
+            checked.add(kind)
+    assert {"text", "select-one", "date", "time"} <= checked, checked
 
 
 @pytest.mark.parametrize("path", ["/", "/profiles/", "/history/"])

@@ -6,6 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from devices.models import ListenerStatus
+from devices.services import record_line_states
+from profiles.automation.connectors.calendar import link_calendar
 from profiles.models import Action, PresenceProfile
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import DESKTOP
@@ -34,6 +37,9 @@ def test_presence_profile_admin_pages_have_no_serious_axe_violation(admin_page, 
     office = profile_named(alice, "In the office")
     system = PresenceProfile.objects.filter(kind=PresenceProfile.Kind.SYSTEM).first()
     action = Action.objects.filter(profile=office).first()
+    listener = ListenerStatus.objects.create(pbx="asterisk 127.0.0.1:5038", state=ListenerStatus.State.CONNECTED)
+    record_line_states({"1000": "on_call"})
+    link_calendar(user=alice, profile=office, name="Work", url="https://calendar.example.com/work.ics")
     paths = [
         "/admin/",
         "/admin/profiles/presenceprofile/",
@@ -43,6 +49,11 @@ def test_presence_profile_admin_pages_have_no_serious_axe_violation(admin_page, 
         f"/admin/profiles/action/{action.pk}/change/",
         "/admin/profiles/clientprofile/",
         "/admin/profiles/account/",
+        # Main's newer admin pages: the listener's status, line states, calendars.
+        "/admin/devices/listenerstatus/",
+        f"/admin/devices/listenerstatus/{listener.pk}/change/",
+        "/admin/devices/linestate/",
+        "/admin/profiles/calendarlink/",
     ]
     for path in paths:
         response = admin_page.goto(live_server.url + path)
