@@ -5,13 +5,29 @@
 
   // Dialogs sent by the server (prompt values, delete confirmation) arrive
   // with data-open; show them as modal dialogs (focus moves into them).
+  // A profile's colour arrives as data-colour (the Content-Security-Policy
+  // allows no inline style attribute); set through the CSSOM, which it allows.
+  function paint(root) {
+    var found = root.matches && root.matches("[data-colour]") ? [root] : [];
+    if (root.querySelectorAll) root.querySelectorAll("[data-colour]").forEach(function (el) { found.push(el); });
+    found.forEach(function (el) {
+      var colour = el.getAttribute("data-colour");
+      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
+    });
+  }
+
   htmx.onLoad(function (root) {
+    paint(root);
     var found = [];
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
     // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
+
+  // "Close preview" and Cancel in an action form loaded into the editor
+  // ([data-close-panel]) empty their panel and give the focus back to the
+  // control that opened it: static/js/focus.js (without JS both are links).
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-close-dialog]");
