@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include(accounts.urlpatterns())),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
+    path("live/", include("live.urls")),
     path("", include("profiles.urls")),
 ]
