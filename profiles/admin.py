@@ -280,11 +280,22 @@ class CalendarLinkAdmin(ReadOnlyAdmin):
     each one's status (why it does not switch) and may delete it. The
     address is a secret: only its hint is shown."""
 
-    list_display = ("name", "user", "profile", "url_hint", "match", "enabled", "status", "checked_at", "next_change_at")
-    list_filter = ("match", "enabled")
+    list_display = (
+        "name",
+        "user",
+        "profile",
+        "source",
+        "url_hint",
+        "match",
+        "enabled",
+        "status",
+        "checked_at",
+        "next_change_at",
+    )
+    list_filter = ("source", "match", "enabled")
     search_fields = ("name", "user__username", "user__email")
     list_select_related = ("user", "profile")
-    exclude = ("url_encrypted", "etag", "last_modified")
+    exclude = ("url_encrypted", "password_encrypted", "etag", "last_modified")
     readonly_fields = ("intervals",)
 
 

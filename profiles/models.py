@@ -368,9 +368,13 @@ class TriggerFiring(models.Model):
 
 
 class CalendarLink(models.Model):
-    """A user's calendar (an ICS address) whose matching events switch them
-    to ``profile`` and back, with meeting precedence
+    """A user's calendar (an ICS address or a CalDAV account) whose matching
+    events switch them to ``profile`` and back, with meeting precedence
     (profiles.automation.connectors.calendar)."""
+
+    class Source(models.TextChoices):
+        ICS = "ics", "ICS address"
+        CALDAV = "caldav", "CalDAV account"
 
     class Match(models.TextChoices):
         BUSY = "busy", "Every busy event"
@@ -384,6 +388,11 @@ class CalendarLink(models.Model):
     # only ``url_hint`` (host and the last characters) is ever shown.
     url_encrypted = models.TextField()
     url_hint = models.CharField(max_length=160)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ICS)
+    # CalDAV: the account's user name (shown) and password (encrypted like
+    # the address, never shown again).
+    username = models.CharField(max_length=200, blank=True)
+    password_encrypted = models.TextField(blank=True)
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.BUSY)
     match_value = models.CharField(max_length=100, blank=True)
     enabled = models.BooleanField(default=True)
@@ -392,6 +401,9 @@ class CalendarLink(models.Model):
     )
     etag = models.CharField(max_length=200, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
+    # When ``intervals`` were last expanded from the calendar's body: an
+    # unchanged calendar (304, same CTag) is read again before they run out.
+    expanded_at = models.DateTimeField(null=True, blank=True)
     # Matching events of the coming hours as [[start, end], …] (ISO, UTC).
     intervals = models.JSONField(default=list, blank=True)
     in_event = models.BooleanField(default=False)

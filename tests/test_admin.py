@@ -556,3 +556,21 @@ def test_calendar_admin_shows_the_status_never_the_address(admin_client, company
     html = admin_client.get(_url(CalendarLink, "change", link.pk)).content.decode()
     assert "s3cr3t" not in html
     assert link.url_encrypted not in html
+
+
+def test_calendar_admin_never_shows_a_caldav_password(admin_client, company):
+    from profiles.models import CalendarLink
+
+    link = link_calendar(
+        user=company["alice"],
+        profile=profile_named(company["alice"], "In a meeting"),
+        name="CalDAV",
+        source="caldav",
+        url="https://dav.example.com/s3cr3t/",
+        username="alice",
+        password="pa55-w0rd",
+    )
+    for page in (_url(CalendarLink, "changelist"), _url(CalendarLink, "change", link.pk)):
+        html = admin_client.get(page).content.decode()
+        assert "CalDAV" in html
+        assert "pa55-w0rd" not in html and link.password_encrypted not in html and "s3cr3t" not in html
