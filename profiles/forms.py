@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from profiles.actions import (
@@ -191,7 +192,18 @@ class TimeTriggerForm(forms.Form):
         required=False,
         max_length=8,
         help_text=_("Type to search a country, e.g. DE or Germany; empty: never skip."),
-        widget=forms.TextInput(attrs={"list": "holiday-countries", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={
+                "list": "holiday-countries",
+                "autocomplete": "off",
+                # The region list follows the country (without JavaScript:
+                # on the next render of the form).
+                "hx-get": reverse_lazy("profiles:holiday_regions"),
+                "hx-trigger": "change",
+                "hx-target": "#holiday-regions",
+                "hx-swap": "outerHTML",
+            }
+        ),
     )
     holiday_subdivision = forms.CharField(
         label=_("Region"),

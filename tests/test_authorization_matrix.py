@@ -104,6 +104,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:trigger_edit": {"*": (404, 404, 404), **ANON, "alice": (200, 200, 200)},
     "profiles:trigger_toggle": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
     "profiles:trigger_delete": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
+    "profiles:holiday_regions": {"*": (200, 405, 200), **ANON},
     "profiles:colleagues": {"*": (200, 405, 200), **ANON},
     "profiles:devices": {"*": (200, 405, 200), **ANON},
     "profiles:history": {"*": (200, 405, 200), **ANON},

@@ -1,5 +1,5 @@
 """The user pages in a real browser: switching with a prompt, reordering an
-action, adding a time trigger, the refusal to delete the selected profile,
+action, adding a time trigger (the region list following its country), the refusal to delete the selected profile,
 and a colleague's switch appearing on the board."""
 
 import datetime as dt
@@ -99,6 +99,21 @@ def test_add_a_time_trigger(open_page, alice, live_server):
     expect(page.locator("#trigger-panel")).to_contain_text("At 18:30")
     trigger = Trigger.objects.get(profile=holiday)
     assert trigger.time_of_day.strftime("%H:%M") == "18:30" and trigger.weekdays == 0b0011111
+
+
+def test_the_region_list_follows_the_country(open_page, alice, live_server):
+    holiday = profile_named(alice, "On holiday")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{holiday.pk}/triggers/")
+    regions = page.locator("#holiday-regions option")
+    bavaria = page.locator("#holiday-regions option", has_text="DE: Bayern")
+    expect(bavaria).to_have_count(1)  # every country's regions, first
+    country = page.get_by_label("Skip public holidays of")
+    country.fill("AT")
+    country.press("Tab")  # change: htmx swaps the list
+    expect(regions).to_have_count(9)
+    expect(regions.first).to_have_text("AT: Burgenland")
+    expect(bavaria).to_have_count(0)
 
 
 def test_deleting_the_selected_profile_is_refused(open_page, alice, live_server):
