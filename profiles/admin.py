@@ -258,7 +258,7 @@ class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at", "next_poll_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
-    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until")
+    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until", "subscriptions_display")
     # Graph and login endpoints are HTTPS; also Django 6's default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]
@@ -266,6 +266,11 @@ class StatusConnectorAdmin(PortalModelAdmin):
     @admin.display(description="configured", boolean=True)
     def is_configured(self, connector) -> bool:
         return connector.configured
+
+    @admin.display(description="Graph subscriptions")
+    def subscriptions_display(self, connector) -> str:
+        rows = connector.subscriptions.order_by("expires_at")
+        return "; ".join(str(s) for s in rows) or "none"
 
     @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)", permissions=("change",))
     def check_now(self, request, queryset):

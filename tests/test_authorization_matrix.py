@@ -80,6 +80,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "password_reset_confirm": {"*": (200, 200, 200)},
     "password_reset_complete": {"*": (200, 405, 200)},
     "status-webhook": {"*": (405, 415, 405)},
+    "graph-notifications": {"*": (405, 415, 405)},
     # The handset: its holder and the "operate simulated phones" permission.
     "devices:phone": {"*": (200, 400, 200), **ANON, "bob": (404, 404, 404), "viewer": (404, 404, 404)},
     "profiles:presence": {"*": (200, 405, 200), **ANON},
