@@ -28,6 +28,7 @@ from profiles.models import (
     Action,
     CalendarLink,
     ClientProfile,
+    GraphSubscription,
     MeetingPresence,
     PresenceProfile,
     RecentValue,
@@ -277,6 +278,18 @@ class StatusConnectorAdmin(PortalModelAdmin):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)
+
+
+@admin.register(GraphSubscription)
+class GraphSubscriptionAdmin(ReadOnlyAdmin):
+    """Microsoft Graph presence subscriptions, kept by the connector's polls;
+    the clientState is a secret and not shown."""
+
+    list_display = ("connector", "subscription_id", "expires_at", "created_at")
+    list_filter = ("connector",)
+    search_fields = ("subscription_id",)
+    list_select_related = ("connector",)
+    exclude = ("client_state",)
 
 
 @admin.register(CalendarLink)
