@@ -193,32 +193,32 @@ def busy_intervals(
 # --- CalDAV ------------------------------------------------------------------------------------
 
 
-def _caldav_tag(collection) -> str:
+def _caldav_tag(props: dict) -> str:
     """What changes whenever an event in the collection does: its ETag (or
-    CTag-like sync token); empty when the server offers neither."""
+    sync token); empty when the server offers neither."""
     from caldav.elements import dav
 
-    props = collection.get_properties([dav.GetEtag(), dav.SyncToken()])
     return str(props.get(dav.GetEtag.tag) or props.get(dav.SyncToken.tag) or "")[:200]
 
 
 def _caldav_collection(client, url: str):
-    """The calendar at ``url`` if it is one; otherwise (a server or
-    principal address) the account's first calendar with events."""
+    """(the calendar, its tag): the calendar at ``url`` if it is one (one
+    PROPFIND); otherwise (a server or principal address) the account's
+    first calendar with events."""
     from caldav.elements import cdav, dav
 
+    wanted = [dav.ResourceType(), dav.GetEtag(), dav.SyncToken()]
     collection = client.calendar(url=url)
-    kinds = collection.get_properties([dav.ResourceType()]).get(dav.ResourceType.tag) or []
-    if cdav.Calendar.tag in kinds:
-        return collection
-    calendars = client.principal().get_calendars()
-    for candidate in calendars:
+    props = collection.get_properties(wanted)
+    if cdav.Calendar.tag in (props.get(dav.ResourceType.tag) or []):
+        return collection, _caldav_tag(props)
+    for candidate in client.principal().get_calendars():
         try:
             components = candidate.get_supported_components()
         except Exception:  # noqa: BLE001 - a server without the property: assume events
             components = ["VEVENT"]
         if "VEVENT" in components:
-            return candidate
+            return candidate, _caldav_tag(candidate.get_properties(wanted))
     raise CalendarError("The CalDAV account has no calendar with events.")
 
 
@@ -253,25 +253,34 @@ def fetch_caldav(url: str, username: str, password: str, *, tag: str, start: dt.
     import niquests
     from caldav.lib import error as dav_error
 
-    client = caldav.DAVClient(
-        url=url,
-        username=username,
-        password=password,
-        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-        enable_rfc6764=False,  # no DNS look-ups: the address the user gave is the server
-        rate_limit_handle=False,  # a 429 is a status, not a sleep inside a task
-        headers={"User-Agent": "presence-portal"},
-    )
-    try:
+    def read(auth_type: str | None) -> Fetched:
+        client = caldav.DAVClient(
+            url=url,
+            username=username,
+            password=password,
+            auth_type=auth_type,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            enable_rfc6764=False,  # no DNS look-ups: the address the user gave is the server
+            rate_limit_handle=False,  # a 429 is a status, not a sleep inside a task
+            headers={"User-Agent": "presence-portal"},
+        )
         with client:
-            collection = _caldav_collection(client, url)
-            current = _caldav_tag(collection)
+            collection, current = _caldav_collection(client, url)
             if tag and current == tag:
                 return Fetched(None, tag)
             objects = collection.search(event=True, start=start, end=end, expand=False)
             if len(objects) > MAX_OCCURRENCES:
                 raise CalendarError(f"The calendar has more than {MAX_OCCURRENCES} events in the next hours.")
             return Fetched(_merge(objects, settings.CALENDAR_MAX_BYTES), current)
+
+    try:
+        # Basic first: asking without credentials costs a 401 per poll, and
+        # servers delay 401s (Radicale by a second). A server that wants
+        # Digest refuses Basic; then the client negotiates from its 401.
+        try:
+            return read("basic")
+        except dav_error.AuthorizationError:
+            return read(None)
     except CalendarError:
         raise
     except dav_error.AuthorizationError:

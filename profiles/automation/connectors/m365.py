@@ -362,7 +362,7 @@ def sync_subscriptions(connector: StatusConnector, session: requests.Session, gr
         counts["deleted"] += 1
     total = len(wanted)
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
-    return f"{total} subscription{'s' if total != 1 else ''} ({done})"
+    return f"{total} subscription{'s' if total != 1 else ''}" + (f" ({done})" if done else "")
 
 
 def _drop_subscriptions(connector: StatusConnector, session: requests.Session | None = None) -> None:
