@@ -10,5 +10,6 @@ urlpatterns = [
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("hooks/graph/<int:connector_id>/", graph_notifications, name="graph-notifications"),
     path("phone/", include("devices.urls")),
+    path("live/", include("live.urls")),
     path("", include("profiles.urls")),
 ]
