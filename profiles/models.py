@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import Extension
-from profiles.actions import describe_action, validate_params
+from profiles.actions import MAX_TYPE_NAME, action_type_choices, describe_action, validate_params
 from profiles.icons import ICONS
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -182,24 +182,13 @@ class Action(models.Model):
         ENTER = "enter", "On entering"
         EXIT = "exit", "On leaving"
 
-    class Type(models.TextChoices):
-        SET_DND = "set_dnd", "Set do-not-disturb"
-        SET_FORWARD = "set_forward", "Set forward"
-        UNSET_FORWARD = "unset_forward", "Remove forward"
-        CHANGE_DESTINATIONS = "change_destinations", "Change destinations (FollowMe)"
-        SET_GSM_MODE = "set_gsm_mode", "Set GSM mode"
-        TEAM_LOGIN = "team_login", "Team login"
-        TEAM_LOGOUT = "team_logout", "Team logout"
-        TEAM_PAUSE = "team_pause", "Team pause"
-        TEAM_UNPAUSE = "team_unpause", "End team pause"
-        SET_LOCATION = "set_location", "Set location"
-        REMOVE_LOCATION = "remove_location", "Remove location"
-
     profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="actions")
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ENTER)
     position = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
-    type = models.CharField(max_length=32, choices=Type.choices)
+    # The registry (profiles.actions.ACTION_TYPES) names the types: a new
+    # type is one registry entry, no migration.
+    type = models.CharField(max_length=MAX_TYPE_NAME, choices=action_type_choices)
     params = models.JSONField(default=dict, blank=True)
 
     class Meta:
