@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0010_on_call_profile'),
+        ('profiles', '0011_action_type_choices_from_registry'),
     ]
 
     operations = [

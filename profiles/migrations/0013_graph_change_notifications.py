@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0011_calendar_caldav'),
+        ('profiles', '0012_calendar_caldav'),
     ]
 
     operations = [
