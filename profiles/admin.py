@@ -135,6 +135,8 @@ class PhaseActionInline(admin.TabularInline):
     """One inline per chain, so the enter and exit chains read top to bottom."""
 
     model = Action
+    # Django's tabular inline with a label for every input (axe: no unnamed fields).
+    template = "admin/edit_inline/tabular_labelled.html"
     phase = Action.Phase.ENTER
     extra = 0
     fields = ("position", "enabled", "type", "params", "summary")
