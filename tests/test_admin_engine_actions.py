@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def admin_client(client):
     admin = make_user("admin", "1009", enable=False)
     admin.is_staff = admin.is_superuser = True
