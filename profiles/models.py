@@ -71,6 +71,19 @@ class ClientProfile(models.Model):
             " as a meeting does (empty: off)."
         ),
     )
+    # Session trigger default for its users (profiles.automation.sessions).
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"kind": "system"},
+        help_text=_("Switch users to this system profile when their last client disconnects or expires."),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text=_("Return to the profile before when a client connects again.")
+    )
 
     class Meta:
         ordering = ["name"]
@@ -89,6 +102,18 @@ class Account(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     primary_extension = models.OneToOneField(
         Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="primary_of"
+    )
+    # The user's own session trigger; none: the client profile's default.
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Switch to this profile when the last client disconnects or expires."),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text=_("Return to the profile before when a client connects again.")
     )
 
     def __str__(self) -> str:
@@ -424,6 +449,8 @@ class Selection(models.Model):
         MEETING_END = "meeting_end", "Meeting ended"
         CLEAR_AFTER = "clear_after", "Timer ended"
         API = "api", "API"
+        SESSION_END = "session_end", "Last client disconnected"
+        SESSION_BACK = "session_back", "Client connected again"
         SYSTEM = "system", "System"
 
     user = models.OneToOneField(

@@ -28,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from api import tokens
 from devices.models import ApplyRun, LineState, ListenerStatus, PbxEvent, SimulatedDevice
 from profiles.automation import triggers
 from profiles.models import StatusConnector, Trigger
@@ -110,6 +111,46 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:time_zone": {"*": (200, 200, 200), **ANON},
     "profiles:calendar_new": {"*": (405, 404, 405), **ANON, "alice": (405, 422, 405)},
     "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},
+    "api-v1:openapi-json": {"*": (0, 0, 0)},
+    "api-v1:openapi-view": {"*": (0, 0, 0)},
+    "api-v1:whoami": {"*": (0, 0, 0)},
+    "api-v1:me": {"*": (0, 0, 0)},
+    "api-v1:switch": {"*": (0, 0, 0)},
+    "api-v1:reapply": {"*": (0, 0, 0)},
+    "api-v1:session_trigger": {"*": (0, 0, 0)},
+    "api-v1:set_session_trigger": {"*": (0, 0, 0)},
+    "api-v1:teams": {"*": (0, 0, 0)},
+    "api-v1:profile_list": {"*": (0, 0, 0)},
+    "api-v1:profile_create": {"*": (0, 0, 0)},
+    "api-v1:profile_get": {"*": (0, 0, 0)},
+    "api-v1:profile_update": {"*": (0, 0, 0)},
+    "api-v1:profile_delete": {"*": (0, 0, 0)},
+    "api-v1:profile_copy": {"*": (0, 0, 0)},
+    "api-v1:profile_move": {"*": (0, 0, 0)},
+    "api-v1:action_list": {"*": (0, 0, 0)},
+    "api-v1:action_create": {"*": (0, 0, 0)},
+    "api-v1:action_update": {"*": (0, 0, 0)},
+    "api-v1:action_delete": {"*": (0, 0, 0)},
+    "api-v1:action_move": {"*": (0, 0, 0)},
+    "api-v1:trigger_list": {"*": (0, 0, 0)},
+    "api-v1:time_trigger_create": {"*": (0, 0, 0)},
+    "api-v1:meeting_trigger_create": {"*": (0, 0, 0)},
+    "api-v1:trigger_update": {"*": (0, 0, 0)},
+    "api-v1:trigger_delete": {"*": (0, 0, 0)},
+    "api-v1:colleagues": {"*": (0, 0, 0)},
+    "api-v1:devices": {"*": (0, 0, 0)},
+    "api-v1:switch_history": {"*": (0, 0, 0)},
+    "api-v1:apply_history": {"*": (0, 0, 0)},
+    "api-v1:session_list": {"*": (0, 0, 0)},
+    "api-v1:connect": {"*": (0, 0, 0)},
+    "api-v1:heartbeat": {"*": (0, 0, 0)},
+    "api-v1:disconnect": {"*": (0, 0, 0)},
+    "api-v1:staff_switch": {"*": (0, 0, 0)},
+    "api-v1:staff_reapply": {"*": (0, 0, 0)},
+    "api-v1:api-root": {"*": (0, 0, 0)},
+    "^api/(?P<path>.*)$": {"*": (0, 0, 0)},
+    "api:tokens": {"*": (0, 0, 0)},
+    "api:revoke": {"*": (0, 0, 0)},
 }
 # fmt: on
 
@@ -170,6 +211,7 @@ def world(db):
     LineState.objects.create(extension=alice.account.primary_extension, state="idle", changed_at=timezone.now())
     PbxEvent.objects.create(fields={"Event": "FullyBooted"})
     ListenerStatus.objects.create(pbx="simulated")
+    tokens.create_token(user=alice, name="alice's laptop")
     ApplyRun.objects.create(user=alice, target_version=1, reason="switch", started_at=timezone.now())
     users = {
         "alice": alice,
@@ -193,6 +235,8 @@ def world(db):
         "token": "set-password",
         "id": alice.pk,  # the admin's password change of a user
         "content_type_id": ContentType.objects.get_for_model(alice).pk,  # the admin's "view on site"
+        "session_id": 999999,  # no such client session: 404 for everyone signed in
+        "token_id": 999999,
     }
     return {"users": users, "clients": clients, "values": values}
 
