@@ -2,6 +2,12 @@
 error handlers. Mounted at /api/v1/ (portal/urls.py); the OpenAPI schema is
 at /api/v1/openapi.json, the interactive docs at /api/v1/docs."""
 
+import functools
+
+from django.http import Http404, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI
 
 from api import errors
@@ -26,3 +32,40 @@ api = NinjaAPI(
 errors.install(api)
 for module in (me, profiles, colleagues, mine, sessions, staff):
     api.add_router("/", module.router)
+
+
+def _json_errors(view):
+    """django-ninja answers a method a path does not have with a plain-text
+    405, and its root address (/api/v1/) raises Http404 for Django's HTML
+    page; the API answers every error as JSON with a code (README "Errors")."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            message = _("Not found. The API's documentation is at %(docs)s.") % {"docs": reverse("api-v1:openapi-view")}
+            return JsonResponse(errors.body("not_found", message), status=404)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            message = _("This address does not take %(method)s; it takes %(allowed)s.") % {
+                "method": request.method,
+                "allowed": allowed,
+            }
+            answer = JsonResponse(errors.body("method_not_allowed", message), status=405)
+            answer["Allow"] = allowed
+            return answer
+        return response
+
+    return wrapper
+
+
+def urls():
+    """The API's URL patterns for portal/urls.py."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        view = pattern.callback
+        if pattern.name in ("openapi-json", "openapi-view", "api-root"):
+            view = require_safe(view)  # django-ninja's own views answer any method
+        pattern.callback = _json_errors(view)
+    return patterns, app_name, namespace

@@ -9,6 +9,7 @@ rate limit per token (per user for the session) in the shared cache.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 from ninja.security import APIKeyCookie, HttpBearer
@@ -73,3 +74,20 @@ class BrowserSessionAuth(APIKeyCookie):
 
 token_auth = TokenAuth()
 session_auth = BrowserSessionAuth()
+
+
+class StaffPermission:
+    """The staff endpoints' auth: a token or the browser session as above,
+    then ``permission`` (not merely is_staff), checked before the body is
+    read, so anyone without it gets 403 whatever they send."""
+
+    def __init__(self, permission: str):
+        self.permission = permission
+
+    def __call__(self, request: HttpRequest):
+        user = token_auth(request) or session_auth(request)
+        if not user:
+            return None
+        if not (user.is_staff and user.has_perm(self.permission)):
+            raise PermissionDenied
+        return user

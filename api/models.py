@@ -24,12 +24,6 @@ class ApiToken(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
-        # The staff operations of the API and the admin (checked with
-        # has_perm, so viewing is not operating).
-        permissions = [
-            ("switch_users", _("Can switch a set of users to a system profile")),
-            ("reapply_users", _("Can re-apply the profiles of a client profile's users or everyone")),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

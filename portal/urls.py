@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from api.api import api
+from api import api
 from api.views import api_not_found
 from portal import accounts
 from profiles.webhooks import status_webhook
@@ -11,7 +11,7 @@ urlpatterns = [
     path("accounts/", include(accounts.urlpatterns())),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
-    path("api/v1/", api.urls),
+    path("api/v1/", api.urls()),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("api-tokens/", include("api.urls")),
     path("", include("profiles.urls")),

@@ -1,6 +1,6 @@
 """The staff operations as admin actions (the API has them too): switch a
 set of users to a system profile, optionally until a time; re-apply. Each
-checks its permission (api.switch_users, api.reapply_users), not is_staff."""
+checks its permission (profiles.switch_users, devices.reapply_profiles), not is_staff."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.utils.translation import gettext_lazy
 from profiles import events, services
 from profiles.models import PresenceProfile
 
-SWITCH_PERMISSION = "api.switch_users"
-REAPPLY_PERMISSION = "api.reapply_users"
+SWITCH_PERMISSION = "profiles.switch_users"
+# Re-applying is the one permission the other re-apply actions need too.
+REAPPLY_PERMISSION = "devices.reapply_profiles"
 
 
 class StaffSwitchForm(forms.Form):

@@ -474,6 +474,9 @@ class Selection(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["until"], name="selection_until_idx", condition=Q(until__isnull=False))]
+        # Staff switching a set of users (office closure, fire drill): the
+        # admin actions and the API (services.staff_switch).
+        permissions = [("switch_users", "Can switch a set of users to a system profile")]
 
     def __str__(self) -> str:
         return f"{self.user}: {self.profile}"

@@ -5,6 +5,8 @@ field."""
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devices.models import Team
@@ -270,3 +272,21 @@ def test_a_body_that_is_not_an_object_is_refused(api, alice):
         response = api.put("/api/v1/me/session-trigger", body)
         assert response.status_code in (400, 422), (body, response.content)
         assert response.json()["code"] in ("validation_error", "bad_request")
+
+
+def test_a_warm_api_switch_costs_two_queries(api, alice, settings):
+    """On PostgreSQL: the token and the switch (one statement, the catalog
+    warm); the answer is built from what the switch returned, as the page's
+    switch. SQLite runs the switch plan through the ORM (README "The
+    switch, close to a bare request")."""
+    settings.API_TOKEN_TOUCH_SECONDS = 3600
+    meeting, holiday = profile_named(alice, "In a meeting"), profile_named(alice, "On holiday")
+    api.post("/api/v1/me/switch", {"profile_id": holiday.pk})  # warms the token and the catalog
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post("/api/v1/me/switch", {"profile_id": meeting.pk})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["profile"]["name"] == "In a meeting" and body["apply"]["status"] == "pending"
+    assert body["why"] == "api" and body["previous_profile_id"] == holiday.pk
+    queries = [q["sql"][:80] for q in captured.captured_queries]
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 11), queries

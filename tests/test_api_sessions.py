@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension
-from profiles import events
+from profiles import catalog, events
 from profiles.automation import tasks
 from profiles.models import SwitchEvent
 from profiles.services import select_profile
@@ -68,6 +68,23 @@ def test_heartbeat_is_one_update(alice, django_assert_num_queries, settings):
     with django_assert_num_queries(2) as captured:  # the token, then the UPDATE
         api.post(f"/api/v1/sessions/{session['id']}/heartbeat")
     assert captured.captured_queries[1]["sql"].startswith("UPDATE")
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_leaves_the_catalog_warm(alice):
+    """The catalog caches who has a session, not heartbeats: a heartbeat
+    does not give it a new version (profiles migration 0012), a connect and
+    a disconnect do."""
+    api = ApiClient(alice)
+    before = catalog.read_version()
+    session = connect(api).json()
+    connected = catalog.read_version()
+    assert connected != before
+    assert api.post(f"/api/v1/sessions/{session['id']}/heartbeat").status_code == 200
+    assert api.post("/api/v1/sessions/999999/heartbeat").status_code == 404
+    assert catalog.read_version() == connected
+    api.delete(f"/api/v1/sessions/{session['id']}")
+    assert catalog.read_version() != connected
 
 
 @pytest.mark.django_db

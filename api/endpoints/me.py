@@ -3,7 +3,7 @@ re-applying."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router
@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.schemas import MeOut, SessionTriggerIn, SessionTriggerOut, SwitchIn, TeamOut, UserOut
 from profiles import selectors, services
 from profiles.automation import sessions
+from profiles.errors import NotAllowed, PresenceDisabled
 from profiles.models import Account, Selection
 
 router = Router(tags=["me"])
@@ -21,12 +22,16 @@ router = Router(tags=["me"])
 
 def me_body(user) -> dict:
     account = selectors.account_for(user)
-    selection = selectors.current_selection(user)
     status = selectors.apply_status(user)
-    target = status.target
+    return _body(
+        user, bool(account and account.presence_enabled), selectors.current_selection(user), status.target, status
+    )
+
+
+def _body(user, enabled: bool, selection, target, status) -> dict:
     return {
         "user": {"id": user.pk, "username": user.username, "name": present.user_name(user)},
-        "presence_enabled": bool(account and account.presence_enabled),
+        "presence_enabled": enabled,
         "profile": present.profile(selection.profile) if selection else None,
         "why": selection.source if selection else "",
         "why_detail": selection.source_detail if selection else "",
@@ -42,7 +47,7 @@ def me_body(user) -> dict:
         },
         "mismatches": [
             {"extension": m.extension, "description": m.description, "detected_at": m.detected_at}
-            for m in status.mismatches
+            for m in (status.mismatches if status else [])
         ],
     }
 
@@ -65,7 +70,6 @@ def switch(request: HttpRequest, payload: SwitchIn):
     values (DND message, forward destination) answers 422 with code
     ``prompt_required`` and the recent values until ``prompt_values`` are
     sent. ``until``: return to the current profile at that time."""
-    profile = or_404(selectors.get_available_profile, request.user, payload.profile_id)
     if payload.until is not None and payload.until <= timezone.now():
         raise ApiError(
             422,
@@ -73,20 +77,35 @@ def switch(request: HttpRequest, payload: SwitchIn):
             _("Some fields are not valid."),
             [{"field": "until", "message": _("Choose a time in the future.")}],
         )
-    services.select_profile(
-        user=request.user,
-        profile=profile,
-        source=Selection.Source.API,
-        actor=request.user,
-        source_detail=_api_detail(request),
-        prompt_values=payload.prompt_values,
-        until=payload.until,
-    )
-    return me_body(request.user)
+    try:
+        result = services.select_profile(
+            user=request.user,
+            profile=payload.profile_id,
+            source=Selection.Source.API,
+            actor=request.user,
+            source_detail=_api_detail(request),
+            prompt_values=payload.prompt_values,
+            until=payload.until,
+        )
+    except NotAllowed:
+        raise Http404 from None  # other users' ids (and ids of nothing) reveal nothing
+    except PresenceDisabled:
+        # Without presence profiles no profile is theirs: another user's id
+        # answers 404 as above, one of their own says why it is refused.
+        or_404(selectors.get_available_profile, request.user, payload.profile_id)
+        raise
+    # The answer comes from what the switch loaded: no further query unless
+    # there are open mismatches to list (as the page's switch).
+    status = selectors.apply_status(request.user) if result.mismatches else None
+    selection = result.selection
+    return _body(request.user, True, selection, result.target, status)
 
 
 @router.post("/me/reapply", response={200: MeOut, **ERRORS}, summary="Apply my profile again")
 def reapply(request: HttpRequest):
+    account = selectors.account_for(request.user)
+    if account is None or not account.presence_enabled:
+        raise PresenceDisabled(_("Presence profiles are not enabled for you; ask your administrator."))
     services.reapply(
         user=request.user, event="reapply", source=Selection.Source.API, actor=request.user, source_detail="re-apply"
     )
@@ -94,7 +113,9 @@ def reapply(request: HttpRequest):
 
 
 def _session_trigger_body(user) -> dict:
-    account = Account.objects.select_related("client_profile").get(user=user)
+    account = Account.objects.select_related("client_profile").filter(user=user).first()
+    if account is None:
+        raise PresenceDisabled(_("Presence profiles are not set up for you; ask your administrator."))
     profile, return_on_connect = sessions.effective(account)
     return {
         "profile_id": account.session_end_profile_id,
@@ -108,7 +129,7 @@ def _session_trigger_body(user) -> dict:
 def session_trigger(request: HttpRequest):
     """The profile to switch to when my last client disconnects or expires,
     and whether to return when a client connects again."""
-    return or_404(_session_trigger_body, request.user)
+    return _session_trigger_body(request.user)
 
 
 @router.put("/me/session-trigger", response={200: SessionTriggerOut, **ERRORS}, summary="Set my session trigger")

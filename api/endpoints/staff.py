@@ -5,12 +5,12 @@ its permission (not merely is_staff)."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 
+from api.auth import StaffPermission
 from api.endpoints.common import ERRORS, by_pk, or_404
 from api.errors import ApiError
 from api.schemas import CountOut, StaffReapplyIn, StaffSwitchIn, StaffSwitchOut
@@ -23,20 +23,19 @@ router = Router(tags=["staff"])
 User = get_user_model()
 
 
-def _require(request: HttpRequest, permission: str) -> None:
-    if not (request.user.is_staff and request.user.has_perm(permission)):
-        raise PermissionDenied
-
-
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", _("Some fields are not valid."), [{"field": field, "message": message}])
 
 
-@router.post("/staff/switch", response={200: StaffSwitchOut, **ERRORS}, summary="Switch a set of users")
+@router.post(
+    "/staff/switch",
+    response={200: StaffSwitchOut, **ERRORS},
+    summary="Switch a set of users",
+    auth=StaffPermission(SWITCH_PERMISSION),
+)
 def staff_switch(request: HttpRequest, payload: StaffSwitchIn):
     """Switch every user of a client profile, of a team, or listed by id to
     a system profile; with ``until`` they return to what they had then."""
-    _require(request, SWITCH_PERMISSION)
     chosen = [x for x in (payload.client_profile_id, payload.team_id, payload.user_ids) if x is not None]
     if len(chosen) != 1:
         raise _invalid("body", _("Choose exactly one of client_profile_id, team_id and user_ids."))
@@ -65,9 +64,13 @@ def staff_switch(request: HttpRequest, payload: StaffSwitchIn):
     return {"users": len(user_ids), "switched": switched, "skipped": counts}
 
 
-@router.post("/staff/reapply", response={202: CountOut, **ERRORS}, summary="Re-apply a client profile or everyone")
+@router.post(
+    "/staff/reapply",
+    response={202: CountOut, **ERRORS},
+    summary="Re-apply a client profile or everyone",
+    auth=StaffPermission(REAPPLY_PERMISSION),
+)
 def staff_reapply(request: HttpRequest, payload: StaffReapplyIn):
-    _require(request, REAPPLY_PERMISSION)
     if (payload.client_profile_id is None) == (not payload.everyone):
         raise _invalid("body", _("Choose a client_profile_id or everyone, not both."))
     if payload.everyone:

@@ -31,7 +31,6 @@ class Migration(migrations.Migration):
                 'verbose_name': 'API token',
                 'verbose_name_plural': 'API tokens',
                 'ordering': ['-created_at', '-id'],
-                'permissions': [('switch_users', 'Can switch a set of users to a system profile'), ('reapply_users', "Can re-apply the profiles of a client profile's users or everyone")],
             },
         ),
     ]

@@ -22,7 +22,7 @@ from django.db.models import Q
 from devices.models import ClientSession
 from profiles.automation import acting
 from profiles.automation.precedence import ClientBack, ClientsLeft, Decision, Outcome, decide
-from profiles.errors import NotAllowed
+from profiles.errors import NotAllowed, PresenceDisabled
 from profiles.models import Account, PresenceProfile
 
 
@@ -44,7 +44,7 @@ def set_session_trigger(*, user, profile: PresenceProfile | None, return_on_conn
     try:
         account = Account.objects.get(user=user)
     except ObjectDoesNotExist:
-        raise NotAllowed("Presence profiles are not set up for this user.") from None
+        raise PresenceDisabled("Presence profiles are not set up for this user.") from None
     account.session_end_profile = profile
     account.session_return_on_connect = bool(return_on_connect) and profile is not None
     account.save(update_fields=["session_end_profile", "session_return_on_connect"])
