@@ -69,3 +69,11 @@ def session(s) -> dict:
         # Three heartbeats per window, so one lost request does not end it.
         "heartbeat_interval": max(1, settings.CLIENT_SESSION_WINDOW_SECONDS // 3),
     }
+
+
+def line(extension) -> dict | None:
+    """The line state of ``extension`` (its ``line`` loaded with it), or None."""
+    state = getattr(extension, "line", None) if extension is not None else None
+    if state is None:
+        return None
+    return {"state": state.state, "label": str(state.get_state_display()), "changed_at": state.changed_at}

@@ -195,6 +195,14 @@ class SwitchIn(In):
         return value
 
 
+class LineOut(Schema):
+    """What the colleague's phone line is doing, as the colleagues board shows it."""
+
+    state: Literal["idle", "ringing", "on_call", "on_hold", "unavailable"]
+    label: str = Field(description="For people, in the request's language.")
+    changed_at: dt.datetime
+
+
 class ColleagueOut(Schema):
     user_id: int
     name: str
@@ -203,6 +211,7 @@ class ColleagueOut(Schema):
     icon: str | None
     colour: str
     since: dt.datetime
+    line: LineOut | None = Field(description="None while the phone system has reported nothing for the extension.")
 
 
 class ColleaguesOut(Schema):

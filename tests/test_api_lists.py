@@ -1,16 +1,19 @@
 """The API's lists: colleagues (search, team, pages, ETag 304), devices,
 history; each costs the same number of queries at two data sizes."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devices.models import Team
+from devices.models import LineState, Team
 from profiles.services import select_profile
 from tests.api_support import ApiClient
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -24,10 +27,16 @@ def queries(api, path) -> int:
     return len(ctx.captured_queries)
 
 
+LINES = ("idle", "ringing", "on_call", "on_hold", "unavailable")
+
+
 def add_colleagues(n: int, start: int) -> None:
+    """n colleagues in a meeting; all but every fifth with a line state."""
     for i in range(n):
         user = make_user(f"user{start + i}", str(start + i), teams=("Sales",) if i % 2 else ())
         select_profile(user=user, profile=profile_named(user, "In a meeting"))
+        if i % 5 != 4:
+            LineState.objects.create(extension_id=user.account.primary_extension_id, state=LINES[i % 5], changed_at=NOW)
 
 
 def test_colleagues_search_team_and_pages(alice):
@@ -43,6 +52,25 @@ def test_colleagues_search_team_and_pages(alice):
     assert names == {"alice", "user1101"}
     assert api.get("/api/v1/colleagues", {"page": 99}).json()["page"] == 1
     assert api.get("/api/v1/colleagues", {"page": "x"}).status_code == 422
+
+
+def test_colleagues_show_the_line_state_as_the_board_does(alice):
+    add_colleagues(5, 1100)
+    lines = {r["name"]: r["line"] for r in ApiClient(alice).get("/api/v1/colleagues").json()["results"]}
+    assert lines["alice"] is None and lines["user1104"] is None  # nothing reported yet
+    assert [lines[f"user{1100 + i}"]["state"] for i in range(4)] == ["idle", "ringing", "on_call", "on_hold"]
+    assert lines["user1102"]["label"] == "on a call"
+
+
+def test_colleagues_poll_sees_a_line_state_change(alice):
+    add_colleagues(1, 1100)
+    api = ApiClient(alice)
+    etag = api.get("/api/v1/colleagues")["ETag"]
+    assert api.get("/api/v1/colleagues", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    LineState.objects.filter(extension__number="1100").update(state="ringing", changed_at=NOW + dt.timedelta(seconds=5))
+    changed = api.get("/api/v1/colleagues", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert next(r for r in changed.json()["results"] if r["name"] == "user1100")["line"]["state"] == "ringing"
 
 
 def test_colleagues_poll_answers_304_until_someone_switches(alice):

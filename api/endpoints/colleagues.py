@@ -1,5 +1,7 @@
-"""Colleagues' presence, paginated, with search and team filter; clients
-poll it cheaply with If-None-Match (304 while nothing changed)."""
+"""Colleagues' presence and line state (idle, ringing, on a call, on hold,
+unavailable), paginated, with search and team filter; clients poll it
+cheaply with If-None-Match (304 while nothing changed, line states
+included). The rows come from the board's selector: one query per page."""
 
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def colleagues(request: HttpRequest, response: HttpResponse, filters: Query[Coll
                 "icon": profile.icon if profile.icon_visible else None,
                 "colour": profile.colour,
                 "since": selection.since,
+                "line": present.line(primary),
             }
         )
     return {**page, "version": etag.strip('"'), "results": results}
