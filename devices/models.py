@@ -105,9 +105,13 @@ class ClientSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_sessions")
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="client_session")
     connected_at = models.DateTimeField(auto_now_add=True)
-    client_id = models.CharField(max_length=64, blank=True, help_text="Chosen by the client, stable across restarts.")
-    client_name = models.CharField(max_length=100, blank=True)
-    client_version = models.CharField(max_length=40, blank=True)
+    # db_default: rows written without the ORM (the phone page's sessions
+    # predate these columns; raw SQL in tests) need no value.
+    client_id = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="Chosen by the client, stable across restarts."
+    )
+    client_name = models.CharField(max_length=100, blank=True, default="", db_default="")
+    client_version = models.CharField(max_length=40, blank=True, default="", db_default="")
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
