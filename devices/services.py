@@ -29,6 +29,7 @@ from devices.drivers.simulated import configured_states, save_states
 from devices.models import ClientSession, Extension, LineState, Mismatch, PbxEvent, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number, validate_plain_text
+from live import publish as live
 from portal import bulk
 
 log = logging.getLogger(__name__)
@@ -350,11 +351,11 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
         ext = Extension.objects.select_for_update().filter(number=extension).first()
         if ext is None:
             raise ValidationError({"extension": f"There is no extension {extension}."})
-        ext_obj, state = configured_states([extension])[extension]
+        ext_id, state = configured_states([extension])[extension]
         if command.op.startswith("team_") and str(command.args["team"]) not in state.teams:
             raise ValidationError({"team": f"Extension {extension} is not a member of that team."})
         state = apply_command(state, command)
-        save_states({ext_obj: state})
+        save_states({ext_id: state})
         emit_simulated_events(handset_events(extension, command))
         owner_id = owner_of(ext)
         if owner_id is not None:
@@ -531,6 +532,7 @@ def record_line_states(lines: dict[str, str], *, now=None) -> dict[str, str]:
         LineState.objects.bulk_update(to_update, ["state", "changed_at"])
     if to_create:
         LineState.objects.bulk_create(to_create)
+    live.publish([(live.LINE, None, {"extension": number, "state": state}) for number, state in changed.items()])
     return changed
 
 

@@ -20,6 +20,8 @@ from profiles.admin_forms import (
     PresenceProfileForm,
     TypedActionForm,
     phase_action_form,
+    typed_action_fieldsets,
+    typed_action_form,
 )
 from profiles.admin_staff import StaffActionsMixin
 from profiles.automation import connectors, triggers
@@ -29,6 +31,7 @@ from profiles.models import (
     Action,
     CalendarLink,
     ClientProfile,
+    GraphSubscription,
     MeetingPresence,
     PresenceProfile,
     RecentValue,
@@ -140,6 +143,8 @@ class PhaseActionInline(admin.TabularInline):
     """One inline per chain, so the enter and exit chains read top to bottom."""
 
     model = Action
+    # Django's tabular inline with a label for every input (axe: no unnamed fields).
+    template = "admin/edit_inline/tabular_labelled.html"
     phase = Action.Phase.ENTER
     extra = 0
     fields = ("position", "enabled", "type", "params", "summary")
@@ -218,23 +223,14 @@ class ActionAdmin(PortalModelAdmin):
     search_fields = ("profile__name", "profile__owner__username")
     list_select_related = ("profile", "profile__owner")
     autocomplete_fields = ("profile",)
-    fieldsets = (
-        (None, {"fields": ("profile", "phase", "position", "enabled", "type")}),
-        (
-            "Parameters (only those of the chosen type are used)",
-            {
-                "fields": (
-                    ("on", "prompt"),
-                    "message",
-                    "target",
-                    ("family", "active"),
-                    ("ring_delay", "ring_timeout"),
-                    "team",
-                    "location",
-                )
-            },
-        ),
-    )
+
+    # Fields and groups come from the action-type registry on each request.
+    def get_fieldsets(self, request, obj=None):
+        return typed_action_fieldsets()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = typed_action_form()
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_queryset(self, request):
         self.names = selectors.reference_names()  # for summary(): names, not ids
@@ -266,7 +262,7 @@ class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at", "next_poll_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
-    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until")
+    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until", "subscriptions_display")
     # Graph and login endpoints are HTTPS; also Django 6's default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]
@@ -275,11 +271,28 @@ class StatusConnectorAdmin(PortalModelAdmin):
     def is_configured(self, connector) -> bool:
         return connector.configured
 
+    @admin.display(description="Graph subscriptions")
+    def subscriptions_display(self, connector) -> str:
+        rows = connector.subscriptions.order_by("expires_at")
+        return "; ".join(str(s) for s in rows) or "none"
+
     @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)", permissions=("change",))
     def check_now(self, request, queryset):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)
+
+
+@admin.register(GraphSubscription)
+class GraphSubscriptionAdmin(ReadOnlyAdmin):
+    """Microsoft Graph presence subscriptions, kept by the connector's polls;
+    the clientState is a secret and not shown."""
+
+    list_display = ("connector", "subscription_id", "expires_at", "created_at")
+    list_filter = ("connector",)
+    search_fields = ("subscription_id",)
+    list_select_related = ("connector",)
+    exclude = ("client_state",)
 
 
 @admin.register(CalendarLink)
@@ -288,11 +301,22 @@ class CalendarLinkAdmin(ReadOnlyAdmin):
     each one's status (why it does not switch) and may delete it. The
     address is a secret: only its hint is shown."""
 
-    list_display = ("name", "user", "profile", "url_hint", "match", "enabled", "status", "checked_at", "next_change_at")
-    list_filter = ("match", "enabled")
+    list_display = (
+        "name",
+        "user",
+        "profile",
+        "source",
+        "url_hint",
+        "match",
+        "enabled",
+        "status",
+        "checked_at",
+        "next_change_at",
+    )
+    list_filter = ("source", "match", "enabled")
     search_fields = ("name", "user__username", "user__email")
     list_select_related = ("user", "profile")
-    exclude = ("url_encrypted", "etag", "last_modified")
+    exclude = ("url_encrypted", "password_encrypted", "etag", "last_modified")
     readonly_fields = ("intervals",)
 
 

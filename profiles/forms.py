@@ -4,10 +4,12 @@ the services, whose ValidationErrors are shown per field."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from profiles.actions import (
@@ -15,6 +17,7 @@ from profiles.actions import (
     MAX_MESSAGE,
     PROMPT_DND_MESSAGE,
     PROMPT_FORWARD,
+    action_type_choices,
     clean_prompt_values,
     validate_params,
 )
@@ -138,16 +141,38 @@ class ActionForm(forms.Form):
         return ACTION_TYPES[cls.action_type].initial(params)
 
 
-ACTION_FORMS: dict[str, type[ActionForm]] = {
-    name: type(f"{name.title().replace('_', '')}Form", (ActionForm,), {"action_type": name, **entry.fields()})
-    for name, entry in ACTION_TYPES.items()
-}
+class _ActionForms(Mapping):
+    """The form class of each registered type (name -> class), built from
+    its registry entry when first asked for: a type registered later (a
+    test's, a plugin's) has its form too."""
+
+    def __init__(self):
+        self._built: dict[str, tuple[object, type[ActionForm]]] = {}
+
+    def __getitem__(self, name: str) -> type[ActionForm]:
+        entry = ACTION_TYPES[name]
+        built = self._built.get(name)
+        if built is None or built[0] is not entry:
+            form_class = type(
+                f"{name.title().replace('_', '')}Form", (ActionForm,), {"action_type": name, **entry.fields()}
+            )
+            built = self._built[name] = (entry, form_class)
+        return built[1]
+
+    def __iter__(self):
+        return iter(ACTION_TYPES)
+
+    def __len__(self) -> int:
+        return len(ACTION_TYPES)
+
+
+ACTION_FORMS: Mapping[str, type[ActionForm]] = _ActionForms()
 
 
 class ActionTypeForm(forms.Form):
     """Step one of adding an action: which type (works without JS)."""
 
-    type = forms.ChoiceField(choices=Action.Type.choices, label="Action")
+    type = forms.ChoiceField(choices=action_type_choices, label="Action")
     phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
 
 
@@ -191,7 +216,18 @@ class TimeTriggerForm(forms.Form):
         required=False,
         max_length=8,
         help_text=_("Type to search a country, e.g. DE or Germany; empty: never skip."),
-        widget=forms.TextInput(attrs={"list": "holiday-countries", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={
+                "list": "holiday-countries",
+                "autocomplete": "off",
+                # The region list follows the country (without JavaScript:
+                # on the next render of the form).
+                "hx-get": reverse_lazy("profiles:holiday_regions"),
+                "hx-trigger": "change",
+                "hx-target": "#holiday-regions",
+                "hx-swap": "outerHTML",
+            }
+        ),
     )
     holiday_subdivision = forms.CharField(
         label=_("Region"),
@@ -247,17 +283,44 @@ class TimeTriggerForm(forms.Form):
 
 class CalendarForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100, initial="Work calendar")
+    source = forms.ChoiceField(
+        label=_("Kind of calendar"),
+        choices=[("ics", _("ICS address")), ("caldav", _("CalDAV account"))],
+        initial="ics",
+        widget=forms.RadioSelect,
+    )
     url = forms.CharField(
-        label=_("Calendar address (ICS)"),
+        label=_("Calendar address"),
         max_length=2000,
         help_text=_(
-            "The secret address of your calendar in iCal format (Outlook: Publish calendar, ICS link; "
-            "Google: Secret address in iCal format). Stored encrypted; only its host is shown again."
+            "ICS: the secret address of your calendar in iCal format (Outlook: Publish calendar, ICS link; "
+            "Google: Secret address in iCal format). CalDAV: the address of the server or of the calendar. "
+            "Stored encrypted; only its host is shown again."
         ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"}),
+    )
+    username = forms.CharField(
+        label=_("CalDAV user name"), max_length=200, required=False, help_text=_("Only for a CalDAV account.")
+    )
+    password = forms.CharField(
+        label=_("CalDAV password"),
+        max_length=500,
+        required=False,
+        strip=False,
+        help_text=_(
+            "Only for a CalDAV account; an app password where the server offers one. Stored encrypted, never shown again."
+        ),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
     )
     match = forms.ChoiceField(label=_("Switch during"), choices=CalendarLink.Match.choices, initial="busy")
     match_value = forms.CharField(
         label=_("Word or category"), max_length=100, required=False, help_text=_("For the title and category rules.")
     )
     poll_minutes = forms.IntegerField(label=_("Check every (minutes)"), min_value=5, max_value=1440, initial=15)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].required = False  # no choice sent: an ICS address, as before CalDAV
+
+    def clean_source(self) -> str:
+        return self.cleaned_data.get("source") or "ics"

@@ -2,6 +2,7 @@
 action chains, triggers, the current selection, and the audit of switches."""
 
 import re
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import Extension
-from profiles.actions import describe_action, validate_params
+from profiles.actions import MAX_TYPE_NAME, action_type_choices, describe_action, validate_params
 from profiles.icons import ICONS
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -206,24 +207,13 @@ class Action(models.Model):
         ENTER = "enter", "On entering"
         EXIT = "exit", "On leaving"
 
-    class Type(models.TextChoices):
-        SET_DND = "set_dnd", "Set do-not-disturb"
-        SET_FORWARD = "set_forward", "Set forward"
-        UNSET_FORWARD = "unset_forward", "Remove forward"
-        CHANGE_DESTINATIONS = "change_destinations", "Change destinations (FollowMe)"
-        SET_GSM_MODE = "set_gsm_mode", "Set GSM mode"
-        TEAM_LOGIN = "team_login", "Team login"
-        TEAM_LOGOUT = "team_logout", "Team logout"
-        TEAM_PAUSE = "team_pause", "Team pause"
-        TEAM_UNPAUSE = "team_unpause", "End team pause"
-        SET_LOCATION = "set_location", "Set location"
-        REMOVE_LOCATION = "remove_location", "Remove location"
-
     profile = models.ForeignKey(PresenceProfile, on_delete=models.CASCADE, related_name="actions")
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ENTER)
     position = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
-    type = models.CharField(max_length=32, choices=Type.choices)
+    # The registry (profiles.actions.ACTION_TYPES) names the types: a new
+    # type is one registry entry, no migration.
+    type = models.CharField(max_length=MAX_TYPE_NAME, choices=action_type_choices)
     params = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -235,6 +225,16 @@ class Action(models.Model):
 
     def clean(self) -> None:
         self.params = validate_params(self.type, self.params)
+
+
+def validate_notification_url(value: str) -> None:
+    """Graph delivers change notifications only to https addresses; plain
+    http is accepted for this machine alone (development and the tests)."""
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValidationError("Give the portal's address without ? or #, e.g. https://portal.example.com")
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValidationError("Microsoft Graph sends change notifications only to https:// addresses.")
 
 
 class StatusConnector(models.Model):
@@ -270,6 +270,20 @@ class StatusConnector(models.Model):
     )
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     poll_lease_until = models.DateTimeField(null=True, blank=True)
+    # Microsoft 365 change notifications: the portal's public address, when
+    # Graph can reach it; then presence subscriptions replace the fast poll
+    # (profiles.automation.connectors.m365, "change notifications").
+    notification_url = models.URLField(
+        "public address for change notifications",
+        max_length=300,
+        blank=True,
+        validators=[validate_notification_url],
+        help_text=(
+            "Microsoft 365: the portal's address as Graph reaches it from the internet (https://…). "
+            "Set: Teams presence arrives as change notifications and is polled only every few minutes. "
+            "Empty: polled every few seconds."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -393,9 +407,13 @@ class TriggerFiring(models.Model):
 
 
 class CalendarLink(models.Model):
-    """A user's calendar (an ICS address) whose matching events switch them
-    to ``profile`` and back, with meeting precedence
+    """A user's calendar (an ICS address or a CalDAV account) whose matching
+    events switch them to ``profile`` and back, with meeting precedence
     (profiles.automation.connectors.calendar)."""
+
+    class Source(models.TextChoices):
+        ICS = "ics", "ICS address"
+        CALDAV = "caldav", "CalDAV account"
 
     class Match(models.TextChoices):
         BUSY = "busy", "Every busy event"
@@ -409,6 +427,11 @@ class CalendarLink(models.Model):
     # only ``url_hint`` (host and the last characters) is ever shown.
     url_encrypted = models.TextField()
     url_hint = models.CharField(max_length=160)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ICS)
+    # CalDAV: the account's user name (shown) and password (encrypted like
+    # the address, never shown again).
+    username = models.CharField(max_length=200, blank=True)
+    password_encrypted = models.TextField(blank=True)
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.BUSY)
     match_value = models.CharField(max_length=100, blank=True)
     enabled = models.BooleanField(default=True)
@@ -417,6 +440,9 @@ class CalendarLink(models.Model):
     )
     etag = models.CharField(max_length=200, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
+    # When ``intervals`` were last expanded from the calendar's body: an
+    # unchanged calendar (304, same CTag) is read again before they run out.
+    expanded_at = models.DateTimeField(null=True, blank=True)
     # Matching events of the coming hours as [[start, end], …] (ISO, UTC).
     intervals = models.JSONField(default=list, blank=True)
     in_event = models.BooleanField(default=False)
@@ -499,6 +525,22 @@ class MeetingPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.connector}: {'in a meeting' if self.in_meeting else 'free'}"
+
+
+class GraphSubscription(models.Model):
+    """One Microsoft Graph presence subscription of a connector: the Graph
+    ids it covers (at most 650), when Graph lets it lapse, and the
+    clientState every notification of it must carry."""
+
+    connector = models.ForeignKey(StatusConnector, on_delete=models.CASCADE, related_name="subscriptions")
+    subscription_id = models.CharField(max_length=64, unique=True)
+    client_state = models.CharField(max_length=128)
+    graph_ids = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {len(self.graph_ids)} users until {self.expires_at:%H:%M}"
 
 
 class SwitchEvent(models.Model):

@@ -53,3 +53,11 @@ def interleaving(settings, monkeypatch):
     yield InterleavingDriver
     InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
     InterleavingDriver.sent = []
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed(): ...`` in the default transactional test case: the
+    block's on-commit callbacks (converges, mismatch checks, live events)
+    run at its end, where production commits (tests/commits.py)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -40,6 +40,7 @@ from profiles.models import (
     Account,
     Action,
     ClientProfile,
+    GraphSubscription,
     MeetingPresence,
     PresenceProfile,
     RecentValue,
@@ -81,6 +82,13 @@ def populate(username: str, number: str, softphone: str) -> User:
         name="Webhook", defaults={"kind": StatusConnector.Kind.WEBHOOK, "webhook_secret": "s3cret"}
     )
     MeetingPresence.objects.create(connector=connector, user=user, in_meeting=True)
+    GraphSubscription.objects.create(
+        connector=connector,
+        subscription_id=f"subscription-of-{username}",
+        client_state="client-state-s3cr3t",
+        graph_ids=[f"graph-id-{username}"],
+        expires_at=timezone.now() + dt.timedelta(minutes=55),
+    )
     WebhookReceipt.objects.create(
         connector=connector, user=user, digest=f"{user.pk:064d}", sent_at=timezone.now(), received_at=timezone.now()
     )
@@ -509,8 +517,7 @@ def test_an_action_is_added_with_a_field_per_parameter(admin_client, available):
             "position": "5",
             "enabled": "on",
             "type": "set_forward",
-            "target": "+49 30 1234 5678",
-            "family": "all",
+            "set_forward-target": "+49 30 1234 5678",
         },
     )
     assert response.status_code == 302
@@ -521,11 +528,17 @@ def test_an_action_is_added_with_a_field_per_parameter(admin_client, available):
 def test_a_bad_parameter_is_an_error_on_its_field(admin_client, available):
     response = admin_client.post(
         _url(Action, "add"),
-        {"profile": available.pk, "phase": "enter", "position": "5", "type": "set_forward", "target": "nowhere"},
+        {
+            "profile": available.pk,
+            "phase": "enter",
+            "position": "5",
+            "type": "set_forward",
+            "set_forward-target": "nowhere",
+        },
     )
     assert response.status_code == 200
     form = response.context["adminform"].form
-    assert list(form.errors) == ["target"]
+    assert list(form.errors) == ["set_forward-target"]
     assert not Action.objects.filter(profile=available, type="set_forward").exists()
 
 
@@ -533,7 +546,13 @@ def test_a_location_action_takes_the_chosen_location(admin_client, available):
     desk = Location.objects.get(name="Desk 1000")
     response = admin_client.post(
         _url(Action, "add"),
-        {"profile": available.pk, "phase": "exit", "position": "0", "type": "set_location", "location": desk.pk},
+        {
+            "profile": available.pk,
+            "phase": "exit",
+            "position": "0",
+            "type": "set_location",
+            "set_location-location": desk.pk,
+        },
     )
     assert response.status_code == 302
     assert Action.objects.get(profile=available, phase="exit").params == {"location": desk.pk}
@@ -544,7 +563,8 @@ def test_the_action_form_shows_the_stored_parameters(admin_client, available):
     dnd.params = {"on": True, "prompt": False, "message": "Back soon"}
     dnd.save(update_fields=["params"])
     form = admin_client.get(_url(Action, "change", dnd.pk)).context["adminform"].form
-    assert (form["on"].value(), form["prompt"].value(), form["message"].value()) == ("true", False, "Back soon")
+    values = (form["set_dnd-on"].value(), form["set_dnd-prompt"].value(), form["set_dnd-message"].value())
+    assert values == ("true", False, "Back soon")
 
 
 def test_calendar_admin_shows_the_status_never_the_address(admin_client, company):
@@ -558,3 +578,30 @@ def test_calendar_admin_shows_the_status_never_the_address(admin_client, company
     html = admin_client.get(_url(CalendarLink, "change", link.pk)).content.decode()
     assert "s3cr3t" not in html
     assert link.url_encrypted not in html
+
+
+def test_calendar_admin_never_shows_a_caldav_password(admin_client, company):
+    from profiles.models import CalendarLink
+
+    link = link_calendar(
+        user=company["alice"],
+        profile=profile_named(company["alice"], "In a meeting"),
+        name="CalDAV",
+        source="caldav",
+        url="https://dav.example.com/s3cr3t/",
+        username="alice",
+        password="pa55-w0rd",
+    )
+    for page in (_url(CalendarLink, "changelist"), _url(CalendarLink, "change", link.pk)):
+        html = admin_client.get(page).content.decode()
+        assert "CalDAV" in html
+        assert "pa55-w0rd" not in html and link.password_encrypted not in html and "s3cr3t" not in html
+
+
+def test_graph_subscription_admin_never_shows_the_client_state(admin_client, company):
+    row = GraphSubscription.objects.first()
+    for page in (_url(GraphSubscription, "changelist"), _url(GraphSubscription, "change", row.pk)):
+        html = admin_client.get(page).content.decode()
+        assert row.subscription_id in html and "client-state-s3cr3t" not in html
+    connector = admin_client.get(_url(StatusConnector, "change", row.connector_id)).content.decode()
+    assert "Graph subscriptions" in connector and "1 users until" in connector

@@ -73,7 +73,7 @@ def test_heartbeat_is_one_update(alice, django_assert_num_queries, settings):
 @pytest.mark.django_db
 def test_a_heartbeat_leaves_the_catalog_warm(alice):
     """The catalog caches who has a session, not heartbeats: a heartbeat
-    does not give it a new version (profiles migration 0012), a connect and
+    does not give it a new version (profiles migration 0015), a connect and
     a disconnect do."""
     api = ApiClient(alice)
     before = catalog.read_version()

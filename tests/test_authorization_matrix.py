@@ -84,6 +84,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "password_reset_confirm": {"*": (200, 200, 200)},
     "password_reset_complete": {"*": (200, 405, 200)},
     "status-webhook": {"*": (405, 415, 405)},
+    "graph-notifications": {"*": (405, 415, 405)},
     # The handset: its holder and the "operate simulated phones" permission.
     "devices:phone": {"*": (200, 400, 200), **ANON, "bob": (404, 404, 404), "viewer": (404, 404, 404)},
     "profiles:presence": {"*": (200, 405, 200), **ANON},
@@ -108,6 +109,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:trigger_edit": {"*": (404, 404, 404), **ANON, "alice": (200, 200, 200)},
     "profiles:trigger_toggle": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
     "profiles:trigger_delete": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
+    "profiles:holiday_regions": {"*": (200, 405, 200), **ANON},
     "profiles:colleagues": {"*": (200, 405, 200), **ANON},
     "profiles:devices": {"*": (200, 405, 200), **ANON},
     "profiles:history": {"*": (200, 405, 200), **ANON},
@@ -116,6 +118,9 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},
     "api:tokens": {"*": (200, 422, 200), **ANON},
     "api:revoke": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
+    # The event stream: any signed-in user (a stream is no page: 403, not a
+    # redirect to the login); what each receives is tested in test_live_stream.
+    "live:events": {"*": (200, 405, 200), "anonymous": (403, 405, 403)},
 }
 # fmt: on
 

@@ -6,9 +6,10 @@ from django.contrib.auth.models import Permission
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, Mismatch, PbxEvent, SimulatedDevice
+from tests.commits import commit_each_post
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def device(number: str):
@@ -16,8 +17,16 @@ def device(number: str):
 
 
 @pytest.fixture
-def alice(client):
-    user = make_user("alice", "1000", teams=["Sales"])
+def client(client, django_capture_on_commit_callbacks):
+    """Each POST commits as in production: its on-commit callbacks (the
+    converges, the mismatch checks) run when the request ends."""
+    return commit_each_post(client, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def alice(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        user = make_user("alice", "1000", teams=["Sales"])
     client.force_login(user)
     return user
 

@@ -77,6 +77,13 @@ def poll_status_connectors() -> dict:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def presences_notified(connector_id: int, graph_ids: list[str]) -> str:
+    """Graph's change notifications named these users: read their presence
+    (connectors.m365.refresh_presences)."""
+    return m365.refresh_presences(connector_id, graph_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def poll_connector(connector_id: int) -> str:
     """One poll of one connector (skipped while another holds its lease)."""
     connector = StatusConnector.objects.filter(pk=connector_id, kind=StatusConnector.Kind.M365).first()

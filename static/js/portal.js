@@ -5,19 +5,29 @@
 
   // Dialogs sent by the server (prompt values, delete confirmation) arrive
   // with data-open; show them as modal dialogs (focus moves into them).
+  // A profile's colour arrives as data-colour (the Content-Security-Policy
+  // allows no inline style attribute); set through the CSSOM, which it allows.
+  function paint(root) {
+    var found = root.matches && root.matches("[data-colour]") ? [root] : [];
+    if (root.querySelectorAll) root.querySelectorAll("[data-colour]").forEach(function (el) { found.push(el); });
+    found.forEach(function (el) {
+      var colour = el.getAttribute("data-colour");
+      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
+    });
+  }
+
   htmx.onLoad(function (root) {
+    paint(root);
     var found = [];
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
-    // An action form loaded into the editor takes the keyboard focus: its
-    // first field in error, else its first field.
-    if (root.closest && root.closest("#action-editor")) {
-      var first = root.querySelector(".has-error input, .has-error select") ||
-        root.querySelector("input:not([type=hidden]), select, textarea, button");
-      if (first) first.focus();
-    }
+    // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
+
+  // "Close preview" and Cancel in an action form loaded into the editor
+  // ([data-close-panel]) empty their panel and give the focus back to the
+  // control that opened it: static/js/focus.js (without JS both are links).
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-close-dialog]");
@@ -58,9 +68,4 @@
   document.addEventListener("htmx:sendError", function () {
     say("The portal cannot be reached. Check your connection; the page keeps trying.");
   });
-
-  // A closed server dialog is gone for good (Escape or Cancel).
-  document.addEventListener("close", function (event) {
-    if (event.target.matches && event.target.matches("dialog[data-open]")) event.target.remove();
-  }, true);
 })();

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0010_on_call_profile'),
+        ('profiles', '0013_graph_change_notifications'),
     ]
 
     operations = [

@@ -52,7 +52,7 @@ def widen(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("profiles", "0011_session_triggers"),
+        ("profiles", "0014_session_triggers"),
         ("devices", "0005_client_session_heartbeat"),
     ]
 
