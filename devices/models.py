@@ -95,13 +95,32 @@ class Location(models.Model):
 
 
 class ClientSession(models.Model):
-    """A desktop client connected to a softphone: the profile applies there too (docs/rules.md#rule-6)."""
+    """A desktop client connected to a softphone: the profile applies there too (docs/rules.md#rule-6).
+
+    Sessions opened through the API carry the client's id, name and version
+    and must heartbeat: ``expires_at`` moves forward with each heartbeat, and
+    the due-scan ends sessions whose time has passed (as at disconnect).
+    Sessions without ``expires_at`` (the phone page) never expire."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_sessions")
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="client_session")
     connected_at = models.DateTimeField(auto_now_add=True)
+    # db_default: rows written without the ORM (the phone page's sessions
+    # predate these columns; raw SQL in tests) need no value.
+    client_id = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="Chosen by the client, stable across restarts."
+    )
+    client_name = models.CharField(max_length=100, blank=True, default="", db_default="")
+    client_version = models.CharField(max_length=40, blank=True, default="", db_default="")
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        indexes = [
+            models.Index(
+                fields=["expires_at"], name="clientsession_expiry_idx", condition=models.Q(expires_at__isnull=False)
+            )
+        ]
         permissions = [("disconnect_clientsession", "Can disconnect client sessions")]
 
     def __str__(self) -> str:

@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from api import api
+from api.views import api_not_found
 from portal import accounts
 from profiles.webhooks import graph_notifications, status_webhook
 
@@ -10,6 +12,9 @@ urlpatterns = [
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("hooks/graph/<int:connector_id>/", graph_notifications, name="graph-notifications"),
     path("phone/", include("devices.urls")),
+    path("api/v1/", api.urls()),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
+    path("api-tokens/", include("api.urls")),
     path("live/", include("live.urls")),
     path("", include("profiles.urls")),
 ]

@@ -23,6 +23,7 @@ from profiles.admin_forms import (
     typed_action_fieldsets,
     typed_action_form,
 )
+from profiles.admin_staff import StaffActionsMixin
 from profiles.automation import connectors, triggers
 from profiles.errors import PortalError
 from profiles.models import (
@@ -58,7 +59,7 @@ def _report(modeladmin, request, done: str, errors: list[str]) -> None:
 
 
 @admin.register(ClientProfile)
-class ClientProfileAdmin(PortalModelAdmin):
+class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
     form = ClientProfileForm
     list_display = (
         "name",
@@ -70,7 +71,10 @@ class ClientProfileAdmin(PortalModelAdmin):
     list_filter = ("presence_profiles_enabled", "disable_dee_ucd_when_logged_out", "selected_profile_edit_policy")
     search_fields = ("name",)
     filter_horizontal = ("system_profiles",)
-    actions = ["enable_presence", "disable_presence"]
+    actions = ["enable_presence", "disable_presence", "switch_users", "reapply_users"]
+
+    def staff_user_ids(self, queryset) -> list[int]:
+        return list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
@@ -111,13 +115,17 @@ class ClientProfileAdmin(PortalModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(PortalModelAdmin):
+class AccountAdmin(StaffActionsMixin, PortalModelAdmin):
     form = AccountForm
     list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
     list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
     search_fields = ("user__username", "user__first_name", "user__last_name", "primary_extension__number")
     list_select_related = ("user", "client_profile", "primary_extension")
     autocomplete_fields = ("user", "primary_extension")
+    actions = ["switch_users", "reapply_users"]
+
+    def staff_user_ids(self, queryset) -> list[int]:
+        return list(queryset.values_list("user_id", flat=True))
 
     @admin.display(description="primary kind", ordering="primary_extension__kind")
     def primary_kind(self, account) -> str:

@@ -72,6 +72,19 @@ class ClientProfile(models.Model):
             " as a meeting does (empty: off)."
         ),
     )
+    # Session trigger default for its users (profiles.automation.sessions).
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"kind": "system"},
+        help_text=_("Switch users to this system profile when their last client disconnects or expires."),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text=_("Return to the profile before when a client connects again.")
+    )
 
     class Meta:
         ordering = ["name"]
@@ -90,6 +103,18 @@ class Account(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     primary_extension = models.OneToOneField(
         Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="primary_of"
+    )
+    # The user's own session trigger; none: the client profile's default.
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Switch to this profile when the last client disconnects or expires."),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False, help_text=_("Return to the profile before when a client connects again.")
     )
 
     def __str__(self) -> str:
@@ -450,6 +475,8 @@ class Selection(models.Model):
         MEETING_END = "meeting_end", "Meeting ended"
         CLEAR_AFTER = "clear_after", "Timer ended"
         API = "api", "API"
+        SESSION_END = "session_end", "Last client disconnected"
+        SESSION_BACK = "session_back", "Client connected again"
         SYSTEM = "system", "System"
 
     user = models.OneToOneField(
@@ -473,6 +500,9 @@ class Selection(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["until"], name="selection_until_idx", condition=Q(until__isnull=False))]
+        # Staff switching a set of users (office closure, fire drill): the
+        # admin actions and the API (services.staff_switch).
+        permissions = [("switch_users", "Can switch a set of users to a system profile")]
 
     def __str__(self) -> str:
         return f"{self.user}: {self.profile}"

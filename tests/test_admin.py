@@ -22,6 +22,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from api import tokens
 from devices.models import (
     ApplyRun,
     ClientSession,
@@ -129,6 +130,7 @@ def company(db):
     LineState.objects.create(extension=alice.account.primary_extension, state="on_call", changed_at=timezone.now())
     PbxEvent.objects.create(fields={"Event": "DeviceStateChange", "Device": "Custom:DND1000", "State": "BUSY"})
     ListenerStatus.objects.create(pbx="simulated", state="connected", connected_since=timezone.now())
+    tokens.create_token(user=alice, name="alice's laptop")
     return {"alice": alice, "bob": bob}
 
 

@@ -19,6 +19,11 @@ pytestmark = pytest.mark.django_db
 
 # (app label, model name, action) -> the permission that offers it.
 ACTION_PERMISSIONS = {
+    ("api", "apitoken", "revoke"): "api.change_apitoken",
+    ("profiles", "clientprofile", "switch_users"): "profiles.switch_users",
+    ("profiles", "clientprofile", "reapply_users"): "devices.reapply_profiles",
+    ("profiles", "account", "switch_users"): "profiles.switch_users",
+    ("profiles", "account", "reapply_users"): "devices.reapply_profiles",
     ("devices", "extension", "hot_desk_login"): "devices.hot_desk_extension",
     ("devices", "extension", "hot_desk_logout"): "devices.hot_desk_extension",
     ("devices", "clientsession", "disconnect"): "devices.disconnect_clientsession",

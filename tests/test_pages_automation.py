@@ -283,6 +283,14 @@ UNTIL = dt.datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
             "Your timer ended (timer ended); you are back in the profile from before it.",
         ),
         (
+            Selection(profile=DND, source=Source.SESSION_END, source_detail="the last client disconnected"),
+            "Your last client disconnected; your session trigger switched you to it.",
+        ),
+        (
+            Selection(profile=OFFICE, source=Source.SESSION_BACK, source_detail="a client connected again"),
+            "A client connected again; you are back in the profile from before.",
+        ),
+        (
             Selection(profile=OFFICE, source=Source.SYSTEM, source_detail="re-apply"),
             "The portal applied it (re-apply).",
         ),

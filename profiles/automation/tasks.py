@@ -52,8 +52,18 @@ def due_scan() -> dict:
         send_firings=fire_triggers.delay,
         send_clear_after=clear_after_users.delay,
         send_calendars=refresh_calendars.delay,
+        send_expired_sessions=expire_client_sessions.delay,
     )
     return result.__dict__
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_client_sessions(session_ids: list[int]) -> int:
+    """End a batch of client sessions that stopped heartbeating, as if
+    disconnected (each at most once, see events.expire_client_sessions)."""
+    from profiles import events
+
+    return events.expire_client_sessions(session_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)
