@@ -149,7 +149,7 @@ async def main(args) -> None:
     switcher, sessions = await asyncio.to_thread(setup, args.users)
     print("done; starting the server", flush=True)
     close_old_connections()
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "60"}
+    env = {**os.environ, "LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"), "CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
         # SIGUSR1 prints every thread's stack (faulthandler): what a stalled server waits for.
         [

@@ -14,6 +14,7 @@ wake-up (Redis restarting) catches up from it by id.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "portal:live"
+CHANNEL_PREFIX = "portal:live:"
 FILE_INTERVAL = 0.05
 
 OnEvents = Callable[[list[dict]], None]
@@ -60,6 +61,17 @@ class FileTransport:
                 await catch_up()
 
 
+def channel(db: dict | None = None) -> str:
+    """The pub/sub channel of this portal's database. Redis pub/sub ignores
+    the database number of the URL: two portals on one Redis (or a test run
+    beside a bench) would otherwise receive each other's events, and event
+    ids of one database would shadow the other's. Publishers and stream
+    servers of one portal share the database, so they share the channel."""
+    db = db or settings.DATABASES["default"]
+    where = f"{db['ENGINE']}|{db.get('HOST', '')}|{db.get('PORT', '')}|{db['NAME']}"
+    return CHANNEL_PREFIX + hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
 class RedisTransport:
     def __init__(self, url: str):
         self.url = url
@@ -70,7 +82,7 @@ class RedisTransport:
             import redis
 
             self._client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-        self._client.publish(CHANNEL, json.dumps(events, separators=(",", ":")))
+        self._client.publish(channel(), json.dumps(events, separators=(",", ":")))
 
     async def listen(self, on_events: OnEvents, catch_up: CatchUp) -> None:
         import redis.asyncio as aioredis
@@ -80,7 +92,7 @@ class RedisTransport:
             client = aioredis.Redis.from_url(self.url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(channel())
                     # Whatever was published while we were not subscribed.
                     await catch_up()
                     delay = 1.0

@@ -116,3 +116,14 @@ def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
         return {p: sub.closed for p, sub in subs.items()}
 
     assert asyncio.run(scenario()) == {gone: True, staying: False, joining: False}
+
+
+def test_two_portals_on_one_redis_use_different_channels(settings):
+    """Redis pub/sub ignores the database number: the channel is the portal
+    database's, or a bench beside a test run would swap events (found by
+    the bench, whose viewers received another run's ids)."""
+    from live.transport import channel
+
+    here = settings.DATABASES["default"]
+    assert channel() == channel(dict(here))
+    assert channel() != channel({**here, "NAME": here["NAME"] + "_other"})
