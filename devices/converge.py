@@ -108,6 +108,12 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 updated_at=now,
             )
             replace_mismatches({a.user_id: a.remaining for a in done}, now)
+        failed = [a for a in attempts if results[a.user_id] == Result.FAILED]
+        if failed:
+            # Mismatches found against an earlier target would describe the
+            # wrong difference (say "turn DND off" while this profile turns it
+            # on): keep only what differs from the target that failed.
+            replace_mismatches({a.user_id: a.remaining for a in failed}, now)
         for a in attempts:
             target = TargetState.objects.filter(user_id=a.user_id)
             if results[a.user_id] == Result.FAILED:
@@ -224,8 +230,14 @@ def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pendi
         failed = next((s for s in attempt.steps if not s.ok), None)
         if failed is not None:
             attempt.error, attempt.transient = failed.error, failed.transient
-        elif attempt.steps:
-            attempt.remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
+        if attempt.steps:
+            # What still differs from *this* target, after a complete or a
+            # partial apply, is what the user is shown as mismatches.
+            try:
+                attempt.remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
+            except DriverError:
+                if failed is None:
+                    raise
     except DriverError as exc:
         attempt.error, attempt.transient = str(exc), exc.transient
     attempt.duration_ms = int((time.perf_counter() - clock) * 1000)
@@ -308,12 +320,15 @@ def converge_many(user_ids: list[int], *, reason: str = "") -> BatchLeft:
         failed = next((s for s in mine if not s.ok), None)
         if failed is not None:
             attempt.error, attempt.transient = failed.error, failed.transient
-    verify = [uid for uid, a in attempts.items() if a.steps and not a.error]
+    # Failed attempts are read too: their mismatches must describe what
+    # differs from this target, not from the one before.
+    verify = [uid for uid, a in attempts.items() if a.steps]
     try:
         after = driver.read(sorted({n for uid in verify for n in desired[uid].extensions})) if verify else {}
     except DriverError as exc:
         for uid in verify:
-            attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
+            if not attempts[uid].error:
+                attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
     else:
         for uid in verify:
             attempts[uid].remaining = diff_user(UserState(extensions=_subset(after, desired[uid])), desired[uid])

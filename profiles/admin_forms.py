@@ -9,18 +9,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import Location, Team
-from profiles.actions import ACTION_TYPES, FAMILIES, validate_params
+from profiles.actions import FAMILIES, FAMILY_LABELS, validate_params
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, time_zone_choices
 from profiles.seeding import check_can_enable, check_client_profile_can_enable
-
-PARAMS_HELP = (
-    'A JSON object. set_dnd: {"on": true, "message": "…", "prompt": false} · '
-    'set_forward: {"target": "+4930…"} or {"prompt": true} · unset_forward: {} · '
-    'change_destinations: {"family": "all"|"desk"|"softphone"|"mobile"|"dect"|"external"|"voicemail", '
-    '"active": true, "ring_delay": 0-120, "ring_timeout": 5-300} · set_gsm_mode: {"on": true} · '
-    'team_login/team_logout/team_pause/team_unpause: {"team": null (all teams) or a team id} · '
-    'set_location: {"location": a location id} · remove_location: {}'
-)
 
 
 class ParamsValidatedFirst:
@@ -36,52 +27,6 @@ class ParamsValidatedFirst:
         super()._post_clean()
 
 
-class ActionForm(ParamsValidatedFirst, forms.ModelForm):
-    class Meta:
-        model = Action
-        fields = ("position", "enabled", "type", "params")
-        help_texts = {"params": PARAMS_HELP}
-        widgets = {"params": forms.Textarea(attrs={"rows": 2, "cols": 50})}
-
-    def clean(self):
-        cleaned = super().clean()
-        action_type = cleaned.get("type")
-        if action_type is None or "params" in self.errors:
-            return cleaned
-        params = cleaned.get("params")
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            self.add_error("params", 'Parameters are a JSON object, for example {"on": true}.')
-            return cleaned
-        # System profiles and templates may name any team or location.
-        references = ACTION_TYPES[action_type].references if action_type in ACTION_TYPES else ""
-        teams = set(Team.objects.values_list("id", flat=True)) if references == "teams" else None
-        locations = set(Location.objects.values_list("id", flat=True)) if references == "locations" else None
-        try:
-            cleaned["params"] = validate_params(action_type, params, teams=teams, locations=locations)
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                for message in messages:
-                    if key == "type":
-                        self.add_error("type", message)
-                    else:
-                        self.add_error("params", f"{key}: {message}")
-        return cleaned
-
-
-def phase_action_form(phase: str) -> type[ActionForm]:
-    """An ActionForm that puts new actions into ``phase`` (one inline per chain)."""
-
-    class PhaseActionForm(ActionForm):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.instance.phase = phase
-
-    PhaseActionForm.__name__ = f"{phase.title()}ActionForm"
-    return PhaseActionForm
-
-
 class PresenceProfileForm(forms.ModelForm):
     class Meta:
         model = PresenceProfile
@@ -92,15 +37,15 @@ class PresenceProfileForm(forms.ModelForm):
         cleaned = super().clean()
         kind, owner = cleaned.get("kind"), cleaned.get("owner")
         if kind == PresenceProfile.Kind.PERSONAL and owner is None:
-            self.add_error("owner", "A personal profile needs an owner.")
+            self.add_error("owner", _("A personal profile needs an owner."))
         elif kind in (PresenceProfile.Kind.SYSTEM, PresenceProfile.Kind.TEMPLATE) and owner is not None:
-            self.add_error("owner", "System profiles and templates belong to nobody; leave the owner empty.")
+            self.add_error("owner", _("System profiles and templates belong to nobody; leave the owner empty."))
         name = cleaned.get("name")
         if kind and name and "owner" not in self.errors:
             same = PresenceProfile.objects.filter(name=name)
             same = same.filter(owner=owner) if owner else same.filter(owner=None, kind=kind)
             if same.exclude(pk=self.instance.pk).exists():
-                self.add_error("name", "A profile with this name already exists for this owner.")
+                self.add_error("name", _("A profile with this name already exists for this owner."))
         return cleaned
 
 
@@ -153,7 +98,7 @@ class AccountForm(forms.ModelForm):
         return cleaned
 
 
-YES_NO = [("", "—"), ("true", "yes"), ("false", "no")]
+YES_NO = [("", "—"), ("true", _("yes")), ("false", _("no"))]
 PARAM_FIELDS = (
     "on",
     "message",
@@ -173,20 +118,25 @@ class TypedActionForm(ParamsValidatedFirst, forms.ModelForm):
     the chosen type uses are gathered into its params and validated by
     validate_params, whose errors name exactly these fields."""
 
-    on = forms.ChoiceField(label="on / off", choices=YES_NO, required=False, help_text="DND and GSM mode.")
-    message = forms.CharField(required=False, max_length=200, help_text="DND message.")
+    on = forms.ChoiceField(label=_("on / off"), choices=YES_NO, required=False, help_text=_("DND and GSM mode."))
+    message = forms.CharField(label=_("message"), required=False, max_length=200, help_text=_("DND message."))
     prompt = forms.BooleanField(
-        label="ask on selection", required=False, help_text="DND message or forward target asked when selected."
+        label=_("ask on selection"), required=False, help_text=_("DND message or forward target asked when selected.")
     )
-    target = forms.CharField(required=False, max_length=32, help_text="Forward target, e.g. 1000 or +493012345678.")
+    target = forms.CharField(
+        label=_("target"), required=False, max_length=32, help_text=_("Forward target, e.g. 1000 or +493012345678.")
+    )
     family = forms.ChoiceField(
-        choices=[("all", "all destinations"), *[(f, f) for f in FAMILIES]], required=False, initial="all"
+        label=_("family"),
+        choices=[("all", _("all destinations")), *[(f, FAMILY_LABELS[f]) for f in FAMILIES]],
+        required=False,
+        initial="all",
     )
-    active = forms.ChoiceField(choices=YES_NO, required=False)
-    ring_delay = forms.IntegerField(required=False, help_text="Seconds, 0–120.")
-    ring_timeout = forms.IntegerField(required=False, help_text="Seconds, 5–300.")
-    team = forms.ModelChoiceField(Team.objects.all(), required=False, empty_label="all teams")
-    location = forms.ModelChoiceField(Location.objects.all(), required=False)
+    active = forms.ChoiceField(label=_("active"), choices=YES_NO, required=False)
+    ring_delay = forms.IntegerField(label=_("ring delay"), required=False, help_text=_("Seconds, 0–120."))
+    ring_timeout = forms.IntegerField(label=_("ring timeout"), required=False, help_text=_("Seconds, 5–300."))
+    team = forms.ModelChoiceField(Team.objects.all(), label=_("team"), required=False, empty_label=_("all teams"))
+    location = forms.ModelChoiceField(Location.objects.all(), label=_("location"), required=False)
 
     class Meta:
         model = Action

@@ -10,6 +10,7 @@ the API, tasks and commands call it.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from devices import services as device_services
 from devices.models import ClientSession, Extension
@@ -39,7 +40,9 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
         session = ClientSession.objects.filter(extension=extension).first()
         if session is not None:
             if session.user_id != user.pk:
-                raise InUse(f"Another user's client is connected to softphone {extension.number}.")
+                raise InUse(
+                    _("Another user’s client is connected to softphone %(number)s.") % {"number": extension.number}
+                )
             return session
         session = ClientSession.objects.create(user=user, extension=extension)
         reapply(

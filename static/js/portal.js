@@ -12,10 +12,19 @@
     found.forEach(function (d) { if (!d.open) d.showModal(); });
     // An action form loaded into the editor takes the keyboard focus: its
     // first field in error, else its first field.
-    if (root.closest && root.closest("#action-editor")) {
+    if (root.closest && root.closest(".action-editor")) {
       var first = root.querySelector(".has-error input, .has-error select") ||
         root.querySelector("input:not([type=hidden]), select, textarea, button");
       if (first) first.focus();
+    }
+  });
+
+  // A preview opens below the profiles: on a phone that is below the fold,
+  // so bring it into view (scroll-margin keeps it clear of the bottom bar).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "preview-panel" && target.firstElementChild) {
+      target.scrollIntoView({ block: "start", behavior: "auto" });
     }
   });
 
@@ -48,15 +57,21 @@
     box.replaceChildren(p);
   }
 
+  // The texts come translated from the page (data-error-* on #messages).
+  function text(kind) {
+    var box = document.getElementById("messages");
+    return (box && box.getAttribute("data-error-" + kind)) || "";
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    if (status === 404) say("That item no longer exists. Reload the page to see the current state.");
-    else if (status === 403) say("Your session has expired or this is not allowed. Reload the page and log in again.");
-    else say("Something went wrong on the server (" + status + "). Please try again.");
+    if (status === 404) say(text("404"));
+    else if (status === 403) say(text("403"));
+    else say(text("server") + " (" + status + ")");
   });
 
   document.addEventListener("htmx:sendError", function () {
-    say("The portal cannot be reached. Check your connection; the page keeps trying.");
+    say(text("network"));
   });
 
   // A closed server dialog is gone for good (Escape or Cancel).
