@@ -338,3 +338,34 @@ def test_admin_speaks_german_and_says_mismatches():
     with translation.override("de"):
         assert str(Mismatch._meta.verbose_name_plural) == "Abweichungen"
         assert str(Mismatch._meta.get_field("detected_at").verbose_name) == "erkannt am"
+
+
+# --- texts stored in English (data) read in the reader's language ---------------------------
+
+
+def test_stored_details_and_calendar_statuses_read_in_german():
+    from profiles.stored_texts import calendar_status, source_detail
+
+    with translation.override("de"):
+        assert source_detail("time trigger at 08:30") == "Zeitauslöser um 08:30"
+        assert source_detail("calendar event (Work) ended") == "Kalendertermin (Work) beendet"
+        assert calendar_status("ok: 3 matching events in the next 48 hours") == (
+            "OK: 3 passende Termine in den nächsten 48 Stunden"
+        )
+        assert calendar_status("error: The calendar server answered 500.") == (
+            "Fehler: Der Kalenderserver antwortete mit 500."
+        )
+        # An unknown error keeps its text behind the translated prefix.
+        assert calendar_status("error: something new") == "Fehler: something new"
+        assert source_detail("typed by someone") == "typed by someone"
+    assert calendar_status("ok: unchanged") == "ok: unchanged"
+
+
+@pytestmark_db
+def test_why_sentence_reads_in_german_with_the_stored_detail_translated(client, alice):
+    Selection.objects.filter(user=alice).update(
+        source=Selection.Source.TRIGGER, source_detail="time trigger at 08:30", until=None
+    )
+    html = client.get(reverse("profiles:presence"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Ihr Zeitauslöser um 08:30 hat Sie in dieses Profil gewechselt." in html
+    assert "time trigger" not in html

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from profiles.defaults import display_profile_name
 from profiles.models import PresenceProfile, Selection
+from profiles.stored_texts import source_detail
 
 Source = Selection.Source
 
@@ -23,7 +24,8 @@ def why_selected(selection: Selection | None, *, previous: PresenceProfile | Non
     or ``previous`` given (the profile a switch just left: no query)."""
     if selection is None:
         return ""
-    detail = selection.source_detail
+    # Stored in English (data); shown in the reader's language.
+    detail = source_detail(selection.source_detail)
     if previous is None and selection.previous_profile_id:
         previous = selection.previous_profile
     previous = display_profile_name(previous.name) if previous is not None else ""

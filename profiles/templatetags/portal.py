@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from profiles import stored_texts
 from profiles.defaults import display_profile_name
 
 register = template.Library()
@@ -97,29 +98,13 @@ def event_label(code: str) -> str:
     return str(EVENT_LABELS.get(code, gettext_lazy("Phones updated")))
 
 
-# Why a profile was selected, as stored by the services (English data); the
-# known phrasings are shown in the reader's language, anything else as stored.
-_DETAILS = [
-    (re.compile(r"^presence profiles enabled$"), gettext_lazy("presence profiles enabled")),
-    (re.compile(r"^timer ended$"), gettext_lazy("timer ended")),
-    (re.compile(r"^timer ended during a meeting$"), gettext_lazy("timer ended during a meeting")),
-    (re.compile(r"^new primary$"), gettext_lazy("new primary extension")),
-    (re.compile(r"^admin edit$"), gettext_lazy("changed by an administrator")),
-    (re.compile(r"^re-apply$"), gettext_lazy("applied again")),
-    (re.compile(r"^client connected to (?P<number>.+)$"), gettext_lazy("client connected to %(number)s")),
-    (re.compile(r"^client disconnected from (?P<number>.+)$"), gettext_lazy("client disconnected from %(number)s")),
-    (re.compile(r"^hot desk (?P<number>.+)$"), gettext_lazy("hot desk %(number)s")),
-    (re.compile(r"^meeting \((?P<name>.+)\) ended$"), gettext_lazy("meeting (%(name)s) ended")),
-    (re.compile(r"^meeting \((?P<name>.+)\)$"), gettext_lazy("meeting (%(name)s)")),
-    (re.compile(r"^time trigger at (?P<time>[0-9:]+)$"), gettext_lazy("time trigger at %(time)s")),
-]
-
-
 @register.filter
 def source_detail(text: str) -> str:
     """``{{ selection.source_detail|source_detail }}`` in the reader's language."""
-    for pattern, message in _DETAILS:
-        match = pattern.match(text or "")
-        if match:
-            return str(message) % match.groupdict() if match.groupdict() else str(message)
-    return text
+    return stored_texts.source_detail(text)
+
+
+@register.filter
+def calendar_status(text: str) -> str:
+    """``{{ calendar.status|calendar_status }}`` in the reader's language."""
+    return stored_texts.calendar_status(text)
