@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from profiles.actions import (
     ACTION_TYPES,
@@ -183,7 +184,7 @@ class TimeTriggerForm(forms.Form):
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
         initial=["0", "1", "2", "3", "4"],
-        label=_("On"),
+        label=pgettext_lazy("the weekdays a trigger fires on", "On"),
         error_messages={"required": _("Choose at least one weekday.")},
     )
 

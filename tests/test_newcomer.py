@@ -81,6 +81,8 @@ def test_administrator_is_told_what_to_do_in_the_admin(client):
     assert "You are an administrator" in html
     assert f'href="{reverse("admin:index")}"' in html
     assert "not enabled for you. Ask your administrator" not in html
+    # Nothing to switch, no apply status, no time zone: only the way to the admin.
+    assert "Switch to" not in html and "No device changes yet" not in html and "Your time zone" not in html
 
 
 @pytest.mark.django_db
