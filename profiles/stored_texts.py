@@ -81,7 +81,7 @@ _CALENDAR_ERRORS = [
     ),
     (
         re.compile(r"^The calendar address cannot be read \(the portal(?:'|’)s secret key changed\); link it again\.$"),
-        gettext_lazy("The calendar address cannot be read (the portal’s secret key changed); link it again."),
+        gettext_lazy("The calendar address cannot be read (the portal's secret key changed); link it again."),
     ),
 ]
 

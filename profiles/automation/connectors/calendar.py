@@ -205,7 +205,7 @@ def decrypt_url(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise CalendarError(
-            _("The calendar address cannot be read (the portal’s secret key changed); link it again.")
+            _("The calendar address cannot be read (the portal's secret key changed); link it again.")
         ) from None
 
 
@@ -221,7 +221,7 @@ def clean_url(url: str) -> str:
         url = "https://" + url[len("webcal://") :]
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError({"url": _("Paste the calendar’s address; it starts with https:// (or webcal://).")})
+        raise ValidationError({"url": _("Paste the calendar's address; it starts with https:// (or webcal://).")})
     if len(url) > 2000:
         raise ValidationError({"url": _("This address is longer than 2000 characters.")})
     return url
