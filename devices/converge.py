@@ -35,6 +35,7 @@ from devices.drivers import DriverError, StepResult, get_driver
 from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
 from devices.selectors import command_names
 from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user
+from live import publish as live
 
 # A converge superseded this many times in a row (switches keep coming while
 # it writes) stops; the task enqueues one more forced converge.
@@ -143,10 +144,35 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
             )
             for a in attempts
         )
+        live.publish(
+            [
+                (
+                    live.APPLY,
+                    a.user_id,
+                    {
+                        "status": _STATUS_AFTER[results[a.user_id]],
+                        "result": results[a.user_id],
+                        "version": a.version,
+                        "error": a.error,
+                    },
+                )
+                for a in attempts
+            ]
+        )
         steps = {a.user_id: a.steps for a in attempts}
         names = command_names(s.command for a in attempts for s in a.steps)
         ApplyStep.objects.bulk_create(row for run in runs for row in step_rows(run, steps[run.user_id], names))
     return {run.user_id: run for run in runs}
+
+
+# The target's status after a run with this result (what My presence shows).
+_STATUS_AFTER = {
+    Result.APPLIED: TargetState.Status.APPLIED,
+    Result.NOTHING: TargetState.Status.APPLIED,
+    Result.FAILED: TargetState.Status.FAILED,
+    Result.RETRYING: TargetState.Status.PENDING,
+    Result.SUPERSEDED: TargetState.Status.PENDING,
+}
 
 
 def step_rows(run: ApplyRun, steps, names: CommandNames = NO_NAMES) -> list[ApplyStep]:
@@ -385,6 +411,9 @@ def replace_mismatches(found: dict[int, list[Command]], now) -> None:
     ]
     if new:
         Mismatch.objects.bulk_create(new)
+    gone = set(stale)
+    changed = {key[0] for key in wanted if key not in keep} | {row.user_id for row in existing if row.pk in gone}
+    live.publish([(live.MISMATCH, uid, {"count": sum(1 for k in wanted if k[0] == uid)}) for uid in sorted(changed)])
 
 
 def _key(args: dict) -> tuple:

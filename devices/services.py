@@ -29,6 +29,7 @@ from devices.drivers.simulated import configured_states, save_states
 from devices.models import ClientSession, Extension, LineState, Mismatch, PbxEvent, SimulatedDevice, TargetState
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number, validate_plain_text
+from live import publish as live
 from portal import bulk
 
 log = logging.getLogger(__name__)
@@ -531,6 +532,7 @@ def record_line_states(lines: dict[str, str], *, now=None) -> dict[str, str]:
         LineState.objects.bulk_update(to_update, ["state", "changed_at"])
     if to_create:
         LineState.objects.bulk_create(to_create)
+    live.publish([(live.LINE, None, {"extension": number, "state": state}) for number, state in changed.items()])
     return changed
 
 

@@ -9,6 +9,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
@@ -118,6 +119,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_beat",
     "axes",
+    "live",
     "devices",
     "profiles",
     # Last: its admin module narrows django-celery-beat's admin (portal/admin.py).
@@ -127,6 +129,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -156,6 +159,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "live.context_processors.live",
             ],
         },
     }
@@ -344,6 +348,42 @@ elif not PRODUCTION:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 PASSWORD_RESET_ENABLED = bool(EMAIL_HOST) or not PRODUCTION
 
+# --- Live updates (the event stream, README "Live updates") ------------------
+# LIVE_TRANSPORT_URL: how publishers wake the stream servers. Redis pub/sub
+# when the broker is Redis; otherwise a file under var/ (./run, no server).
+_redis_broker = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+LIVE_TRANSPORT_URL = os.environ.get("LIVE_TRANSPORT_URL", "") or _redis_broker or f"file://{VAR_DIR / 'live.wake'}"
+if not LIVE_TRANSPORT_URL.startswith(("redis://", "rediss://", "file:///")):
+    raise ImproperlyConfigured("LIVE_TRANSPORT_URL must be a redis:// URL or file:///absolute/path")
+# Where the pages find the stream: same origin behind the proxy in
+# production; under ./run the ASGI server on port 8001 of the page's host
+# ("{host}" is the host name the page was loaded from).
+LIVE_STREAM_URL = os.environ.get("LIVE_STREAM_URL", "") or (
+    "/live/events/" if PRODUCTION else "http://{host}:8001/live/events/"
+)
+# Pages on these origins may read the stream with the user's cookie (CORS);
+# needed only when the stream is on another origin than the pages.
+LIVE_ALLOWED_ORIGINS = envlist(
+    "LIVE_ALLOWED_ORIGINS", "" if PRODUCTION else "http://127.0.0.1:8000,http://localhost:8000"
+)
+# The stream's origin, when it is not the pages' own, for the CSP's
+# connect-src: under ./run port 8001 of each development host name.
+_live = urlparse(LIVE_STREAM_URL)
+if "{host}" in _live.netloc:
+    # (CSP has no IPv6 literals, and a wildcard host here would open it to any.)
+    _port = f":{_live.port}" if _live.port else ""
+    _LIVE_SOURCES = [f"{_live.scheme}://{host}{_port}" for host in ALLOWED_HOSTS if host[:1] not in ("[", "*", ".")]
+elif _live.netloc:
+    _LIVE_SOURCES = [f"{_live.scheme}://{_live.netloc}"]
+else:
+    _LIVE_SOURCES = []  # same origin: 'self'
+LIVE_REPLAY_SECONDS = envint("LIVE_REPLAY_SECONDS", 300, minimum=10)
+LIVE_RECHECK_SECONDS = envint("LIVE_RECHECK_SECONDS", 30, minimum=1)
+LIVE_HEARTBEAT_SECONDS = envint("LIVE_HEARTBEAT_SECONDS", 25, minimum=1)
+# The stream servers read the event table this often even without a wake-up
+# (the safety net for a lost Redis message or file touch).
+LIVE_CATCH_UP_SECONDS = envint("LIVE_CATCH_UP_SECONDS", 5, minimum=1)
+
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 # A login lasts this long (two weeks by default), renewed by no activity.
@@ -351,6 +391,26 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy (django-csp): scripts, styles, images and requests
+# from the portal's own origin only; no inline script, no inline style
+# attribute, no eval (htmx runs with allowEval off, so no hx-on). A profile's
+# colour travels as data-colour and static/js/portal.js sets it through the
+# CSSOM. CSP_CONNECT_SRC adds origins pages may connect to (an event stream
+# served from another host or port).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *envlist("CSP_CONNECT_SRC", ",".join(_LIVE_SOURCES))],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)

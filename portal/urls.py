@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
     path("phone/", include("devices.urls")),
+    path("live/", include("live.urls")),
     path("", include("profiles.urls")),
 ]

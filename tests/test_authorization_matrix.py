@@ -113,6 +113,9 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:time_zone": {"*": (200, 200, 200), **ANON},
     "profiles:calendar_new": {"*": (405, 404, 405), **ANON, "alice": (405, 422, 405)},
     "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},
+    # The event stream: any signed-in user (a stream is no page: 403, not a
+    # redirect to the login); what each receives is tested in test_live_stream.
+    "live:events": {"*": (200, 405, 200), "anonymous": (403, 405, 403)},
 }
 # fmt: on
 

@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 from devices import services as device_services
 from devices.models import Mismatch, TargetState
 from devices.state import UserState
+from live import publish as live
 from portal import bulk
 from profiles import catalog as catalogs
 from profiles.actions import clean_prompt_values, prompts_needed
@@ -206,6 +207,7 @@ def switch_profiles(
             results.update(refused)
             results.update(_write_orm(planned, source, cat))
     switched = [u for u, r in results.items() if r.switched]
+    live.publish([presence_event(results[u].selection) for u in switched])
     if converge_batch is not None and switched:
         transaction.on_commit(lambda: converge_batch(switched))
     elif len(switched) == 1:
@@ -213,6 +215,23 @@ def switch_profiles(
     elif switched:
         device_services.enqueue_converge_many(switched, reason=reason)
     return results
+
+
+def presence_event(selection: Selection) -> tuple[str, None, dict]:
+    """The public live event of a new selection: what the board shows of it
+    (never the prompt values)."""
+    profile = selection.profile
+    return (
+        live.PRESENCE,
+        None,
+        {
+            "user": selection.user_id,
+            "profile": profile.name,
+            "colour": profile.colour,
+            "icon": profile.icon if profile.icon_visible else "",
+            "since": selection.since.isoformat(),
+        },
+    )
 
 
 # --- re-apply and preview ---------------------------------------------------------------
@@ -317,6 +336,7 @@ def reapply_many(
             )
             for user_id, version in versions.items()
         )
+        live.publish([(live.APPLY, user_id, {"status": "pending", "version": v}) for user_id, v in versions.items()])
         if len(versions) == 1:
             device_services.enqueue_converge(next(iter(versions)), reason=event)
         elif versions:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseNotModified
 
+from devices.models import LineState
 from profiles import selectors
 from profiles.views.common import not_modified, page, with_account
 
@@ -46,6 +47,8 @@ def colleagues(request: HttpRequest) -> HttpResponse:
         "etag": etag,
         "query": query.urlencode(),
         "poll_url": request.get_full_path(),
+        # What a live "line" event shows (templates the page's script clones).
+        "line_states": [(state.value, state.label, LineState.ICONS[state]) for state in LineState.State],
     }
     response = page(request, "profiles/board.html", context, "board")
     response["ETag"] = etag

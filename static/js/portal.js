@@ -5,7 +5,19 @@
 
   // Dialogs sent by the server (prompt values, delete confirmation) arrive
   // with data-open; show them as modal dialogs (focus moves into them).
+  // A profile's colour arrives as data-colour (the Content-Security-Policy
+  // allows no inline style attribute); set through the CSSOM, which it allows.
+  function paint(root) {
+    var found = root.matches && root.matches("[data-colour]") ? [root] : [];
+    if (root.querySelectorAll) root.querySelectorAll("[data-colour]").forEach(function (el) { found.push(el); });
+    found.forEach(function (el) {
+      var colour = el.getAttribute("data-colour");
+      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
+    });
+  }
+
   htmx.onLoad(function (root) {
+    paint(root);
     var found = [];
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
@@ -25,6 +37,23 @@
     var target = event.detail.target;
     if (target && target.id === "preview-panel" && target.firstElementChild) {
       target.scrollIntoView({ block: "start", behavior: "auto" });
+    }
+  });
+
+  // "Close preview" empties the preview panel; Cancel in an action form
+  // loaded into the editor removes the form (without JS both are links).
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest("[data-close-preview]");
+    if (close) {
+      event.preventDefault();
+      var panel = document.getElementById("preview-panel");
+      if (panel) panel.replaceChildren();
+      return;
+    }
+    var cancel = event.target.closest("[data-cancel-action-form]");
+    if (cancel && cancel.closest(".action-form")) {
+      event.preventDefault();
+      cancel.closest(".action-form").remove();
     }
   });
 

@@ -28,12 +28,48 @@ CHROMIUM_ARGS = [
 ]
 
 
+# What Chromium reports on the console when the Content-Security-Policy
+# refuses something (an inline style or script, eval, a foreign origin).
+CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_console(message) -> None:
+    if "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(f"{message.page.url if message.page else '?'}: {message.location} {message.text[:300]}")
+
+
+class WatchedBrowser:
+    """The browser, whose every new context reports CSP violations to
+    CSP_VIOLATIONS; a browser test fails on any (no_csp_violation)."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.on("console", _watch_console)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
 def chromium():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
+        yield WatchedBrowser(browser)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation():
+    """Every browser test runs with the portal's Content-Security-Policy on
+    and fails when the browser refused anything under it."""
+    CSP_VIOLATIONS.clear()
+    yield
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert found == [], "Content-Security-Policy violations in the browser console"
 
 
 @pytest.fixture
@@ -62,4 +98,6 @@ def open_page(chromium, live_server):
 def shoot(page, name: str) -> None:
     """Save a screenshot (SCREENSHOTS/<name>.png; the README shows docs/screenshots)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    # caret="initial": hiding the caret would inject an inline style, which
+    # the portal's Content-Security-Policy refuses (and no_csp_violation reports).
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False, caret="initial")

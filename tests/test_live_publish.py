@@ -1,0 +1,93 @@
+"""Live events are published by the services on commit (live/publish.py):
+nothing for a rolled-back change, one INSERT for a batch whatever its size,
+nothing private in public events, and the replay buffer (live/store.py)
+gives each user only their own and public events. No server here; the
+stream itself is tested over HTTP in test_live_stream.py."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from devices import services as device_services
+from live import store
+from live.models import Event
+from profiles.models import Selection
+from profiles.services import select_profile
+from profiles.services.switching import Switch, switch_profiles
+from tests.factories import make_user, profile_named
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice", "1000")
+
+
+@pytest.fixture
+def bob():
+    return make_user("bob", "1001")
+
+
+def test_a_rolled_back_switch_publishes_nothing(alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+            transaction.set_rollback(True)
+    assert not Event.objects.exists()
+
+
+def test_a_switch_publishes_presence_for_everyone_and_the_apply_result_for_its_owner(
+    alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        select_profile(
+            user=alice, profile=profile_named(alice, "Working from home"), prompt_values={"forward": "+4930999"}
+        )
+    presence = Event.objects.get(kind="presence")
+    assert presence.owner is None
+    assert presence.data["user"] == alice.pk and presence.data["profile"] == "Working from home"
+    assert "+4930999" not in str(presence.data)  # prompt values are the user's own
+    applied = Event.objects.filter(kind="apply", owner=alice).latest("id")
+    assert applied.data["status"] == "applied"
+
+
+@pytest.mark.parametrize("size", [2, 12])
+def test_a_batch_of_switches_publishes_with_one_insert(size, django_capture_on_commit_callbacks):
+    users = [make_user(f"user{i}", str(2000 + i)) for i in range(size)]
+    switches = [Switch(user_id=u.pk, profile_id=profile_named(u, "In a meeting").pk) for u in users]
+    with django_capture_on_commit_callbacks() as callbacks:
+        switch_profiles(switches, source=Selection.Source.USER, converge_batch=lambda ids: None)
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+    inserts = [q for q in queries if q["sql"].startswith("INSERT") and "live_event" in q["sql"]]
+    assert len(inserts) == 1
+    assert Event.objects.filter(kind="presence").count() == size
+
+
+def test_line_state_changes_are_published_once(alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        device_services.record_line_states({"1000": "ringing"})
+        device_services.record_line_states({"1000": "ringing"})  # no change: no event
+    assert list(Event.objects.filter(kind="line").values_list("data", flat=True)) == [
+        {"extension": "1000", "state": "ringing"}
+    ]
+
+
+def test_the_replay_buffer_gives_each_user_their_own_and_public_events(alice, bob):
+    start = store.write([("line", None, {})])[0]["id"]
+    store.write([("presence", None, {"user": bob.pk}), ("apply", bob.pk, {}), ("apply", alice.pk, {})])
+    replay = store.replay(user_id=alice.pk, after_id=start)
+    assert [(e["kind"], e["owner_id"]) for e in replay] == [("presence", None), ("apply", alice.pk)]
+
+
+def test_the_replay_buffer_says_refresh_when_it_no_longer_reaches_back(alice):
+    first = store.write([("line", None, {}), ("line", None, {}), ("line", None, {})])
+    Event.objects.filter(pk__lte=first[1]["id"]).delete()
+    assert store.replay(user_id=alice.pk, after_id=first[0]["id"]) is None
+    assert store.replay(user_id=alice.pk, after_id=first[1]["id"]) == [
+        {"id": first[2]["id"], "kind": "line", "owner_id": None, "data": {}}
+    ]
+    assert store.replay(user_id=alice.pk, after_id=first[2]["id"] + 1000) is None  # not an id of this buffer
+    assert store.prune(keep_seconds=0) == 1
