@@ -38,7 +38,9 @@ from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_
 from live import publish as live
 
 # A converge superseded this many times in a row (switches keep coming while
-# it writes) stops; the task enqueues one more forced converge.
+# it writes) stops; the task enqueues one forced converge_user after
+# retry_delay(0), which has the same budget (docs/rules.md#rule-15). A batch
+# converge's pass counts as the first of the user's passes.
 MAX_PASSES = 3
 NOTHING_PENDING = "nothing pending"
 Result = ApplyRun.Result
@@ -213,7 +215,12 @@ class ConvergeOutcome:
 
 
 def converge(
-    *, user_id: int, reason: str = "", final_attempt: bool = True, only_pending: bool = False
+    *,
+    user_id: int,
+    reason: str = "",
+    final_attempt: bool = True,
+    only_pending: bool = False,
+    passes: int = MAX_PASSES,
 ) -> ConvergeOutcome | None:
     """Converge one user's devices to their newest target and record it.
     Idempotent: running it again when the devices already match sends
@@ -227,11 +234,12 @@ def converge(
     ``final_attempt=False`` lets a transient failure stay pending (the task
     retries); on the final attempt it is recorded as failed.
 
-    A superseded pass converges again at once, not only pending, at most
-    MAX_PASSES times; the result is still superseded after that, and the
-    caller (the task) enqueues a forced converge."""
+    A superseded pass converges again at once, not only pending: at most
+    ``passes`` passes in all (MAX_PASSES; fewer when a batch pass was the
+    first). The result is still superseded after that, and the caller (the
+    task) enqueues one forced converge (docs/rules.md#rule-15)."""
     outcome = None
-    for _pass in range(MAX_PASSES):
+    for _pass in range(max(passes, 1)):
         outcome = _converge_once(user_id=user_id, reason=reason, final_attempt=final_attempt, only_pending=only_pending)
         if outcome is None or not outcome.superseded:
             break

@@ -25,7 +25,8 @@ def converge_user(self, user_id: int, reason: str = "", force: bool = False):
     final = self.request.retries >= self.max_retries
     outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=not force)
     if outcome is not None and outcome.superseded:
-        # Superseded MAX_PASSES times in a row: once more, after the switches.
+        # Superseded MAX_PASSES times in a row: once more, forced, after a
+        # pause that lets the switches settle (docs/rules.md#rule-15).
         converge_user.apply_async((user_id, "superseded", True), countdown=converge.retry_delay(0))
     elif outcome is not None and outcome.transient and not final:
         countdown = converge.retry_delay(self.request.retries)
@@ -38,14 +39,19 @@ def converge_user(self, user_id: int, reason: str = "", force: bool = False):
 
 
 @shared_task(**RELIABLE)
-def converge_users(user_ids: list[int], reason: str = "", force: bool = False, final: bool = False) -> int:
+def converge_users(
+    user_ids: list[int], reason: str = "", force: bool = False, final: bool = False, passes: int = converge.MAX_PASSES
+) -> int:
     """Converge users one by one; one that hits a transient error gets its
     own converge_user task, which owns the retries. ``final`` (the sweep's
     retry of failed targets): one attempt each, a failure is recorded and
-    waits for the next step of the retry schedule. Returns how many."""
+    waits for the next step of the retry schedule. ``passes``: see
+    converge.converge. Returns how many."""
     retrying = 0
     for user_id in dict.fromkeys(user_ids):
-        outcome = converge.converge(user_id=user_id, reason=reason, final_attempt=final, only_pending=not force)
+        outcome = converge.converge(
+            user_id=user_id, reason=reason, final_attempt=final, only_pending=not force, passes=passes
+        )
         if outcome is not None and outcome.superseded:
             retrying += 1
             converge_user.apply_async((user_id, "superseded", True), countdown=converge.retry_delay(0))
@@ -67,7 +73,9 @@ def converge_batch(user_ids: list[int], reason: str = "") -> int:
     if left.pending:
         converge_users(left.pending, reason)
     if left.superseded:
-        converge_users(left.superseded, "superseded", force=True)
+        # The batch's pass was the first superseded one: the same budget of
+        # MAX_PASSES in a row as a single converge, then a forced converge_user.
+        converge_users(left.superseded, "superseded", force=True, passes=converge.MAX_PASSES - 1)
     return len(user_ids) - len(left.pending) - len(left.superseded)
 
 

@@ -3,7 +3,9 @@
 Each entry says how the type's parameters are validated, what the action
 does to a desired device state, how it reads for people, which values it
 asks for at selection, and which form fields edit it. A new action type is
-one entry here (plus its stored name in ``Action.Type``).
+one entry here: the model's choices (``Action.type``), the user pages' forms
+and the admin's form all come from this registry. Only a new *driver
+command* also needs an entry in ``devices.state.OPS``.
 
 Every action type is a pure function ``ExtensionState -> ExtensionState``
 over a desired state (devices.state). Actions are *settings*, not toggles:
@@ -134,7 +136,8 @@ class ActionType:
     returns the cleaned parameters and puts a message per bad parameter
     into ``errors``; ``apply(state, params, ctx, prompts)`` is the effect;
     ``describe(params, names)`` one line for people; ``prompts(params)``
-    what it asks for at selection; ``fields()`` the form fields of the
+    what it asks for at selection; ``label`` its name in lists (the
+    model's choices); ``fields()`` the form fields of the
     user pages' editor (named like the parameters), ``initial(params)``
     their initial values and ``form_params(cleaned)`` the parameters a
     filled form gives; ``references``: "teams" or "locations" when a
@@ -143,6 +146,7 @@ class ActionType:
     validate: Callable[..., dict]
     apply: Callable[..., ExtensionState]
     describe: Callable[[dict, Names], str]
+    label: Any = ""
     prompts: Callable[[dict], set[str]] = _no_prompts
     fields: Callable[[], dict[str, forms.Field]] = _no_fields
     initial: Callable[[dict], dict] = _same
@@ -188,6 +192,7 @@ def _describe_dnd(params, names):
 
 
 SET_DND = ActionType(
+    label=gettext_lazy("Set do-not-disturb"),
     validate=_validate_dnd,
     apply=_apply_dnd,
     describe=_describe_dnd,
@@ -232,6 +237,7 @@ def _describe_forward(params, names):
 
 
 SET_FORWARD = ActionType(
+    label=gettext_lazy("Set forward"),
     validate=_validate_forward,
     apply=_apply_forward,
     describe=_describe_forward,
@@ -250,6 +256,7 @@ SET_FORWARD = ActionType(
 )
 
 UNSET_FORWARD = ActionType(
+    label=gettext_lazy("Remove forward"),
     validate=lambda params, errors, teams, locations: {},
     apply=lambda state, params, ctx, prompts: replace(state, forward=""),
     describe=lambda params, names: _("No forward"),
@@ -313,6 +320,7 @@ def _describe_destinations(params, names):
 TRISTATE = [("", gettext_lazy("Leave as it is")), ("true", gettext_lazy("Active")), ("false", gettext_lazy("Inactive"))]
 
 CHANGE_DESTINATIONS = ActionType(
+    label=gettext_lazy("Change destinations (FollowMe)"),
     validate=_validate_destinations,
     apply=_apply_destinations,
     describe=_describe_destinations,
@@ -350,6 +358,7 @@ CHANGE_DESTINATIONS = ActionType(
 # --- GSM mode ----------------------------------------------------------------------------
 
 SET_GSM_MODE = ActionType(
+    label=gettext_lazy("Set GSM mode"),
     validate=lambda params, errors, teams, locations: {"on": _bool(params, "on", errors, default=True)},
     apply=lambda state, params, ctx, prompts: replace(state, gsm=bool(params.get("on", True))),
     describe=lambda params, names: _("GSM mode on") if params.get("on", True) else _("GSM mode off"),
@@ -374,7 +383,7 @@ def _validate_team(params, errors, teams, locations):
     return {"team": team}
 
 
-def _team_type(new_state: Callable[[TeamState], TeamState], all_teams, one_team) -> ActionType:
+def _team_type(label, new_state: Callable[[TeamState], TeamState], all_teams, one_team) -> ActionType:
     def apply(state, params, ctx, prompts):
         team = params.get("team")
         targets = ctx.teams if team is None else tuple(t for t in ctx.teams if t == str(team))
@@ -390,6 +399,7 @@ def _team_type(new_state: Callable[[TeamState], TeamState], all_teams, one_team)
         return one_team % {"team": _name(names, "teams", team, _("a removed team"))}
 
     return ActionType(
+        label=label,
         validate=_validate_team,
         apply=apply,
         describe=describe,
@@ -401,21 +411,29 @@ def _team_type(new_state: Callable[[TeamState], TeamState], all_teams, one_team)
 
 
 TEAM_LOGIN = _team_type(
+    gettext_lazy("Team login"),
     lambda t: TeamState(logged_in=True, paused=False, pickup=True),
     gettext_lazy("Log in to all teams"),
     gettext_lazy("Log in to %(team)s"),
 )
 # Leaving a team also turns off its group call pickup (docs/rules.md#rule-11).
 TEAM_LOGOUT = _team_type(
+    gettext_lazy("Team logout"),
     lambda t: TeamState(logged_in=False, paused=False, pickup=False),
     gettext_lazy("Log out of all teams"),
     gettext_lazy("Log out of %(team)s"),
 )
 TEAM_PAUSE = _team_type(
-    lambda t: replace(t, paused=True), gettext_lazy("Pause in all teams"), gettext_lazy("Pause in %(team)s")
+    gettext_lazy("Team pause"),
+    lambda t: replace(t, paused=True),
+    gettext_lazy("Pause in all teams"),
+    gettext_lazy("Pause in %(team)s"),
 )
 TEAM_UNPAUSE = _team_type(
-    lambda t: replace(t, paused=False), gettext_lazy("End pause in all teams"), gettext_lazy("End pause in %(team)s")
+    gettext_lazy("End team pause"),
+    lambda t: replace(t, paused=False),
+    gettext_lazy("End pause in all teams"),
+    gettext_lazy("End pause in %(team)s"),
 )
 
 
@@ -443,6 +461,7 @@ def _describe_location(params, names):
 
 
 SET_LOCATION = ActionType(
+    label=gettext_lazy("Set location"),
     validate=_validate_location,
     apply=lambda state, params, ctx, prompts: replace(state, location=int(params["location"])),
     describe=_describe_location,
@@ -453,6 +472,7 @@ SET_LOCATION = ActionType(
 )
 
 REMOVE_LOCATION = ActionType(
+    label=gettext_lazy("Remove location"),
     validate=lambda params, errors, teams, locations: {},
     apply=lambda state, params, ctx, prompts: replace(state, location=NO_LOCATION),
     describe=lambda params, names: _("Remove location"),
@@ -474,7 +494,20 @@ ACTION_TYPES: dict[str, ActionType] = {
     "set_location": SET_LOCATION,
     "remove_location": REMOVE_LOCATION,
 }
-TEAM_TYPES = tuple(name for name, t in ACTION_TYPES.items() if t.references == "teams")
+# The stored name is Action.type, a CharField of this length.
+MAX_TYPE_NAME = 32
+
+
+def action_type_choices() -> list[tuple[str, Any]]:
+    """(name, label) per registered type: the choices of ``Action.type``
+    (a callable, so a new type needs no migration), the type chooser of the
+    user pages and the admin's type field."""
+    return [(name, entry.label or name) for name, entry in ACTION_TYPES.items()]
+
+
+def action_type_label(action_type: str) -> Any:
+    entry = ACTION_TYPES.get(action_type)
+    return (entry.label or action_type) if entry else action_type
 
 
 def validate_params(

@@ -26,6 +26,8 @@ from profiles.admin_forms import (
     ClientProfileForm,
     PresenceProfileForm,
     TypedActionForm,
+    typed_action_fieldsets,
+    typed_action_form,
 )
 from profiles.automation import connectors, triggers
 from profiles.errors import PortalError
@@ -296,23 +298,14 @@ class ActionAdmin(PortalModelAdmin):
     search_fields = ("profile__name", "profile__owner__username")
     list_select_related = ("profile", "profile__owner")
     autocomplete_fields = ("profile",)
-    fieldsets = (
-        (None, {"fields": ("profile", "phase", "position", "enabled", "type")}),
-        (
-            _("Parameters (only those of the chosen type are used)"),
-            {
-                "fields": (
-                    ("on", "prompt"),
-                    "message",
-                    "target",
-                    ("family", "active"),
-                    ("ring_delay", "ring_timeout"),
-                    "team",
-                    "location",
-                )
-            },
-        ),
-    )
+
+    # Fields and groups come from the action-type registry on each request.
+    def get_fieldsets(self, request, obj=None):
+        return typed_action_fieldsets()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = typed_action_form()
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_queryset(self, request):
         self.names = selectors.reference_names()  # for summary(): names, not ids

@@ -4,12 +4,15 @@ and the admin accepts exactly what the rest of the portal accepts."""
 
 from __future__ import annotations
 
+import copy
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import Location, Team
-from profiles.actions import FAMILIES, FAMILY_LABELS, validate_params
+from profiles.actions import ACTION_TYPES, action_type_label, validate_params
+from profiles.forms import ACTION_FORMS
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, time_zone_choices
 from profiles.seeding import check_can_enable, check_client_profile_can_enable
 
@@ -98,45 +101,27 @@ class AccountForm(forms.ModelForm):
         return cleaned
 
 
-YES_NO = [("", "—"), ("true", _("yes")), ("false", _("no"))]
-PARAM_FIELDS = (
-    "on",
-    "message",
-    "prompt",
-    "target",
-    "family",
-    "active",
-    "ring_delay",
-    "ring_timeout",
-    "team",
-    "location",
-)
+# --- one action, field by field: the fields come from the registry ---------------------
+
+
+def param_field_name(action_type: str, param: str) -> str:
+    """The admin form's field for a parameter of a type: the same name the
+    user pages' form of that type has under the prefix ``action_type``."""
+    return f"{action_type}-{param}"
+
+
+def _param_fields() -> dict[str, list[str]]:
+    """type -> the parameters its user-page form has (no "phase")."""
+    return {name: [p for p in form_class.base_fields if p != "phase"] for name, form_class in ACTION_FORMS.items()}
 
 
 class TypedActionForm(ParamsValidatedFirst, forms.ModelForm):
-    """One action with a field per parameter instead of JSON: the fields
-    the chosen type uses are gathered into its params and validated by
-    validate_params, whose errors name exactly these fields."""
-
-    on = forms.ChoiceField(label=_("on / off"), choices=YES_NO, required=False, help_text=_("DND and GSM mode."))
-    message = forms.CharField(label=_("message"), required=False, max_length=200, help_text=_("DND message."))
-    prompt = forms.BooleanField(
-        label=_("ask on selection"), required=False, help_text=_("DND message or forward target asked when selected.")
-    )
-    target = forms.CharField(
-        label=_("target"), required=False, max_length=32, help_text=_("Forward target, e.g. 1000 or +493012345678.")
-    )
-    family = forms.ChoiceField(
-        label=_("family"),
-        choices=[("all", _("all destinations")), *[(f, FAMILY_LABELS[f]) for f in FAMILIES]],
-        required=False,
-        initial="all",
-    )
-    active = forms.ChoiceField(label=_("active"), choices=YES_NO, required=False)
-    ring_delay = forms.IntegerField(label=_("ring delay"), required=False, help_text=_("Seconds, 0–120."))
-    ring_timeout = forms.IntegerField(label=_("ring timeout"), required=False, help_text=_("Seconds, 5–300."))
-    team = forms.ModelChoiceField(Team.objects.all(), label=_("team"), required=False, empty_label=_("all teams"))
-    location = forms.ModelChoiceField(Location.objects.all(), label=_("location"), required=False)
+    """One action with the fields of its type instead of JSON. The fields
+    are the user pages' fields of each type (profiles.forms.ACTION_FORMS,
+    built from the registry entry), one group per type; the chosen type's
+    group is cleaned by that type's own form and validate_params, whose
+    errors show at these fields. Build the class with typed_action_form(),
+    so a type registered later has its fields too."""
 
     class Meta:
         model = Action
@@ -144,28 +129,78 @@ class TypedActionForm(ParamsValidatedFirst, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        params = self.instance.params or {}
-        for name in PARAM_FIELDS:
-            value = params.get(name)
-            if isinstance(value, bool):
-                value = value if name == "prompt" else ("true" if value else "false")
-            if value is not None:
-                self.initial.setdefault(name, value)
+        self.teams = list(Team.objects.order_by("name"))
+        self.locations = list(Location.objects.order_by("name"))
+        for name, params in _param_fields().items():
+            references = ACTION_TYPES[name].references
+            for param in params:
+                field = self.fields[param_field_name(name, param)]
+                # Only the chosen type's fields are cleaned (by its form, in clean()).
+                field.required = False
+                if references == "teams" and param == "team":
+                    field.choices = [("", _("All teams"))] + [(str(t.pk), t.name) for t in self.teams]
+                elif references == "locations" and param == "location":
+                    field.choices = [("", _("Choose a location"))] + [(str(x.pk), x.name) for x in self.locations]
+        action_type = self.instance.type if self.instance.pk else ""
+        if action_type in ACTION_FORMS:
+            for param, value in ACTION_FORMS[action_type].initial_from(self.instance.params or {}).items():
+                name = param_field_name(action_type, param)
+                if name in self.fields:
+                    self.initial.setdefault(name, value)
 
     def clean(self):
         cleaned = super().clean()
+        # What the fields cleaned on their own is not used: the chosen
+        # type's form cleans its fields (with its required rules) below.
+        for name, params in _param_fields().items():
+            for param in params:
+                self._errors.pop(param_field_name(name, param), None)
         action_type = cleaned.get("type")
-        if action_type is None:
+        if action_type not in ACTION_FORMS:
             return cleaned
-        raw = {name: cleaned.get(name) for name in PARAM_FIELDS if name in cleaned}
-        raw = {k: v for k, v in raw.items() if v not in (None, "")}
-        for ref in ("team", "location"):
-            if ref in raw:
-                raw[ref] = raw[ref].pk
+        type_form = ACTION_FORMS[action_type](
+            self.data, prefix=self.add_prefix(action_type), teams=self.teams, locations=self.locations, with_phase=False
+        )
+        if not type_form.is_valid():
+            for param, errors in type_form.errors.items():
+                self.add_error(param_field_name(action_type, param) if param in type_form.fields else None, errors)
+            return cleaned
+        # System profiles and templates may name any team or location.
         try:
-            self.instance.params = validate_params(action_type, raw)
+            self.instance.params = validate_params(
+                action_type,
+                type_form.params(),
+                teams={t.pk for t in self.teams},
+                locations={x.pk for x in self.locations},
+            )
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                for message in messages:
-                    self.add_error(key if key in self.fields else None, message)
+                name = param_field_name(action_type, key)
+                self.add_error(name if name in self.fields else "type" if key == "type" else None, messages)
         return cleaned
+
+
+def typed_action_form() -> type[TypedActionForm]:
+    """TypedActionForm with a field per parameter of every registered type."""
+    declared = {
+        param_field_name(name, param): copy.deepcopy(form_class.base_fields[param])
+        for name, form_class in ACTION_FORMS.items()
+        for param in form_class.base_fields
+        if param != "phase"
+    }
+    return type("TypedActionForm", (TypedActionForm,), declared)
+
+
+def typed_action_fieldsets() -> list[tuple]:
+    """The admin's groups: the action, then one group per type with fields."""
+    return [
+        (None, {"fields": ("profile", "phase", "position", "enabled", "type")}),
+        *[
+            (
+                action_type_label(name),
+                {"fields": [param_field_name(name, p) for p in params], "classes": ("action-params",)},
+            )
+            for name, params in _param_fields().items()
+            if params
+        ],
+    ]

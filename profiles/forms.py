@@ -4,6 +4,7 @@ the services, whose ValidationErrors are shown per field."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -17,6 +18,7 @@ from profiles.actions import (
     MAX_MESSAGE,
     PROMPT_DND_MESSAGE,
     PROMPT_FORWARD,
+    action_type_choices,
     clean_prompt_values,
     validate_params,
 )
@@ -140,16 +142,38 @@ class ActionForm(forms.Form):
         return ACTION_TYPES[cls.action_type].initial(params)
 
 
-ACTION_FORMS: dict[str, type[ActionForm]] = {
-    name: type(f"{name.title().replace('_', '')}Form", (ActionForm,), {"action_type": name, **entry.fields()})
-    for name, entry in ACTION_TYPES.items()
-}
+class _ActionForms(Mapping):
+    """The form class of each registered type (name -> class), built from
+    its registry entry when first asked for: a type registered later (a
+    test's, a plugin's) has its form too."""
+
+    def __init__(self):
+        self._built: dict[str, tuple[object, type[ActionForm]]] = {}
+
+    def __getitem__(self, name: str) -> type[ActionForm]:
+        entry = ACTION_TYPES[name]
+        built = self._built.get(name)
+        if built is None or built[0] is not entry:
+            form_class = type(
+                f"{name.title().replace('_', '')}Form", (ActionForm,), {"action_type": name, **entry.fields()}
+            )
+            built = self._built[name] = (entry, form_class)
+        return built[1]
+
+    def __iter__(self):
+        return iter(ACTION_TYPES)
+
+    def __len__(self) -> int:
+        return len(ACTION_TYPES)
+
+
+ACTION_FORMS: Mapping[str, type[ActionForm]] = _ActionForms()
 
 
 class ActionTypeForm(forms.Form):
     """Step one of adding an action: which type (works without JS)."""
 
-    type = forms.ChoiceField(choices=Action.Type.choices, label=_("Action"))
+    type = forms.ChoiceField(choices=action_type_choices, label=_("Action"))
     phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label=_("Run"))
 
 

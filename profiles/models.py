@@ -13,7 +13,7 @@ from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import Extension
-from profiles.actions import describe_action, validate_params
+from profiles.actions import MAX_TYPE_NAME, action_type_choices, describe_action, validate_params
 from profiles.icons import ICONS
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -221,26 +221,15 @@ class Action(models.Model):
         ENTER = "enter", _("On entering")
         EXIT = "exit", _("On leaving")
 
-    class Type(models.TextChoices):
-        SET_DND = "set_dnd", _("Set do-not-disturb")
-        SET_FORWARD = "set_forward", _("Set forward")
-        UNSET_FORWARD = "unset_forward", _("Remove forward")
-        CHANGE_DESTINATIONS = "change_destinations", _("Change destinations (FollowMe)")
-        SET_GSM_MODE = "set_gsm_mode", _("Set GSM mode")
-        TEAM_LOGIN = "team_login", _("Team login")
-        TEAM_LOGOUT = "team_logout", _("Team logout")
-        TEAM_PAUSE = "team_pause", _("Team pause")
-        TEAM_UNPAUSE = "team_unpause", _("End team pause")
-        SET_LOCATION = "set_location", _("Set location")
-        REMOVE_LOCATION = "remove_location", _("Remove location")
-
     profile = models.ForeignKey(
         PresenceProfile, on_delete=models.CASCADE, related_name="actions", verbose_name=_("profile")
     )
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ENTER, verbose_name=_("phase"))
     position = models.PositiveIntegerField(default=0, verbose_name=_("position"))
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
-    type = models.CharField(max_length=32, choices=Type.choices, verbose_name=_("type"))
+    # The registry (profiles.actions.ACTION_TYPES) names the types: a new
+    # type is one registry entry, no migration.
+    type = models.CharField(max_length=MAX_TYPE_NAME, choices=action_type_choices, verbose_name=_("type"))
     params = models.JSONField(default=dict, blank=True, verbose_name=_("params"))
 
     class Meta:

@@ -495,8 +495,7 @@ def test_an_action_is_added_with_a_field_per_parameter(admin_client, available):
             "position": "5",
             "enabled": "on",
             "type": "set_forward",
-            "target": "+49 30 1234 5678",
-            "family": "all",
+            "set_forward-target": "+49 30 1234 5678",
         },
     )
     assert response.status_code == 302
@@ -507,11 +506,17 @@ def test_an_action_is_added_with_a_field_per_parameter(admin_client, available):
 def test_a_bad_parameter_is_an_error_on_its_field(admin_client, available):
     response = admin_client.post(
         _url(Action, "add"),
-        {"profile": available.pk, "phase": "enter", "position": "5", "type": "set_forward", "target": "nowhere"},
+        {
+            "profile": available.pk,
+            "phase": "enter",
+            "position": "5",
+            "type": "set_forward",
+            "set_forward-target": "nowhere",
+        },
     )
     assert response.status_code == 200
     form = response.context["adminform"].form
-    assert list(form.errors) == ["target"]
+    assert list(form.errors) == ["set_forward-target"]
     assert not Action.objects.filter(profile=available, type="set_forward").exists()
 
 
@@ -519,7 +524,13 @@ def test_a_location_action_takes_the_chosen_location(admin_client, available):
     desk = Location.objects.get(name="Desk 1000")
     response = admin_client.post(
         _url(Action, "add"),
-        {"profile": available.pk, "phase": "exit", "position": "0", "type": "set_location", "location": desk.pk},
+        {
+            "profile": available.pk,
+            "phase": "exit",
+            "position": "0",
+            "type": "set_location",
+            "set_location-location": desk.pk,
+        },
     )
     assert response.status_code == 302
     assert Action.objects.get(profile=available, phase="exit").params == {"location": desk.pk}
@@ -530,7 +541,8 @@ def test_the_action_form_shows_the_stored_parameters(admin_client, available):
     dnd.params = {"on": True, "prompt": False, "message": "Back soon"}
     dnd.save(update_fields=["params"])
     form = admin_client.get(_url(Action, "change", dnd.pk)).context["adminform"].form
-    assert (form["on"].value(), form["prompt"].value(), form["message"].value()) == ("true", False, "Back soon")
+    values = (form["set_dnd-on"].value(), form["set_dnd-prompt"].value(), form["set_dnd-message"].value())
+    assert values == ("true", False, "Back soon")
 
 
 def test_calendar_admin_shows_the_status_never_the_address(admin_client, company):

@@ -10,7 +10,14 @@ from devices.state import Command
 from profiles.models import SwitchEvent
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The converges run on commit: each step that commits in production runs
+# its on-commit callbacks in `committed` here.
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -22,32 +29,40 @@ def admin_client(client):
     return client
 
 
-def test_admin_reapplies_the_selected_users(admin_client):
-    alice = make_user("alice", "1000")
-    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
-    response = admin_client.post(
-        "/admin/devices/targetstate/", {"action": "reapply_users", "_selected_action": [alice.pk]}
-    )
+def test_admin_reapplies_the_selected_users(admin_client, committed):
+    with committed():
+        alice = make_user("alice", "1000")
+    with committed():
+        manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+    assert SimulatedDriver().read(["1000"])["1000"].dnd is True
+    with committed():
+        response = admin_client.post(
+            "/admin/devices/targetstate/", {"action": "reapply_users", "_selected_action": [alice.pk]}
+        )
     assert response.status_code == 302
     assert SimulatedDriver().read(["1000"])["1000"].dnd is False
     event = SwitchEvent.objects.filter(user=alice).first()
     assert (event.event, event.source, event.actor.username) == ("reapply", "admin", "admin")
 
 
-def test_admin_reconciles_the_selected_users(admin_client):
-    alice = make_user("alice", "1000")
-    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+def test_admin_reconciles_the_selected_users(admin_client, committed):
+    with committed():
+        alice = make_user("alice", "1000")
+    with committed():
+        manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
     Mismatch.objects.all().delete()
-    admin_client.post(
-        "/admin/devices/targetstate/",
-        {"action": "reconcile_users", "_selected_action": [TargetState.objects.get(user=alice).pk]},
-    )
+    with committed():
+        admin_client.post(
+            "/admin/devices/targetstate/",
+            {"action": "reconcile_users", "_selected_action": [TargetState.objects.get(user=alice).pk]},
+        )
     assert Mismatch.objects.filter(user=alice, op="set_dnd").exists()
     assert SimulatedDriver().read(["1000"])["1000"].dnd is True
 
 
-def test_admin_sets_and_clears_a_simulated_fault(admin_client):
-    make_user("alice", "1000")
+def test_admin_sets_and_clears_a_simulated_fault(admin_client, committed):
+    with committed():
+        make_user("alice", "1000")
     device = SimulatedDevice.objects.get(extension__number="1000")
     admin_client.post(
         "/admin/devices/simulateddevice/", {"action": "inject_permanent_fault", "_selected_action": [device.pk]}

@@ -64,3 +64,22 @@ def test_my_devices_marks_destinations_and_teams_that_differ(client):
     team_section = html.split('id="team-title"')[1].split("</section>")[0]
     assert 'class="differs"' in team_section
     assert Mismatch.objects.filter(user=alice, op="team_login").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_failed_batch_apply_mismatches_describe_the_new_target(monkeypatch):
+    """The batch converge (triggers, meetings, re-apply of many) keeps the
+    same promise as the single one."""
+    from devices import converge
+
+    alice = make_user("alice", "1000")
+    services.manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True, "message": ""}))
+    assert "1000: turn DND off" in mismatch_texts(alice)
+    services.set_fault(extension=Extension.objects.get(number="1000"), fault="permanent")
+    # Store the new target without converging it one by one, then converge the batch.
+    monkeypatch.setattr(services, "enqueue_converge", lambda user_id, reason="": None)
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    converge.converge_many([alice.pk], reason="test")
+    texts = mismatch_texts(alice)
+    assert "1000: turn DND off" not in texts
+    assert "1000: presence “In a meeting”" in texts

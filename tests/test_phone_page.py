@@ -8,7 +8,7 @@ from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, Mismatch, PbxEvent, SimulatedDevice
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def device(number: str):
@@ -16,8 +16,23 @@ def device(number: str):
 
 
 @pytest.fixture
-def alice(client):
-    user = make_user("alice", "1000", teams=["Sales"])
+def client(client, django_capture_on_commit_callbacks):
+    """Each POST commits as in production: its on-commit callbacks (the
+    converges, the mismatch checks) run when the request ends."""
+    post = client.post
+
+    def committing_post(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post(*args, **kwargs)
+
+    client.post = committing_post
+    return client
+
+
+@pytest.fixture
+def alice(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        user = make_user("alice", "1000", teams=["Sales"])
     client.force_login(user)
     return user
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from profiles import selectors, services
+from profiles.actions import action_type_choices, action_type_label
 from profiles.defaults import display_profile_name
 from profiles.errors import PortalError
 from profiles.forms import ACTION_FORMS, ActionTypeForm, ProfileForm, apply_errors
@@ -133,7 +134,7 @@ def _editor_context(request: HttpRequest, profile: PresenceProfile, **extra) -> 
         "editable": editable,
         "chains": selectors.profile_chains(profile),
         "type_form": ActionTypeForm(),
-        "action_types": Action.Type.choices,
+        "action_types": action_type_choices(),
         "is_selected": Selection.objects.filter(user=request.user, profile=profile).exists(),
     }
     if editable and "settings_form" not in extra:
@@ -240,7 +241,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         "form": form,
         "action_type": action_type,
         "phase": phase,
-        "type_label": Action.Type(action_type).label,
+        "type_label": action_type_label(action_type),
     }
     return page(request, "profiles/action_form.html", context, "action-form", status=422 if form.errors else 200)
 
@@ -272,7 +273,7 @@ def action_edit(request: HttpRequest, action_id: int) -> HttpResponse:
         "form": form,
         "action": action,
         "action_type": action.type,
-        "type_label": action.get_type_display(),
+        "type_label": action_type_label(action.type),
     }
     return page(request, "profiles/action_form.html", context, "action-form", status=422 if form.errors else 200)
 
