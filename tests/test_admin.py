@@ -229,10 +229,10 @@ def test_the_add_link_opens_the_typed_form_for_that_chain_at_its_end(admin_clien
 def test_an_unknown_team_in_an_action_is_a_form_error(admin_client, available):
     response = admin_client.post(
         _url(Action, "add"),
-        {"profile": available.pk, "phase": "enter", "position": "9", "type": "team_login", "team": "999999"},
+        {"profile": available.pk, "phase": "enter", "position": "9", "type": "team_login", "team_login-team": "999999"},
     )
     assert response.status_code == 200
-    assert "team" in response.context["adminform"].form.errors
+    assert "team_login-team" in response.context["adminform"].form.errors
     assert not Action.objects.filter(profile=available, type="team_login").exists()
 
 
@@ -368,7 +368,7 @@ def test_editing_a_selected_system_profile_reapplies_it_for_its_users(admin_clie
     dnd = available.actions.get(type="set_dnd")
     url = _url(Action, "change", dnd.pk)
     data = form_data(admin_client.get(url))
-    data.update(on="true", message="Back soon")
+    data.update({"set_dnd-on": "true", "set_dnd-message": "Back soon"})
 
     response = admin_client.post(url, data)
 

@@ -80,24 +80,31 @@ def test_admin_sets_and_clears_a_simulated_fault(admin_client, committed):
     ],
     ids=["accounts", "client-profiles"],
 )
-def test_accounts_and_client_profiles_offer_reapply_and_reconcile(admin_client, url, selected):
-    alice = make_user("alice", "1000")
-    manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+def test_accounts_and_client_profiles_offer_reapply_and_reconcile(admin_client, committed, url, selected):
+    with committed():
+        alice = make_user("alice", "1000")
+    with committed():
+        manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
     Mismatch.objects.all().delete()
-    admin_client.post(
-        url,
-        {
-            "action": "reconcile_members" if "client" in url else "reconcile_users",
-            "_selected_action": [selected(alice)],
-        },
-    )
+    with committed():
+        admin_client.post(
+            url,
+            {
+                "action": "reconcile_members" if "client" in url else "reconcile_users",
+                "_selected_action": [selected(alice)],
+            },
+        )
     assert Mismatch.objects.filter(user=alice, op="set_dnd").exists()
     assert SimulatedDriver().read(["1000"])["1000"].dnd is True  # a check never changes a device
 
-    response = admin_client.post(
-        url,
-        {"action": "reapply_members" if "client" in url else "reapply_users", "_selected_action": [selected(alice)]},
-    )
+    with committed():
+        response = admin_client.post(
+            url,
+            {
+                "action": "reapply_members" if "client" in url else "reapply_users",
+                "_selected_action": [selected(alice)],
+            },
+        )
     assert response.status_code == 302
     assert SimulatedDriver().read(["1000"])["1000"].dnd is False
     event = SwitchEvent.objects.filter(user=alice).first()
