@@ -1,12 +1,15 @@
 """Converge: drive users' devices to their newest target
 (docs/architecture.md#converge).
 
-A pass reads the devices through the driver, diffs against the target,
-sends only the differences and reads again to find what still differs.
-``converge`` does it for one user; ``converge_many`` for a batch with one
-driver read, one apply and one verify read. Both hand what they did to the
-one recorder, ``record_attempts``: the ApplyRun with one ApplyStep per
-command sent, the target's status, the mismatches, and a superseded target.
+A pass (``_converge_pass``, the one implementation) reads the devices of a
+batch of users through the driver, diffs against their targets, sends only
+the differences in one apply and finds what still differs: from the state
+the driver reports its apply left (the simulated PBX), or else by one
+verify read. ``converge_many`` is a batch; ``converge`` the one-item call of
+the same pass. Every pass hands what it did to the one recorder,
+``record_attempts``: the ApplyRun with one ApplyStep per command sent, the
+target's status, the mismatches, and a superseded target. Reads and writes
+are plain rows, no model instances (a batch has hundreds of users).
 
 Superseded (docs/rules.md#rule-15): a pass whose target got a newer version
 while it talked to the PBX may have written stale values after the newer
@@ -36,6 +39,7 @@ from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
 from devices.selectors import command_names
 from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user
 from live import publish as live
+from portal import bulk
 
 # A converge superseded this many times in a row (switches keep coming while
 # it writes) stops; the task enqueues one forced converge_user after
@@ -63,7 +67,17 @@ class Attempt:
     transient: bool = False
 
 
-def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool) -> dict[int, ApplyRun]:
+@dataclass(frozen=True)
+class RecordedRun:
+    """An ApplyRun as recorded (its id and what the callers read of it)."""
+
+    pk: int
+    user_id: int
+    result: str
+    error: str
+
+
+def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool) -> dict[int, RecordedRun]:
     """Record each attempt's run and steps and move its target on, in one
     transaction and a constant number of queries whatever the number of
     users (plus one UPDATE per failed user). The result of each run:
@@ -76,14 +90,15 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
     - applied / nothing: the target is applied and the mismatches replaced
       by what the verify read found (docs/rules.md#rule-5).
 
-    Returns user id -> ApplyRun."""
+    Runs and steps are written as plain rows (portal.bulk.insert_rows), no
+    model instances. Returns user id -> RecordedRun."""
     if not attempts:
         return {}
     now = timezone.now()
     with transaction.atomic():
         locked = (
             TargetState.objects.select_for_update()
-            .filter(user_id__in=[a.user_id for a in attempts])
+            .filter(bulk.any_of("user_id", [a.user_id for a in attempts]))
             .order_by("pk")
             .values_list("user_id", "version", "retry_count")
         )
@@ -100,7 +115,7 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
         done = [a for a in attempts if results[a.user_id] in (Result.APPLIED, Result.NOTHING)]
         if done:
             # The rows are locked at these versions: their state is what was converged to.
-            TargetState.objects.filter(user_id__in=[a.user_id for a in done]).update(
+            TargetState.objects.filter(bulk.any_of("user_id", [a.user_id for a in done])).update(
                 status=TargetState.Status.APPLIED,
                 applied_version=F("version"),
                 applied_state=F("state"),
@@ -118,6 +133,8 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
             # on): keep only what differs from the target that failed.
             replace_mismatches({a.user_id: a.remaining for a in failed}, now)
         for a in attempts:
+            if results[a.user_id] not in (Result.FAILED, Result.RETRYING):
+                continue
             target = TargetState.objects.filter(user_id=a.user_id)
             if results[a.user_id] == Result.FAILED:
                 # A transient failure is not the end: the sweep tries again
@@ -134,17 +151,13 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 # Still pending; touching updated_at keeps the sweep from
                 # enqueueing a duplicate while the task backs off.
                 target.update(error=f"retrying: {a.error}", updated_at=now)
-        runs = ApplyRun.objects.bulk_create(
-            ApplyRun(
-                user_id=a.user_id,
-                target_version=a.version,
-                reason=reason[:32],
-                started_at=a.started_at,
-                duration_ms=a.duration_ms,
-                result=results[a.user_id],
-                error=a.error,
-            )
-            for a in attempts
+        run_ids = bulk.insert_rows(
+            ApplyRun,
+            ["user", "target_version", "reason", "started_at", "duration_ms", "result", "error"],
+            [
+                (a.user_id, a.version, reason[:32], a.started_at, a.duration_ms, results[a.user_id], a.error)
+                for a in attempts
+            ],
         )
         live.publish(
             [
@@ -161,10 +174,16 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 for a in attempts
             ]
         )
-        steps = {a.user_id: a.steps for a in attempts}
         names = command_names(s.command for a in attempts for s in a.steps)
-        ApplyStep.objects.bulk_create(row for run in runs for row in step_rows(run, steps[run.user_id], names))
-    return {run.user_id: run for run in runs}
+        bulk.insert_rows(
+            ApplyStep,
+            ["run", "position", "extension", "op", "args", "description", "ok", "error", "duration_ms"],
+            [row for run_id, a in zip(run_ids, attempts, strict=True) for row in step_values(run_id, a.steps, names)],
+        )
+    return {
+        a.user_id: RecordedRun(pk=run_id, user_id=a.user_id, result=results[a.user_id], error=a.error)
+        for run_id, a in zip(run_ids, attempts, strict=True)
+    }
 
 
 # The target's status after a run with this result (what My presence shows).
@@ -177,19 +196,19 @@ _STATUS_AFTER = {
 }
 
 
-def step_rows(run: ApplyRun, steps, names: CommandNames = NO_NAMES) -> list[ApplyStep]:
-    """The audit rows of one run's driver steps, in order, described with names."""
+def step_values(run_id: int, steps, names: CommandNames = NO_NAMES) -> list[tuple]:
+    """One run's driver steps as ApplyStep rows (plain values), in order."""
     return [
-        ApplyStep(
-            run=run,
-            position=i,
-            extension=s.command.extension,
-            op=s.command.op,
-            args=s.command.args,
-            description=s.command.describe(names)[:200],
-            ok=s.ok,
-            error=s.error,
-            duration_ms=s.duration_ms,
+        (
+            run_id,
+            i,
+            s.command.extension,
+            s.command.op,
+            s.command.args,
+            s.command.describe(names)[:200],
+            s.ok,
+            s.error,
+            s.duration_ms,
         )
         for i, s in enumerate(steps)
     ]
@@ -201,7 +220,7 @@ def step_rows(run: ApplyRun, steps, names: CommandNames = NO_NAMES) -> list[Appl
 class ConvergeOutcome:
     """``run`` is None when nothing was pending (the devices were not touched)."""
 
-    def __init__(self, run: ApplyRun | None, transient: bool = False):
+    def __init__(self, run: RecordedRun | None, transient: bool = False):
         self.run = run
         self.transient = transient
 
@@ -248,35 +267,14 @@ def converge(
 
 
 def _converge_once(*, user_id: int, reason: str, final_attempt: bool, only_pending: bool) -> ConvergeOutcome | None:
-    target = TargetState.objects.filter(user_id=user_id).first()
-    if target is None:
-        return None
-    if only_pending and target.status == TargetState.Status.APPLIED and target.applied_version == target.version:
+    """One pass for one user: the one-item call of the batch pass."""
+    done = _converge_pass([user_id], reason=reason, final_attempt=final_attempt, only_pending=only_pending)
+    if user_id in done.nothing_pending:
         return ConvergeOutcome(None)
-    desired = UserState.from_json(target.state)
-    attempt = Attempt(user_id=user_id, version=target.version, started_at=timezone.now())
-    clock = time.perf_counter()
-    driver = get_driver()
-    numbers = sorted(desired.extensions)
-    try:
-        actual = UserState(extensions=driver.read(numbers))
-        attempt.steps = driver.apply(diff_user(actual, desired))
-        failed = next((s for s in attempt.steps if not s.ok), None)
-        if failed is not None:
-            attempt.error, attempt.transient = failed.error, failed.transient
-        if attempt.steps:
-            # What still differs from *this* target, after a complete or a
-            # partial apply, is what the user is shown as mismatches.
-            try:
-                attempt.remaining = diff_user(UserState(extensions=driver.read(numbers)), desired)
-            except DriverError:
-                if failed is None:
-                    raise
-    except DriverError as exc:
-        attempt.error, attempt.transient = str(exc), exc.transient
-    attempt.duration_ms = int((time.perf_counter() - clock) * 1000)
-    run = record_attempts([attempt], reason=reason, final_attempt=final_attempt)[user_id]
-    return ConvergeOutcome(run, transient=bool(attempt.error) and attempt.transient and run.result != Result.SUPERSEDED)
+    if user_id not in done.runs:
+        return None  # no target (a lone user never shares an extension nor goes unreached)
+    run = done.runs[user_id]
+    return ConvergeOutcome(run, transient=user_id in done.transient and run.result != Result.SUPERSEDED)
 
 
 # After a converge task used up its own retries (minutes at most), the sweep
@@ -313,69 +311,109 @@ class BatchLeft:
 
 
 def converge_many(user_ids: list[int], *, reason: str = "") -> BatchLeft:
-    """Converge a batch of users with one driver read, one apply and one
-    verify read, recorded by record_attempts like a single converge. Used
-    where hundreds of users switch together (time triggers at one minute:
-    bench/triggers.py). Users who share an extension with another user of
-    the batch, and users the driver did not reach (it stops at the first
-    failed command), are left untouched for the per-user converge."""
-    # Only pending targets, as converge(only_pending=True): a redelivered
-    # batch must not overwrite a handset change made since the apply.
-    targets = {
-        t.user_id: t
-        for t in TargetState.objects.filter(user_id__in=list(user_ids))
-        if not (t.status == TargetState.Status.APPLIED and t.applied_version == t.version)
-    }
-    desired = {uid: UserState.from_json(t.state) for uid, t in targets.items()}
-    owners = Counter(n for state in desired.values() for n in state.extensions)
-    shared = {uid for uid, state in desired.items() if any(owners[n] > 1 for n in state.extensions)}
-    batch = [uid for uid in desired if uid not in shared]
+    """Converge a batch of users with one pass (``_converge_pass``): one
+    driver read, one apply and, where the driver cannot tell what its apply
+    left, one verify read. Used where hundreds of users switch together
+    (time triggers at one minute: bench/triggers.py). Users who share an
+    extension with another user of the batch, users the driver did not reach
+    (it stops at the first failed command) and transient failures are left
+    to the per-user converge; only pending targets are touched, as
+    converge(only_pending=True): a redelivered batch must not overwrite a
+    handset change made since the apply."""
+    done = _converge_pass(list(user_ids), reason=reason, final_attempt=False, only_pending=True)
+    retrying = {uid for uid, run in done.runs.items() if run.result == Result.RETRYING}
+    return BatchLeft(
+        pending=sorted(done.left | retrying),
+        superseded=sorted(uid for uid, run in done.runs.items() if run.result == Result.SUPERSEDED),
+    )
+
+
+@dataclass
+class PassDone:
+    runs: dict[int, RecordedRun] = field(default_factory=dict)  # recorded attempts
+    nothing_pending: set[int] = field(default_factory=set)  # target already applied (only_pending)
+    left: set[int] = field(default_factory=set)  # shared extension or not reached: untouched, not recorded
+    transient: set[int] = field(default_factory=set)  # failed with a transient error
+
+
+def _converge_pass(user_ids: list[int], *, reason: str, final_attempt: bool, only_pending: bool) -> PassDone:
+    """The one converge: drive these users' devices to their newest targets
+    with one driver read, one apply (the batch's commands in order) and a
+    verify read only when the driver does not report the state its apply
+    left (the simulated PBX does), then record every attempt in one
+    record_attempts. Targets are read as plain rows. Users without a target
+    are absent from the result."""
+    done = PassDone()
+    targets: dict[int, tuple[int, UserState]] = {}
+    for uid, version, status, applied_version, state in TargetState.objects.filter(
+        bulk.any_of("user_id", user_ids)
+    ).values_list("user_id", "version", "status", "applied_version", "state"):
+        if only_pending and status == TargetState.Status.APPLIED and applied_version == version:
+            done.nothing_pending.add(uid)
+        else:
+            targets[uid] = (version, UserState.from_json(state))
+    owners = Counter(n for _, desired in targets.values() for n in desired.extensions)
+    batch = [uid for uid in user_ids if uid in targets and all(owners[n] == 1 for n in targets[uid][1].extensions)]
+    done.left = set(targets) - set(batch)
     if not batch:
-        return BatchLeft(pending=sorted(shared), superseded=[])
+        return done
     started_at = timezone.now()
     clock = time.perf_counter()
+    attempts = {uid: Attempt(user_id=uid, version=targets[uid][0], started_at=started_at) for uid in batch}
     driver = get_driver()
-    numbers = sorted({n for uid in batch for n in desired[uid].extensions})
     try:
-        actual = driver.read(numbers)
-        commands = {uid: diff_user(UserState(extensions=_subset(actual, desired[uid])), desired[uid]) for uid in batch}
+        actual = driver.read(sorted({n for uid in batch for n in targets[uid][1].extensions}))
+        commands = {uid: diff_user(_user_state(actual, targets[uid][1]), targets[uid][1]) for uid in batch}
         steps = iter(driver.apply([c for uid in batch for c in commands[uid]]))
-    except DriverError:
-        return BatchLeft(pending=sorted(desired), superseded=[])  # nothing was sent
-
-    attempts: dict[int, Attempt] = {}
-    not_reached = set()
-    for uid in batch:
-        mine = list(islice(steps, len(commands[uid])))
-        if commands[uid] and not mine:
-            not_reached.add(uid)
-            continue
-        attempt = attempts[uid] = Attempt(user_id=uid, version=targets[uid].version, started_at=started_at, steps=mine)
-        failed = next((s for s in mine if not s.ok), None)
-        if failed is not None:
-            attempt.error, attempt.transient = failed.error, failed.transient
-    # Failed attempts are read too: their mismatches must describe what
-    # differs from this target, not from the one before.
-    verify = [uid for uid, a in attempts.items() if a.steps]
-    try:
-        after = driver.read(sorted({n for uid in verify for n in desired[uid].extensions})) if verify else {}
     except DriverError as exc:
-        for uid in verify:
-            if not attempts[uid].error:
-                attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
+        for attempt in attempts.values():
+            attempt.error, attempt.transient = str(exc), exc.transient
     else:
-        for uid in verify:
-            attempts[uid].remaining = diff_user(UserState(extensions=_subset(after, desired[uid])), desired[uid])
+        for uid in batch:
+            mine = list(islice(steps, len(commands[uid])))
+            if commands[uid] and not mine:
+                done.left.add(uid)  # not reached: the driver stopped at an earlier failure
+                del attempts[uid]
+                continue
+            attempt = attempts[uid]
+            attempt.steps = mine
+            failed = next((s for s in mine if not s.ok), None)
+            if failed is not None:
+                attempt.error, attempt.transient = failed.error, failed.transient
+        # Failed attempts are read too: their mismatches must describe what
+        # differs from this target, not from the one before.
+        verify = [uid for uid, a in attempts.items() if a.steps]
+        try:
+            after = _after_apply(driver, actual, sorted({n for uid in verify for n in targets[uid][1].extensions}))
+        except DriverError as exc:
+            for uid in verify:
+                if not attempts[uid].error:
+                    attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
+        else:
+            for uid in verify:
+                attempts[uid].remaining = diff_user(_user_state(after, targets[uid][1]), targets[uid][1])
     duration_ms = int((time.perf_counter() - clock) * 1000 / max(len(attempts), 1))
     for attempt in attempts.values():
         attempt.duration_ms = duration_ms
+    done.transient = {uid for uid, a in attempts.items() if a.error and a.transient}
+    done.runs = record_attempts(list(attempts.values()), reason=reason, final_attempt=final_attempt)
+    return done
 
-    runs = record_attempts(list(attempts.values()), reason=reason, final_attempt=False)
-    retrying = {uid for uid, run in runs.items() if run.result == Result.RETRYING}
-    return BatchLeft(
-        pending=sorted(shared | not_reached | retrying),
-        superseded=sorted(uid for uid, run in runs.items() if run.result == Result.SUPERSEDED),
-    )
+
+def _after_apply(driver, actual: dict, numbers: list[str]) -> dict:
+    """The devices' state after the apply: what the driver reports its apply
+    left (``applied_states``, the simulated PBX: written under its lock)
+    over what was read before, or else a verify read."""
+    if not numbers:
+        return {}
+    applied = getattr(driver, "applied_states", None)
+    if applied is not None:
+        return {**actual, **applied}
+    return driver.read(numbers)
+
+
+def _user_state(states: dict, desired: UserState) -> UserState:
+    return UserState(extensions=_subset(states, desired))
 
 
 def _subset(states: dict, desired: UserState) -> dict:
@@ -392,7 +430,7 @@ def replace_mismatches(found: dict[int, list[Command]], now) -> None:
     users. Never touches a device (docs/rules.md#rule-4)."""
     if not found:
         return
-    existing = list(Mismatch.objects.filter(user_id__in=list(found)))
+    existing = list(Mismatch.objects.filter(bulk.any_of("user_id", found)))
     names = command_names(c for commands in found.values() for c in commands)
     wanted = {(uid, c.extension, c.op, _key(c.args)): c for uid, commands in found.items() for c in commands}
     keep = set()

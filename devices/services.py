@@ -351,11 +351,11 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
         ext = Extension.objects.select_for_update().filter(number=extension).first()
         if ext is None:
             raise ValidationError({"extension": _t("There is no extension %(number)s.") % {"number": extension}})
-        ext_obj, state = configured_states([extension])[extension]
+        ext_id, state = configured_states([extension])[extension]
         if command.op.startswith("team_") and str(command.args["team"]) not in state.teams:
             raise ValidationError({"team": f"Extension {extension} is not a member of that team."})
         state = apply_command(state, command)
-        save_states({ext_obj: state})
+        save_states({ext_id: state})
         emit_simulated_events(handset_events(extension, command))
         owner_id = owner_of(ext)
         if owner_id is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from django.db import connection
+from django.db.models import F, Lookup
 
 # varchar(200), char(8), numeric(10,2) ... -> the type without the modifier
 _MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
@@ -35,6 +36,10 @@ def bulk_update(model, objs: list, fields: list[str]) -> None:
     columns = [meta.get_field(name) for name in fields]
     params = [[pk.get_db_prep_value(pk.value_from_object(obj), connection) for obj in objs]]
     params += [[field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in columns]
+    _update(meta, pk, columns, params)
+
+
+def _update(meta, pk, columns, params) -> None:
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     arrays = ", ".join(f"%s::{_MODIFIER.sub('', field.db_type(connection))}[]" for field in [pk, *columns])
@@ -46,3 +51,100 @@ def bulk_update(model, objs: list, fields: list[str]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def update_rows(model, pks: list, values: dict[str, list]) -> None:
+    """``bulk_update`` from plain data: ``pks`` and one list of values per
+    field name, in the same order. No model instances on PostgreSQL."""
+    if not pks:
+        return
+    if connection.vendor != "postgresql":
+        attnames = {name: model._meta.get_field(name).attname for name in values}
+        objs = [model(pk=pk, **{attnames[n]: column[i] for n, column in values.items()}) for i, pk in enumerate(pks)]
+        model.objects.bulk_update(objs, list(values))
+        return
+    meta = model._meta
+    pk = meta.pk
+    columns = [meta.get_field(name) for name in values]
+    params = [[pk.get_db_prep_value(v, connection) for v in pks]]
+    params += [[field.get_db_prep_save(v, connection) for v in values[field.name]] for field in columns]
+    _update(meta, pk, columns, params)
+
+
+def insert_rows(model, fields: list[str], rows: list[tuple]) -> list:
+    """Insert ``rows`` (tuples of plain values for ``fields``, model field
+    names) in one statement and return their primary keys in order. On
+    PostgreSQL ``INSERT … SELECT FROM unnest(<one array per column>)``: no
+    model instances and no per-row placeholders. Elsewhere Django's
+    bulk_create (SQLite returns the keys too)."""
+    if not rows:
+        return []
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        attnames = [field.attname for field in columns]
+        objs = model.objects.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
+        return [obj.pk for obj in objs]
+    params = [_column(field, [row[i] for row in rows]) for i, field in enumerate(columns)]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in columns)
+    arrays = ", ".join(f"%s::{_MODIFIER.sub('', field.db_type(connection))}[]" for field in columns)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # PostgreSQL returns the rows of INSERT … SELECT in the order the
+        # SELECT produced them, and unnest keeps the arrays' order (Django's
+        # bulk_create relies on the same for its multi-row VALUES).
+        return [row[0] for row in cursor.fetchall()]
+
+
+# Columns whose Python values psycopg sends as they are: no per-value
+# get_db_prep_save (thousands of calls per batch).
+_PLAIN = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "ForeignKey",
+    "IntegerField",
+    "OneToOneField",
+    "PositiveBigIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SmallIntegerField",
+    "TextField",
+}
+
+
+def _column(field, values: list) -> list:
+    if field.get_internal_type() in _PLAIN and all(v is None or type(v) in (int, str, bool) for v in values):
+        return values
+    return [field.get_db_prep_save(v, connection) for v in values]
+
+
+class _AnyOf(Lookup):
+    """``column = ANY(<one array>)`` on PostgreSQL, ``IN (…)`` elsewhere."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor == "postgresql":
+            db_type = _MODIFIER.sub("", self.lhs.output_field.db_type(connection))
+            return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, values]
+        if not values:
+            return "1 = 0", list(lhs_params)
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+def any_of(field: str, values) -> Lookup:
+    """A filter for ``field__in=values`` with hundreds of plain values (ids,
+    numbers): on PostgreSQL one array parameter instead of one placeholder
+    per value, which psycopg would split and bind one by one on every batch
+    (``Model.objects.filter(bulk.any_of("user_id", ids))``)."""
+    return _AnyOf(F(field), list(values))

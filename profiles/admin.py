@@ -195,6 +195,8 @@ class PhaseActionInline(admin.TabularInline):
 
     model = Action
     form = ActionRowForm
+    # Django's tabular inline with a label for every input (axe: no unnamed fields).
+    template = "admin/edit_inline/tabular_labelled.html"
     phase = Action.Phase.ENTER
     extra = 0
     fields = ("position", "enabled", "summary")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from portal import bulk
 from profiles.actions import prompts_needed
 from profiles.engine import Devices
 from profiles.models import Account, Action, ClientProfile, PresenceProfile
@@ -90,13 +91,13 @@ class Catalog:
         """Profiles (and their actions) not yet here, in two queries."""
         missing = {pk for pk in ids if pk is not None and pk not in self.profiles}
         if missing:
-            self._add_profiles(PresenceProfile.objects.filter(pk__in=missing))
+            self._add_profiles(PresenceProfile.objects.filter(bulk.any_of("pk", missing)))
 
     def _add_profiles(self, queryset) -> list[PresenceProfile]:
         rows = list(queryset)
         actions: dict[int, list[ChainAction]] = {}
         for row in (
-            Action.objects.filter(profile_id__in=[p.pk for p in rows])
+            Action.objects.filter(bulk.any_of("profile_id", [p.pk for p in rows]))
             .order_by("phase", "position", "id")
             .values_list("id", "profile_id", "phase", "position", "enabled", "type", "params")
         ):
@@ -112,7 +113,9 @@ class Catalog:
         if not missing:
             return
         accounts = list(
-            Account.objects.select_related("client_profile", "primary_extension").filter(user_id__in=missing)
+            Account.objects.select_related("client_profile", "primary_extension").filter(
+                bulk.any_of("user_id", missing)
+            )
         )
         clients = {
             a.client_profile_id for a in accounts if a.client_profile_id and a.client_profile_id not in self.system
@@ -128,7 +131,7 @@ class Catalog:
                 self.system[client_id] = tuple(pk for pk in ids if self.profiles[pk].profile.is_system)
         personal: dict[int, list[int]] = {}
         for profile in self._add_profiles(
-            PresenceProfile.objects.filter(owner_id__in=missing, kind=PresenceProfile.Kind.PERSONAL)
+            PresenceProfile.objects.filter(bulk.any_of("owner_id", missing), kind=PresenceProfile.Kind.PERSONAL)
         ):
             personal.setdefault(profile.owner_id, []).append(profile.pk)
         devices = load_devices_many(accounts)

@@ -26,6 +26,7 @@ from devices.models import (
     Team,
 )
 from devices.state import Command, CommandNames, ExtensionState, UserState
+from portal import bulk
 from profiles.actions import describe_action
 from profiles.engine import Devices
 from profiles.models import Account, Action, PresenceProfile, RecentValue, Selection, SwitchEvent
@@ -98,20 +99,20 @@ def load_devices_many(accounts) -> dict[int, Devices]:
         return {}
     primary_ids = [a.primary_extension_id for a in with_primary]
     destinations: dict[int, dict[str, str]] = {}
-    for ext_id, dest_id, family in Destination.objects.filter(extension_id__in=primary_ids).values_list(
+    for ext_id, dest_id, family in Destination.objects.filter(bulk.any_of("extension_id", primary_ids)).values_list(
         "extension_id", "id", "family"
     ):
         destinations.setdefault(ext_id, {})[str(dest_id)] = family
     teams: dict[int, list[str]] = {}
     for ext_id, team_id in (
-        Team.members.through.objects.filter(extension_id__in=primary_ids)
+        Team.members.through.objects.filter(bulk.any_of("extension_id", primary_ids))
         .order_by("team_id")
         .values_list("extension_id", "team_id")
     ):
         teams.setdefault(ext_id, []).append(str(team_id))
     softphones: dict[int, list[tuple[int, str]]] = {}
     for user_id, ext_id, number in (
-        ClientSession.objects.filter(user_id__in=[a.user_id for a in with_primary])
+        ClientSession.objects.filter(bulk.any_of("user_id", [a.user_id for a in with_primary]))
         .order_by("extension__number")
         .values_list("user_id", "extension_id", "extension__number")
     ):

@@ -11,10 +11,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from devices.models import ClientSession, Extension, SimulatedDevice
 from profiles.models import StatusConnector, SwitchEvent
+from tests.commits import commit_each_post
 from tests.security import db_fingerprint, make_staff
 from tests.test_admin import populate
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 # (app label, model name, action) -> the permission that offers it.
 ACTION_PERMISSIONS = {
@@ -69,9 +70,18 @@ def test_every_portal_action_has_an_entry_here():
 
 
 @pytest.fixture
-def company(db):
-    alice = populate("alice", "1000", "2000")
-    frank = populate("frank", "1005", "2005")
+def client(client, django_capture_on_commit_callbacks):
+    """Each POST commits as in production: its on-commit callbacks (the
+    converges an admin action enqueues) run when the request ends, before
+    the test compares the database."""
+    return commit_each_post(client, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def company(db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        alice = populate("alice", "1000", "2000")
+        frank = populate("frank", "1005", "2005")
     Extension.objects.filter(number="1005").update(is_hot_desk=True)
     for ext in Extension.objects.all():
         SimulatedDevice.objects.get_or_create(extension=ext)

@@ -51,6 +51,7 @@ def page_urls(alice):
     action = office.actions.first()
     return [
         reverse("profiles:presence"),
+        reverse("profiles:time_zone"),
         reverse("profiles:profiles"),
         reverse("profiles:profile_new"),
         reverse("profiles:profile_edit", args=[office.pk]),

@@ -83,7 +83,7 @@ def test_prompt_value_switches_and_clears_dialog(client, alice):
     selection = Selection.objects.get(user=alice)
     assert selection.profile == home
     assert selection.prompt_values == {"forward": "+49301234567"}
-    assert 'id="dialog-slot" hx-swap-oob="true"' in response.content.decode()
+    assert 'id="dialog-slot" hx-swap-oob="innerHTML"' in response.content.decode()
 
 
 def test_bad_prompt_value_shows_field_error_and_changes_nothing(client, alice):

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 
 from devices.drivers.simulated import SimulatedDriver
 from devices.models import ClientSession, Extension, Mismatch, PbxEvent, SimulatedDevice
+from tests.commits import commit_each_post
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -19,14 +20,7 @@ def device(number: str):
 def client(client, django_capture_on_commit_callbacks):
     """Each POST commits as in production: its on-commit callbacks (the
     converges, the mismatch checks) run when the request ends."""
-    post = client.post
-
-    def committing_post(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(*args, **kwargs)
-
-    client.post = committing_post
-    return client
+    return commit_each_post(client, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

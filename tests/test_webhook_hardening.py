@@ -10,11 +10,12 @@ import pytest
 from profiles.automation import triggers
 from profiles.automation.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from profiles.models import StatusConnector, WebhookReceipt
+from tests.commits import commit_each_post
 from tests.factories import make_user, profile_named
 from tests.security import db_fingerprint
 from tests.test_webhook import NOW, SECRET, _profile
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 TS = str(int(NOW.timestamp()))
 STARTED = {"event": "meeting_started", "email": "alice@example.com"}
 ENDED = {"event": "meeting_ended", "email": "alice@example.com"}
@@ -26,10 +27,18 @@ def hook():
 
 
 @pytest.fixture
-def alice(hook, time_machine):
+def client(client, django_capture_on_commit_callbacks):
+    """Each POST commits as in production: its on-commit callbacks (an
+    accepted event's switch and converge) run when the request ends."""
+    return commit_each_post(client, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def alice(hook, time_machine, django_capture_on_commit_callbacks):
     time_machine.move_to(NOW, tick=False)
-    user = make_user("alice", "1000")
-    triggers.create_meeting_trigger(user=user, profile=profile_named(user, "In a meeting"))
+    with django_capture_on_commit_callbacks(execute=True):
+        user = make_user("alice", "1000")
+        triggers.create_meeting_trigger(user=user, profile=profile_named(user, "In a meeting"))
     return user
 
 

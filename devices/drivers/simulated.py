@@ -9,47 +9,60 @@ commands: the portal's (apply) or a person's at the "handset"
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from django.db import transaction
 from django.db.models import F
 
 from devices.drivers.base import StepResult
-from devices.models import Extension, SimulatedDevice
+from devices.models import Destination, Extension, SimulatedDevice, Team
 from devices.state import Command, ExtensionState, apply_command, idle_extension, overlay
 from portal import bulk
 
 
-def configured_states(numbers: list[str]) -> dict[str, tuple[Extension, ExtensionState]]:
-    """Each extension with its simulated actual state (4 queries)."""
-    extensions = list(
-        Extension.objects.filter(number__in=numbers)
-        .select_related("simulated")
-        .prefetch_related("destinations", "teams")
+def configured_states(numbers: list[str]) -> dict[str, tuple[int, ExtensionState]]:
+    """Each extension's id with its simulated actual state, read as plain
+    rows (3 queries, no model instances: a batch converge reads hundreds)."""
+    rows = list(
+        Extension.objects.filter(bulk.any_of("number", numbers)).values_list("pk", "number", "simulated__state")
     )
+    ids = [pk for pk, _, _ in rows]
+    destinations: dict[int, list[int]] = {}
+    for ext_id, pk in Destination.objects.filter(bulk.any_of("extension_id", ids)).values_list("extension_id", "pk"):
+        destinations.setdefault(ext_id, []).append(pk)
+    teams: dict[int, list[int]] = {}
+    for ext_id, pk in (
+        Team.members.through.objects.filter(bulk.any_of("extension_id", ids))
+        .order_by("team__name", "team_id")
+        .values_list("extension_id", "team_id")
+    ):
+        teams.setdefault(ext_id, []).append(pk)
     result = {}
-    for ext in extensions:
-        base = idle_extension([d.pk for d in ext.destinations.all()], [t.pk for t in ext.teams.all()])
-        stored = getattr(ext, "simulated", None)
-        if stored is not None and stored.state:
-            saved = ExtensionState.from_json(stored.state)
+    for ext_id, number, stored in rows:
+        base = idle_extension(destinations.get(ext_id, ()), teams.get(ext_id, ()))
+        if stored:
+            saved = ExtensionState.from_json(stored)
             # Only keys the configuration still has: a removed destination is gone.
-            saved = ExtensionState(
-                **{
-                    **{f: getattr(saved, f) for f in ("dnd", "dnd_message", "forward", "location", "gsm", "presence")},
-                    "destinations": {k: v for k, v in saved.destinations.items() if k in base.destinations},
-                    "teams": {k: v for k, v in saved.teams.items() if k in base.teams},
-                }
+            saved = replace(
+                saved,
+                destinations={k: v for k, v in saved.destinations.items() if k in base.destinations},
+                teams={k: v for k, v in saved.teams.items() if k in base.teams},
             )
             base = overlay(base, saved)
-        result[ext.number] = (ext, base)
+        result[number] = (ext_id, base)
     return result
 
 
 class SimulatedDriver:
+    # The state of the extensions the last apply touched, as it wrote them
+    # under the lock: a converge needs no verify read (devices.converge).
+    applied_states: dict[str, ExtensionState] | None = None
+
     def read(self, numbers: list[str]) -> dict[str, ExtensionState]:
         return {number: state for number, (_, state) in configured_states(numbers).items()}
 
     def apply(self, commands: list[Command]) -> list[StepResult]:
+        self.applied_states = {}
         if not commands:
             return []
         numbers = sorted({c.extension for c in commands})
@@ -59,9 +72,21 @@ class SimulatedDriver:
         # cannot deadlock) serialises writers of one device, so a handset
         # change (devices.services.manual_change) made meanwhile is not lost.
         with transaction.atomic():
-            list(Extension.objects.select_for_update().filter(number__in=numbers).order_by("pk").values_list("pk"))
+            list(
+                Extension.objects.select_for_update()
+                .filter(bulk.any_of("number", numbers))
+                .order_by("pk")
+                .values_list("pk")
+            )
             current = configured_states(numbers)
-            faults = {d.extension_id: d for d in SimulatedDevice.objects.filter(extension__number__in=numbers)}
+            faults = {
+                ext_id: (fault, count)
+                for ext_id, fault, count in SimulatedDevice.objects.filter(
+                    bulk.any_of("extension_id", [i for i, _ in current.values()])
+                )
+                .exclude(fault=SimulatedDevice.Fault.NONE)
+                .values_list("extension_id", "fault", "fault_count")
+            }
             results: list[StepResult] = []
             changed: dict[str, ExtensionState] = {}
             for command in commands:
@@ -69,50 +94,49 @@ class SimulatedDriver:
                 if command.extension not in current:
                     results.append(StepResult(command, ok=False, error=f"extension {command.extension} does not exist"))
                     break
-                ext, state = current[command.extension]
-                device = faults.get(ext.pk)
-                if device is not None and device.fault == SimulatedDevice.Fault.PERMANENT:
+                ext_id, state = current[command.extension]
+                fault, fault_count = faults.get(ext_id, (SimulatedDevice.Fault.NONE, 0))
+                if fault == SimulatedDevice.Fault.PERMANENT:
                     results.append(
                         StepResult(
                             command,
                             ok=False,
-                            error=f"extension {ext.number} rejected the command (simulated permanent fault)",
+                            error=f"extension {command.extension} rejected the command (simulated permanent fault)",
                         )
                     )
                     break
-                if device is not None and device.fault == SimulatedDevice.Fault.TRANSIENT and device.fault_count > 0:
-                    SimulatedDevice.objects.filter(pk=device.pk).update(fault_count=F("fault_count") - 1)
+                if fault == SimulatedDevice.Fault.TRANSIENT and fault_count > 0:
+                    SimulatedDevice.objects.filter(pk=ext_id).update(fault_count=F("fault_count") - 1)
                     results.append(
                         StepResult(
                             command,
                             ok=False,
                             transient=True,
-                            error=f"extension {ext.number} did not answer (simulated transient fault)",
+                            error=f"extension {command.extension} did not answer (simulated transient fault)",
                         )
                     )
                     break
                 state = apply_command(state, command)
-                current[command.extension] = (ext, state)
+                current[command.extension] = (ext_id, state)
                 changed[command.extension] = state
                 results.append(StepResult(command, ok=True, duration_ms=int((time.perf_counter() - started) * 1000)))
             save_states({current[n][0]: s for n, s in changed.items()})
+        self.applied_states = {n: state for n, (_, state) in current.items()}
         return results
 
 
-def save_states(states: dict[Extension, ExtensionState]) -> None:
-    """Write simulated states: one query for existing rows, one insert for new ones."""
+def save_states(states: dict[int, ExtensionState]) -> None:
+    """Write simulated states (extension id -> state): one UPDATE for the
+    existing rows, one INSERT for new ones, from plain values."""
     if not states:
         return
-    existing = {d.extension_id: d for d in SimulatedDevice.objects.filter(extension__in=list(states))}
-    to_update, to_create = [], []
-    for ext, state in states.items():
-        row = existing.get(ext.pk)
-        if row is None:
-            to_create.append(SimulatedDevice(extension=ext, state=state.to_json()))
-        else:
-            row.state = state.to_json()
-            to_update.append(row)
-    if to_update:
-        bulk.bulk_update(SimulatedDevice, to_update, ["state"])  # fast path for batch converges
-    if to_create:
-        SimulatedDevice.objects.bulk_create(to_create)
+    existing = set(
+        SimulatedDevice.objects.filter(bulk.any_of("extension_id", states)).values_list("extension_id", flat=True)
+    )
+    update = [ext_id for ext_id in states if ext_id in existing]
+    bulk.update_rows(SimulatedDevice, update, {"state": [states[ext_id].to_json() for ext_id in update]})
+    new = [ext_id for ext_id in states if ext_id not in existing]
+    if new:
+        SimulatedDevice.objects.bulk_create(
+            [SimulatedDevice(extension_id=ext_id, state=states[ext_id].to_json()) for ext_id in new]
+        )

@@ -4,6 +4,7 @@ UserState, and apply a Decision through the switching services."""
 
 from __future__ import annotations
 
+from portal import bulk
 from profiles.automation.precedence import Decision, Outcome, Ref, UserState
 from profiles.errors import PortalError, PresenceDisabled, PromptRequired
 from profiles.models import Account, PresenceProfile, RecentValue, Selection
@@ -60,7 +61,9 @@ def last_values(user_id: int) -> dict[str, str]:
 def last_values_many(user_ids: list[int]) -> dict[int, dict[str, str]]:
     values: dict[int, dict[str, str]] = {}
     for user_id, kind, value in (
-        RecentValue.objects.filter(user_id__in=user_ids).order_by("-last_used").values_list("user_id", "kind", "value")
+        RecentValue.objects.filter(bulk.any_of("user_id", user_ids))
+        .order_by("-last_used")
+        .values_list("user_id", "kind", "value")
     ):
         values.setdefault(user_id, {}).setdefault(kind, value)
     return values

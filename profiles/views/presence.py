@@ -89,6 +89,8 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
         return _prompt(request, profile, exc, prompted)
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
+    # Shown and announced in #messages, the live region that stays in place.
+    messages.success(request, _("Switched to %(profile)s.") % {"profile": result.selection.profile.name})
     if not request.htmx:
         return redirect("profiles:presence")
     # Only what changed: the current card with its status, and the tiles

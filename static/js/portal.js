@@ -22,13 +22,7 @@
     if (root.matches && root.matches("dialog[data-open]")) found.push(root);
     if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
     found.forEach(function (d) { if (!d.open) d.showModal(); });
-    // An action form loaded into the editor takes the keyboard focus: its
-    // first field in error, else its first field.
-    if (root.closest && root.closest(".action-editor")) {
-      var first = root.querySelector(".has-error input, .has-error select") ||
-        root.querySelector("input:not([type=hidden]), select, textarea, button");
-      if (first) first.focus();
-    }
+    // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
 
   // A preview opens below the profiles: on a phone that is below the fold,
@@ -40,22 +34,9 @@
     }
   });
 
-  // "Close preview" empties the preview panel; Cancel in an action form
-  // loaded into the editor removes the form (without JS both are links).
-  document.addEventListener("click", function (event) {
-    var close = event.target.closest("[data-close-preview]");
-    if (close) {
-      event.preventDefault();
-      var panel = document.getElementById("preview-panel");
-      if (panel) panel.replaceChildren();
-      return;
-    }
-    var cancel = event.target.closest("[data-cancel-action-form]");
-    if (cancel && cancel.closest(".action-form")) {
-      event.preventDefault();
-      cancel.closest(".action-form").remove();
-    }
-  });
+  // "Close preview" and Cancel in an action form loaded into the editor
+  // ([data-close-panel]) empty their panel and give the focus back to the
+  // control that opened it: static/js/focus.js (without JS both are links).
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-close-dialog]");
@@ -102,9 +83,4 @@
   document.addEventListener("htmx:sendError", function () {
     say(text("network"));
   });
-
-  // A closed server dialog is gone for good (Escape or Cancel).
-  document.addEventListener("close", function (event) {
-    if (event.target.matches && event.target.matches("dialog[data-open]")) event.target.remove();
-  }, true);
 })();

@@ -56,7 +56,7 @@ def test_switch_preview_and_action_cancel_work_without_inline_handlers(open_page
     away = profile_named(alice, "On holiday")
     page.locator(f"#tile-{away.pk} .preview-link").click()
     expect(page.locator("#preview-panel .preview")).to_be_visible()
-    page.locator("[data-close-preview]").click()
+    page.locator("#preview-panel [data-close-panel]").click()
     expect(page.locator("#preview-panel .preview")).to_have_count(0)
     assert page.url == live_server.url + "/"
 

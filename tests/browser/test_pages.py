@@ -14,6 +14,7 @@ from devices.state import Command
 from profiles.automation.triggers import create_time_trigger
 from profiles.models import Action, Selection, Trigger
 from profiles.services import select_profile
+from tests.browser.axe import assert_accessible
 from tests.browser.conftest import DESKTOP, PHONE, shoot
 from tests.factories import make_user, profile_named
 
@@ -33,6 +34,7 @@ def test_switch_to_profile_with_prompt_shows_status_update(open_page, alice):
     expect(dialog).to_be_visible()
     dialog.get_by_label("Forward calls to").fill("+49 30 1234567")
     shoot(page, "prompt-dialog-desktop")
+    assert_accessible(page)
     dialog.get_by_role("button", name="Switch").click()
     expect(dialog).to_have_count(0)
     expect(page.locator(".current-name")).to_have_text("Working from home")
@@ -52,6 +54,7 @@ def test_handset_change_shows_a_mismatch_and_reapply_clears_it(open_page, alice)
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Your phones differ from your profile", timeout=10_000)
     shoot(page, "mismatch-desktop")
+    assert_accessible(page)
     page.get_by_role("button", name="Re-apply my profile").click()
     expect(page.locator("#apply-status")).to_contain_text("Applied again to your phones")
     expect(page.get_by_role("alert")).to_have_count(0)
@@ -84,6 +87,7 @@ def test_add_an_action_with_field_errors_in_place(open_page, alice, live_server)
     form.get_by_role("button", name="Add action").click()
     expect(form).to_contain_text("Enter a number from 0 to 120.")
     shoot(page, "action-error-desktop")
+    assert_accessible(page)
     form.get_by_label("Ring delay (seconds)").fill("10")
     form.get_by_role("button", name="Add action").click()
     expect(page.locator("#chains")).to_contain_text("All destinations: ring delay 10 s")
@@ -98,6 +102,7 @@ def test_add_a_time_trigger(open_page, alice, live_server):
     page.get_by_label("Time", exact=True).fill("18:30")
     page.get_by_role("button", name="Add time trigger").click()
     expect(page.locator("#trigger-panel")).to_contain_text("At 18:30")
+    assert_accessible(page)
     trigger = Trigger.objects.get(profile=holiday)
     assert trigger.time_of_day.strftime("%H:%M") == "18:30" and trigger.weekdays == 0b0011111
 
@@ -108,8 +113,10 @@ def test_deleting_the_selected_profile_is_refused(open_page, alice, live_server)
     page.get_by_role("link", name="Delete In the office").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
+    assert_accessible(page)
     dialog.get_by_role("button", name="Delete").click()
     expect(page.locator("#messages")).to_contain_text("You cannot delete the profile you have selected")
+    assert_accessible(page)
     expect(page.get_by_role("dialog")).to_have_count(0)
     assert profile_named(alice, "In the office").pk
 
@@ -129,6 +136,7 @@ def test_colleagues_switch_appears_on_the_board(open_page, alice, live_server):
     assert page.evaluate("document.getElementById('board').dataset.probe") == "unchanged"
     select_profile(user=bob, profile=profile_named(bob, "In a meeting"))
     expect(bob_card).to_contain_text("In a meeting", timeout=10_000)
+    assert_accessible(page)
 
 
 def test_screenshots_of_the_main_pages(open_page, alice, live_server):
@@ -164,6 +172,8 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
             page.goto(live_server.url + path)
             expect(page.locator("main h1").first).to_be_visible()
             shoot(page, f"{name}-{size}")
+            if size == "desktop":  # axe checks both widths at once
+                assert_accessible(page)
         # The same pages in German: the browser's language on the log-in
         # page, then the language chosen on the page.
         anonymous = page.context.browser.new_context(viewport=viewport, locale="de-DE")
