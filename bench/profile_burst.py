@@ -5,7 +5,7 @@
 
 It EMPTIES the database it is given (seeded by bench.triggers.seed): use a
 scratch one. Makes ``users`` users due now, runs the due-scan without a
-worker, then the first firing batch (profiles.automation.firings.apply_firings)
+worker (measured too), then the first firing batch (profiles.automation.firings.apply_firings)
 and its converge (devices.converge.converge_many), and prints the wall and
 CPU time and the number of queries of each and the top of both profiles.
 """
@@ -65,10 +65,15 @@ def main() -> None:
     seed(args.users, args.users, minute)
     Trigger.objects.filter(profile__name="Away").update(next_fire_at=timezone.now() - dt.timedelta(seconds=5))
     batches = []
-    duescan.scan(send_firings=batches.append, send_clear_after=lambda ids: None, send_calendars=lambda ids: None)
-    print("batches", [len(b) for b in batches])
-    switched = []
     on = not args.no_profile
+    _, scan_s, scan_cpu, scan_q, scan_p = profiled(
+        lambda: duescan.scan(
+            send_firings=batches.append, send_clear_after=lambda ids: None, send_calendars=lambda ids: None
+        ),
+        on,
+    )
+    print(f"due-scan ({[len(b) for b in batches]} firings): {scan_s:.3f} s, CPU {scan_cpu:.3f} s, {scan_q} queries")
+    switched = []
     _, fire_s, fire_cpu, fire_q, fire_p = profiled(
         lambda: firings.apply_firings(batches[0], converge=switched.append), on
     )
@@ -78,7 +83,7 @@ def main() -> None:
     print(f"load average: {os.getloadavg()[0]:.2f}" + (" (under cProfile)" if on else ""))
     if not on:
         return
-    for profile in (fire_p, conv_p):
+    for profile in (scan_p, fire_p, conv_p):
         stats = pstats.Stats(profile)
         stats.sort_stats("cumulative").print_stats(args.top)
         if args.callers:

@@ -175,8 +175,16 @@ class LocationAdmin(PortalModelAdmin):
 
 @admin.register(ClientSession)
 class ClientSessionAdmin(ReadOnlyAdmin):
-    list_display = ("user", "extension", "connected_at")
-    search_fields = ("user__username", "extension__number")
+    list_display = (
+        "user",
+        "extension",
+        "client_name",
+        "client_version",
+        "connected_at",
+        "last_heartbeat_at",
+        "expires_at",
+    )
+    search_fields = ("user__username", "extension__number", "client_name", "client_id")
     list_filter = ("connected_at",)
     list_select_related = ("user", "extension")
     actions = ["disconnect"]

@@ -121,7 +121,12 @@ class Location(models.Model):
 
 
 class ClientSession(models.Model):
-    """A desktop client connected to a softphone: the profile applies there too (docs/rules.md#rule-6)."""
+    """A desktop client connected to a softphone: the profile applies there too (docs/rules.md#rule-6).
+
+    Sessions opened through the API carry the client's id, name and version
+    and must heartbeat: ``expires_at`` moves forward with each heartbeat, and
+    the due-scan ends sessions whose time has passed (as at disconnect).
+    Sessions without ``expires_at`` (the phone page) never expire."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_sessions", verbose_name=_("user")
@@ -130,10 +135,31 @@ class ClientSession(models.Model):
         Extension, on_delete=models.CASCADE, related_name="client_session", verbose_name=_("extension")
     )
     connected_at = models.DateTimeField(auto_now_add=True, verbose_name=_("connected at"))
+    # db_default: rows written without the ORM (the phone page's sessions
+    # predate these columns; raw SQL in tests) need no value.
+    client_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Chosen by the client, stable across restarts."),
+        verbose_name=_("client id"),
+    )
+    client_name = models.CharField(max_length=100, blank=True, default="", db_default="", verbose_name=_("client name"))
+    client_version = models.CharField(
+        max_length=40, blank=True, default="", db_default="", verbose_name=_("client version")
+    )
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last heartbeat at"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
 
     class Meta:
         verbose_name = _("client session")
         verbose_name_plural = _("client sessions")
+        indexes = [
+            models.Index(
+                fields=["expires_at"], name="clientsession_expiry_idx", condition=models.Q(expires_at__isnull=False)
+            )
+        ]
         permissions = [("disconnect_clientsession", "Can disconnect client sessions")]
 
     def __str__(self) -> str:

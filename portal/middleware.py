@@ -30,9 +30,13 @@ ADMIN_SELECTION_KEYS = ("_selected_action",)
 SELECTION_ID = re.compile(r"^\d{1,18}$")
 
 
-def refusal(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:
-    """A 4xx answer with ``message``: JSON for machine clients, a page otherwise."""
-    if request.path.startswith(("/hooks/", "/api/")) or request.content_type == "application/json":
+def refusal(request: HttpRequest, message: str, *, status: int = 400, field: str = "") -> HttpResponse:
+    """A 4xx answer with ``message``: JSON for machine clients, a page otherwise.
+    The client API's shape (README "Errors") under /api/, naming ``field``."""
+    if request.path.startswith("/api/"):
+        errors = [{"field": field, "message": message}] if field else []
+        return JsonResponse({"code": "bad_request", "message": message, "errors": errors, "prompts": []}, status=status)
+    if request.path.startswith("/hooks/") or request.content_type == "application/json":
         return JsonResponse({"error": message}, status=status)
     body = render_to_string("400.html", {"message": message, "status": status})
     return HttpResponse(body, status=status)
@@ -43,14 +47,15 @@ class HostileInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        problem = self.problem(request)
+        problem, field = self.problem(request)
         if problem:
-            return refusal(request, problem)
+            return refusal(request, problem, field=field)
         return self.get_response(request)
 
-    def problem(self, request: HttpRequest) -> str:
+    def problem(self, request: HttpRequest) -> tuple[str, str]:
+        """(what is wrong, the field it is in) or ("", "")."""
         if CONTROL_CHARACTERS.search(request.path):
-            return _("The address contains control characters; remove them and try again.")
+            return _("The address contains control characters; remove them and try again."), ""
         sources = [request.GET]
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",
@@ -59,18 +64,19 @@ class HostileInputMiddleware:
             try:
                 sources.append(request.POST)
             except (RequestDataTooBig, TooManyFieldsSent):
-                return _("The request is too large.")
+                return _("The request is too large."), ""
         for data in sources:
             for key, values in data.lists():
                 for value in [key, *values]:
                     if CONTROL_CHARACTERS.search(value):
-                        return _("The text contains control characters (such as NUL); remove them and try again.")
+                        message = _("The text contains control characters (such as NUL); remove them and try again.")
+                        return message, key if value is not key else ""
                     if OVERSIZED_NUMBER.match(value):
-                        return _("A number in this request is too long.")
+                        return _("A number in this request is too long."), key if value is not key else ""
                 if request.path.startswith("/admin/") and key in ADMIN_SELECTION_KEYS:
                     if not all(SELECTION_ID.match(value) for value in values):
-                        return _("The selection is not valid; reload the list and select again.")
-        return ""
+                        return _("The selection is not valid; reload the list and select again."), key
+        return "", ""
 
 
 # Browser features the portal never uses, refused for it and for anything

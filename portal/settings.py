@@ -6,6 +6,7 @@ start-up with a message that names the variable (ImproperlyConfigured).
 """
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -120,8 +121,12 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "live",
+    # django-ninja's app serves its bundled Swagger UI and Redoc from static
+    # files; without it in INSTALLED_APPS the docs page loads them from a CDN.
+    "ninja",
     "devices",
     "profiles",
+    "api",
     # Last: its admin module narrows django-celery-beat's admin (portal/admin.py).
     "portal",
 ]
@@ -330,6 +335,32 @@ except ValueError:
     _ok = False
 if not _ok:
     raise ImproperlyConfigured(f"WORKDAY_END must be a time of day as HH:MM, e.g. 17:00, not {WORKDAY_END!r}")
+
+# --- Cache (shared by all web workers: the API's rate limit counts here) ----
+# CACHE_URL: redis://host:6379/1 in production (atomic counters, no database
+# queries); by default files under var/cache/, which every worker process on
+# the machine shares with no server and no database query per request.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "" or CACHE_URL.startswith("file:///"):
+    _cache_dir = Path(CACHE_URL.removeprefix("file://") if CACHE_URL else VAR_DIR / "cache")
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(_cache_dir)}
+    }
+else:
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, a file:/// folder, or empty (files under var/cache)")
+
+# --- The client API (/api/v1/) ------------------------------------------------
+# Requests per token (or per signed-in browser user) and window, e.g. 300/m.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "300/m").strip()
+if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT must look like 300/m (count/s, m, h or d), got {API_RATE_LIMIT!r}")
+# A client session that sends no heartbeat for this many seconds ends as if
+# its client had disconnected (DESIGN rule 12).
+CLIENT_SESSION_WINDOW_SECONDS = envint("CLIENT_SESSION_WINDOW_SECONDS", 90, minimum=5)
+# A token's last-used time and address are written at most this often.
+API_TOKEN_TOUCH_SECONDS = envint("API_TOKEN_TOUCH_SECONDS", 60, minimum=0)
 
 # --- Mail -------------------------------------------------------------------
 # Password reset mails. EMAIL_HOST set: SMTP. Unset: the console in

@@ -1,9 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from api import api
+from api.views import api_not_found
 from portal import accounts
 from portal.views import PortalLogoutView
-from profiles.webhooks import status_webhook
+from profiles.webhooks import graph_notifications, status_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,7 +14,11 @@ urlpatterns = [
     path("accounts/", include(accounts.urlpatterns())),
     path("i18n/", include("django.conf.urls.i18n")),
     path("hooks/status/<int:connector_id>/", status_webhook, name="status-webhook"),
+    path("hooks/graph/<int:connector_id>/", graph_notifications, name="graph-notifications"),
     path("phone/", include("devices.urls")),
+    path("api/v1/", api.urls()),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
+    path("api-tokens/", include("api.urls")),
     path("live/", include("live.urls")),
     path("", include("profiles.urls")),
 ]

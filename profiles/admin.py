@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from devices import services as device_services
 from devices.admin import PortalModelAdmin, ReadOnlyAdmin
-from profiles import events, seeding, selectors
+from profiles import seeding, selectors
 from profiles.actions import describe_action
 from profiles.admin_forms import (
     AccountForm,
@@ -29,6 +29,7 @@ from profiles.admin_forms import (
     typed_action_fieldsets,
     typed_action_form,
 )
+from profiles.admin_staff import StaffActionsMixin
 from profiles.automation import connectors, triggers
 from profiles.errors import PortalError
 from profiles.models import (
@@ -36,6 +37,7 @@ from profiles.models import (
     Action,
     CalendarLink,
     ClientProfile,
+    GraphSubscription,
     MeetingPresence,
     PresenceProfile,
     RecentValue,
@@ -63,7 +65,7 @@ def _report(modeladmin, request, done: str, errors: list[str]) -> None:
 
 
 @admin.register(ClientProfile)
-class ClientProfileAdmin(PortalModelAdmin):
+class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
     form = ClientProfileForm
     list_display = (
         "name",
@@ -75,7 +77,10 @@ class ClientProfileAdmin(PortalModelAdmin):
     list_filter = ("presence_profiles_enabled", "disable_dee_ucd_when_logged_out", "selected_profile_edit_policy")
     search_fields = ("name",)
     filter_horizontal = ("system_profiles",)
-    actions = ["enable_presence", "disable_presence", "reapply_members", "reconcile_members"]
+    actions = ["enable_presence", "disable_presence", "switch_users", "reapply_users", "reconcile_members"]
+
+    def staff_user_ids(self, queryset) -> list[int]:
+        return list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
@@ -122,11 +127,6 @@ class ClientProfileAdmin(PortalModelAdmin):
     def has_reconcile_permission(self, request) -> bool:
         return request.user.has_perm("devices.reconcile_devices")
 
-    @admin.action(description=_("Re-apply the members' profiles"), permissions=("reapply",))
-    def reapply_members(self, request, queryset):
-        count = sum(events.reapply_client_profile(client_profile=cp, actor=request.user) for cp in queryset)
-        self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
-
     @admin.action(description=_("Check the members' devices for mismatches"), permissions=("reconcile",))
     def reconcile_members(self, request, queryset):
         ids = list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
@@ -143,26 +143,23 @@ def _report_reconcile(modeladmin, request, user_ids: list[int]) -> None:
 
 
 @admin.register(Account)
-class AccountAdmin(PortalModelAdmin):
+class AccountAdmin(StaffActionsMixin, PortalModelAdmin):
     form = AccountForm
     list_display = ("user", "client_profile", "primary_extension", "primary_kind", "time_zone")
     list_filter = ("client_profile", "primary_extension__kind", "primary_extension__is_hot_desk")
     search_fields = ("user__username", "user__first_name", "user__last_name", "primary_extension__number")
     list_select_related = ("user", "client_profile", "primary_extension")
     autocomplete_fields = ("user", "primary_extension")
-    actions = ["reapply_users", "reconcile_users"]
+    actions = ["switch_users", "reapply_users", "reconcile_users"]
+
+    def staff_user_ids(self, queryset) -> list[int]:
+        return list(queryset.values_list("user_id", flat=True))
 
     def has_reapply_permission(self, request) -> bool:
         return request.user.has_perm("devices.reapply_profiles")
 
     def has_reconcile_permission(self, request) -> bool:
         return request.user.has_perm("devices.reconcile_devices")
-
-    @admin.action(description=_("Re-apply the selected users' profiles"), permissions=("reapply",))
-    def reapply_users(self, request, queryset):
-        ids = list(queryset.order_by("user_id").values_list("user_id", flat=True))
-        count = events.schedule_reapply(user_ids=ids, actor=request.user, detail="admin action")
-        self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
 
     @admin.action(description=_("Check the selected users' devices for mismatches"), permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
@@ -360,7 +357,7 @@ class StatusConnectorAdmin(PortalModelAdmin):
     list_display = ("name", "kind", "enabled", "is_configured", "status", "checked_at", "next_poll_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "tenant_id", "client_id")
-    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until")
+    readonly_fields = ("status", "checked_at", "next_poll_at", "poll_lease_until", "subscriptions_display")
     # Graph and login endpoints are HTTPS; also Django 6's default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]
@@ -368,6 +365,11 @@ class StatusConnectorAdmin(PortalModelAdmin):
     @admin.display(description=_("configured"), boolean=True)
     def is_configured(self, connector) -> bool:
         return connector.configured
+
+    @admin.display(description=_("Graph subscriptions"))
+    def subscriptions_display(self, connector) -> str:
+        rows = connector.subscriptions.order_by("expires_at")
+        return "; ".join(str(s) for s in rows) or _("none")
 
     @admin.action(
         description=_("Check the selected connectors now (Microsoft 365: poll once)"), permissions=("change",)
@@ -378,17 +380,40 @@ class StatusConnectorAdmin(PortalModelAdmin):
         _report(self, request, "; ".join(r for r in results if r not in errors), errors)
 
 
+@admin.register(GraphSubscription)
+class GraphSubscriptionAdmin(ReadOnlyAdmin):
+    """Microsoft Graph presence subscriptions, kept by the connector's polls;
+    the clientState is a secret and not shown."""
+
+    list_display = ("connector", "subscription_id", "expires_at", "created_at")
+    list_filter = ("connector",)
+    search_fields = ("subscription_id",)
+    list_select_related = ("connector",)
+    exclude = ("client_state",)
+
+
 @admin.register(CalendarLink)
 class CalendarLinkAdmin(ReadOnlyAdmin):
     """Users link their calendars on the Triggers page; administrators see
     each one's status (why it does not switch) and may delete it. The
     address is a secret: only its hint is shown."""
 
-    list_display = ("name", "user", "profile", "url_hint", "match", "enabled", "status", "checked_at", "next_change_at")
-    list_filter = ("match", "enabled")
+    list_display = (
+        "name",
+        "user",
+        "profile",
+        "source",
+        "url_hint",
+        "match",
+        "enabled",
+        "status",
+        "checked_at",
+        "next_change_at",
+    )
+    list_filter = ("source", "match", "enabled")
     search_fields = ("name", "user__username", "user__email")
     list_select_related = ("user", "profile")
-    exclude = ("url_encrypted", "etag", "last_modified")
+    exclude = ("url_encrypted", "password_encrypted", "etag", "last_modified")
     readonly_fields = ("intervals",)
 
 

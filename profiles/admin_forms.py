@@ -62,6 +62,8 @@ class ClientProfileForm(forms.ModelForm):
             "selected_profile_edit_policy",
             "system_profiles",
             "on_call_profile",
+            "session_end_profile",
+            "session_return_on_connect",
         )
 
     def clean(self):

@@ -13,3 +13,8 @@ class ProfilesConfig(AppConfig):
         from profiles import device_hooks
 
         hooks.register(device_hooks.PROFILE_SIDE)
+        # Session triggers follow client sessions (profiles.events).
+        from profiles import events
+        from profiles.automation import sessions
+
+        events.listen_to_client_sessions(sessions.clients_changed)

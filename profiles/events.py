@@ -9,14 +9,20 @@ the API, tasks and commands call it.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from devices import services as device_services
 from devices.models import ClientSession, Extension
 from profiles.errors import InUse, NotAllowed
 from profiles.models import Account, ClientProfile, Selection
-from profiles.services import reapply
+from profiles.services import reapply, reapply_many
 
 Source = Selection.Source
 
@@ -24,14 +30,54 @@ Source = Selection.Source
 # --- client sessions (docs/rules.md#rule-6) -------------------------------------------------------
 
 
-def connect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> ClientSession:
+@dataclass(frozen=True)
+class ClientInfo:
+    """What a desktop or mobile client says about itself when it connects
+    through the API; its session then has to heartbeat (rule 12)."""
+
+    client_id: str
+    name: str = ""
+    version: str = ""
+
+
+# Called on commit with (user ids, connected) when users' first client
+# connected or clients left: the session triggers (profiles.automation.
+# sessions) listen here, registered in ProfilesConfig.ready, so this
+# services module does not import the automation above it.
+_session_listeners: list[Callable[[list[int], bool], object]] = []
+
+
+def listen_to_client_sessions(listener: Callable[[list[int], bool], object]) -> None:
+    if listener not in _session_listeners:
+        _session_listeners.append(listener)
+
+
+def _notify_on_commit(user_ids, connected: bool) -> None:
+    ids = list(user_ids)
+    for listener in _session_listeners:
+        transaction.on_commit(lambda listener=listener: listener(ids, connected))
+
+
+def session_window() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.CLIENT_SESSION_WINDOW_SECONDS)
+
+
+def connect_client(
+    *, user, extension: Extension, actor=None, source: str = Source.USER, client: ClientInfo | None = None
+) -> ClientSession:
     """A desktop client of ``user`` connected to the softphone ``extension``:
     record the session and re-apply, so the softphone gets the profile's DND,
-    forward and presence. Connecting again is harmless (nothing re-applied)."""
+    forward and presence. Connecting again is harmless (nothing re-applied).
+
+    ``client``: an API client, whose session expires unless it heartbeats.
+    The same client connecting again within the window keeps its session;
+    another client of the user is refused (InUse, 409) while the session is
+    alive, and takes it over once it has expired."""
     if extension.kind != Extension.Kind.SOFTPHONE:
         raise NotAllowed(f"Extension {extension.number} is not a softphone; a client connects to a softphone.")
     if extension.owner_id not in (None, user.pk):
         raise NotAllowed(f"Softphone {extension.number} belongs to someone else.")
+    now = timezone.now()
     with transaction.atomic():
         # The account lock is the per-user mutex of every switch.
         list(Account.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
@@ -43,8 +89,24 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
                 raise InUse(
                     _("Another user’s client is connected to softphone %(number)s.") % {"number": extension.number}
                 )
+            if client is None:
+                return session
+            alive = session.expires_at is None or session.expires_at > now
+            if alive and session.client_id and session.client_id != client.client_id:
+                raise InUse(
+                    _("Softphone %(number)s is in use by another client (%(client)s); disconnect it first.")
+                    % {"number": extension.number, "client": session.client_name or session.client_id}
+                )
+            _set_client(session, client, now)
+            session.save(
+                update_fields=["client_id", "client_name", "client_version", "last_heartbeat_at", "expires_at"]
+            )
             return session
-        session = ClientSession.objects.create(user=user, extension=extension)
+        session = ClientSession(user=user, extension=extension)
+        if client is not None:
+            _set_client(session, client, now)
+        session.save()
+        _notify_on_commit([user.pk], True)
         reapply(
             user=user,
             event="session_connect",
@@ -53,6 +115,73 @@ def connect_client(*, user, extension: Extension, actor=None, source: str = Sour
             source_detail=f"client connected to {extension.number}",
         )
     return session
+
+
+def _set_client(session: ClientSession, client: ClientInfo, now: dt.datetime) -> None:
+    session.client_id = client.client_id
+    session.client_name = client.name
+    session.client_version = client.version
+    session.last_heartbeat_at = now
+    session.expires_at = now + session_window()
+
+
+def heartbeat(*, user, session_id: int) -> dt.datetime | None:
+    """The client of session ``session_id`` is alive: move its expiry one
+    window on. One indexed UPDATE. Returns the new expiry, or None when the
+    session is not this user's or has already expired (the client connects
+    again then)."""
+    now = timezone.now()
+    expires = now + session_window()
+    updated = ClientSession.objects.filter(
+        pk=session_id, user=user, expires_at__isnull=False, expires_at__gt=now
+    ).update(last_heartbeat_at=now, expires_at=expires)
+    return expires if updated else None
+
+
+def expire_client_sessions(session_ids, *, now: dt.datetime | None = None) -> int:
+    """End the sessions among ``session_ids`` whose heartbeat window has
+    passed, exactly as a disconnect (rule 6): the softphones lose the
+    profile's changes, which stay on the primary. Called by the due-scan's
+    batch task; a session that heartbeated meanwhile, or was ended by a
+    second scan, is left alone. Returns how many ended."""
+    now = now or timezone.now()
+    user_ids = sorted(set(ClientSession.objects.filter(pk__in=list(session_ids)).values_list("user_id", flat=True)))
+    if not user_ids:
+        return 0
+    with transaction.atomic():
+        # Accounts first, in id order, as every switch and disconnect does,
+        # so a scan and a disconnect never wait on each other in a circle.
+        list(Account.objects.select_for_update().filter(user_id__in=user_ids).order_by("pk").values_list("pk"))
+        expired = list(
+            ClientSession.objects.select_for_update()
+            .filter(pk__in=list(session_ids), expires_at__isnull=False, expires_at__lte=now)
+            .values_list("pk", "user_id", "extension__number")
+        )
+        if not expired:
+            return 0
+        ClientSession.objects.filter(pk__in=[pk for pk, _, _ in expired]).delete()
+        _notify_on_commit(sorted({user_id for _, user_id, _ in expired}), False)
+        released: dict[int, tuple[str, ...]] = {}
+        for _, user_id, number in expired:
+            released[user_id] = (*released.get(user_id, ()), number)
+        reapply_many(
+            user_ids=list(released),
+            event="session_expired",
+            source=Source.SYSTEM,
+            source_detail="client stopped sending heartbeats",
+            released=released,
+        )
+    return len(expired)
+
+
+def due_client_sessions(now: dt.datetime, *, limit: int) -> list[int]:
+    """Ids of sessions whose window has passed, oldest first, from the
+    partial index on expires_at."""
+    return list(
+        ClientSession.objects.filter(expires_at__isnull=False, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def disconnect_client(*, user, extension: Extension, actor=None, source: str = Source.USER) -> bool:
@@ -65,6 +194,7 @@ def disconnect_client(*, user, extension: Extension, actor=None, source: str = S
         deleted, _ = ClientSession.objects.filter(user=user, extension=extension).delete()
         if not deleted:
             return False
+        _notify_on_commit([user.pk], False)
         reapply(
             user=user,
             event="session_disconnect",

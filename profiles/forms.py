@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -217,7 +218,18 @@ class TimeTriggerForm(forms.Form):
         required=False,
         max_length=8,
         help_text=_("Type to search a country, e.g. DE or Germany; empty: never skip."),
-        widget=forms.TextInput(attrs={"list": "holiday-countries", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={
+                "list": "holiday-countries",
+                "autocomplete": "off",
+                # The region list follows the country (without JavaScript:
+                # on the next render of the form).
+                "hx-get": reverse_lazy("profiles:holiday_regions"),
+                "hx-trigger": "change",
+                "hx-target": "#holiday-regions",
+                "hx-swap": "outerHTML",
+            }
+        ),
     )
     holiday_subdivision = forms.CharField(
         label=_("Region"),
@@ -273,17 +285,44 @@ class TimeTriggerForm(forms.Form):
 
 class CalendarForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100, initial=_("Work calendar"))
+    source = forms.ChoiceField(
+        label=_("Kind of calendar"),
+        choices=[("ics", _("ICS address")), ("caldav", _("CalDAV account"))],
+        initial="ics",
+        widget=forms.RadioSelect,
+    )
     url = forms.CharField(
-        label=_("Calendar address (ICS)"),
+        label=_("Calendar address"),
         max_length=2000,
         help_text=_(
-            "The secret address of your calendar in iCal format (Outlook: Publish calendar, ICS link; "
-            "Google: Secret address in iCal format). Stored encrypted; only its host is shown again."
+            "ICS: the secret address of your calendar in iCal format (Outlook: Publish calendar, ICS link; "
+            "Google: Secret address in iCal format). CalDAV: the address of the server or of the calendar. "
+            "Stored encrypted; only its host is shown again."
         ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"}),
+    )
+    username = forms.CharField(
+        label=_("CalDAV user name"), max_length=200, required=False, help_text=_("Only for a CalDAV account.")
+    )
+    password = forms.CharField(
+        label=_("CalDAV password"),
+        max_length=500,
+        required=False,
+        strip=False,
+        help_text=_(
+            "Only for a CalDAV account; an app password where the server offers one. Stored encrypted, never shown again."
+        ),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
     )
     match = forms.ChoiceField(label=_("Switch during"), choices=CalendarLink.Match.choices, initial="busy")
     match_value = forms.CharField(
         label=_("Word or category"), max_length=100, required=False, help_text=_("For the title and category rules.")
     )
     poll_minutes = forms.IntegerField(label=_("Check every (minutes)"), min_value=5, max_value=1440, initial=15)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].required = False  # no choice sent: an ICS address, as before CalDAV
+
+    def clean_source(self) -> str:
+        return self.cleaned_data.get("source") or "ics"

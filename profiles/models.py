@@ -2,6 +2,7 @@
 action chains, triggers, the current selection, and the audit of switches."""
 
 import re
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
@@ -78,6 +79,22 @@ class ClientProfile(models.Model):
             " as a meeting does (empty: off)."
         ),
     )
+    # Session trigger default for its users (profiles.automation.sessions).
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"kind": "system"},
+        help_text=_("Switch users to this system profile when their last client disconnects or expires."),
+        verbose_name=_("profile when the last client leaves"),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False,
+        help_text=_("Return to the profile before when a client connects again."),
+        verbose_name=_("return when a client connects"),
+    )
 
     class Meta:
         verbose_name = _("client profile")
@@ -112,6 +129,21 @@ class Account(models.Model):
         on_delete=models.SET_NULL,
         related_name="primary_of",
         verbose_name=_("primary extension"),
+    )
+    # The user's own session trigger; none: the client profile's default.
+    session_end_profile = models.ForeignKey(
+        "PresenceProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Switch to this profile when the last client disconnects or expires."),
+        verbose_name=_("profile when the last client leaves"),
+    )
+    session_return_on_connect = models.BooleanField(
+        default=False,
+        help_text=_("Return to the profile before when a client connects again."),
+        verbose_name=_("return when a client connects"),
     )
 
     class Meta:
@@ -245,6 +277,16 @@ class Action(models.Model):
         self.params = validate_params(self.type, self.params)
 
 
+def validate_notification_url(value: str) -> None:
+    """Graph delivers change notifications only to https addresses; plain
+    http is accepted for this machine alone (development and the tests)."""
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValidationError("Give the portal's address without ? or #, e.g. https://portal.example.com")
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValidationError("Microsoft Graph sends change notifications only to https:// addresses.")
+
+
 class StatusConnector(models.Model):
     """A source of meeting status (pascom's Microsoft 365 Status Connector)."""
 
@@ -284,6 +326,20 @@ class StatusConnector(models.Model):
     )
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next poll at"))
     poll_lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("poll lease until"))
+    # Microsoft 365 change notifications: the portal's public address, when
+    # Graph can reach it; then presence subscriptions replace the fast poll
+    # (profiles.automation.connectors.m365, "change notifications").
+    notification_url = models.URLField(
+        _("public address for change notifications"),
+        max_length=300,
+        blank=True,
+        validators=[validate_notification_url],
+        help_text=_(
+            "Microsoft 365: the portal's address as Graph reaches it from the internet (https://…). "
+            "Set: Teams presence arrives as change notifications and is polled only every few minutes. "
+            "Empty: polled every few seconds."
+        ),
+    )
 
     class Meta:
         verbose_name = _("status connector")
@@ -440,9 +496,13 @@ class TriggerFiring(models.Model):
 
 
 class CalendarLink(models.Model):
-    """A user's calendar (an ICS address) whose matching events switch them
-    to ``profile`` and back, with meeting precedence
+    """A user's calendar (an ICS address or a CalDAV account) whose matching
+    events switch them to ``profile`` and back, with meeting precedence
     (profiles.automation.connectors.calendar)."""
+
+    class Source(models.TextChoices):
+        ICS = "ics", _("ICS address")
+        CALDAV = "caldav", _("CalDAV account")
 
     class Match(models.TextChoices):
         BUSY = "busy", _("Every busy event")
@@ -460,6 +520,11 @@ class CalendarLink(models.Model):
     # only ``url_hint`` (host and the last characters) is ever shown.
     url_encrypted = models.TextField(verbose_name=_("address (encrypted)"))
     url_hint = models.CharField(max_length=160, verbose_name=_("address"))
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ICS, verbose_name=_("kind"))
+    # CalDAV: the account's user name (shown) and password (encrypted like
+    # the address, never shown again).
+    username = models.CharField(max_length=200, blank=True, verbose_name=_("user name"))
+    password_encrypted = models.TextField(blank=True, verbose_name=_("password (encrypted)"))
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.BUSY, verbose_name=_("switch during"))
     match_value = models.CharField(max_length=100, blank=True, verbose_name=_("word or category"))
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
@@ -468,6 +533,9 @@ class CalendarLink(models.Model):
     )
     etag = models.CharField(max_length=200, blank=True, verbose_name=_("ETag"))
     last_modified = models.CharField(max_length=100, blank=True, verbose_name=_("last modified"))
+    # When ``intervals`` were last expanded from the calendar's body: an
+    # unchanged calendar (304, same CTag) is read again before they run out.
+    expanded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expanded at"))
     # Matching events of the coming hours as [[start, end], …] (ISO, UTC).
     intervals = models.JSONField(default=list, blank=True, verbose_name=_("coming events"))
     in_event = models.BooleanField(default=False, verbose_name=_("in an event"))
@@ -502,6 +570,8 @@ class Selection(models.Model):
         MEETING_END = "meeting_end", _("Meeting ended")
         CLEAR_AFTER = "clear_after", _("Timer ended")
         API = "api", _("API")
+        SESSION_END = "session_end", _("Last client disconnected")
+        SESSION_BACK = "session_back", _("Client connected again")
         SYSTEM = "system", _("System")
 
     user = models.OneToOneField(
@@ -543,6 +613,9 @@ class Selection(models.Model):
         verbose_name = _("selection")
         verbose_name_plural = _("selections")
         indexes = [models.Index(fields=["until"], name="selection_until_idx", condition=Q(until__isnull=False))]
+        # Staff switching a set of users (office closure, fire drill): the
+        # admin actions and the API (services.staff_switch).
+        permissions = [("switch_users", "Can switch a set of users to a system profile")]
 
     def __str__(self) -> str:
         return f"{self.user}: {self.profile}"
@@ -573,6 +646,28 @@ class MeetingPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.connector}: {'in a meeting' if self.in_meeting else 'free'}"
+
+
+class GraphSubscription(models.Model):
+    """One Microsoft Graph presence subscription of a connector: the Graph
+    ids it covers (at most 650), when Graph lets it lapse, and the
+    clientState every notification of it must carry."""
+
+    connector = models.ForeignKey(
+        StatusConnector, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("connector")
+    )
+    subscription_id = models.CharField(max_length=64, unique=True, verbose_name=_("subscription id"))
+    client_state = models.CharField(max_length=128, verbose_name=_("client state"))
+    graph_ids = models.JSONField(default=list, verbose_name=_("Graph ids"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("Graph subscription")
+        verbose_name_plural = _("Graph subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {len(self.graph_ids)} users until {self.expires_at:%H:%M}"
 
 
 class SwitchEvent(models.Model):

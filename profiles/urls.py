@@ -30,6 +30,7 @@ urlpatterns = [
     path("triggers/<int:trigger_id>/", triggers.time_trigger_edit, name="trigger_edit"),
     path("triggers/<int:trigger_id>/toggle/", triggers.trigger_toggle, name="trigger_toggle"),
     path("triggers/<int:trigger_id>/delete/", triggers.trigger_delete, name="trigger_delete"),
+    path("triggers/holiday-regions/", triggers.holiday_regions, name="holiday_regions"),
     path("profiles/<int:profile_id>/calendars/", triggers.calendar_new, name="calendar_new"),
     path("calendars/<int:calendar_id>/delete/", triggers.calendar_delete, name="calendar_delete"),
     path("colleagues/", board.colleagues, name="colleagues"),

@@ -39,6 +39,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings, tmp_path):
+    """Each test counts API requests (the rate limit) in a cache of its own."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+
+
 @pytest.fixture
 def interleaving(settings, monkeypatch):
     """Use InterleavingDriver as the PBX driver for this test."""
@@ -60,3 +71,11 @@ def _english_by_default():
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed(): ...`` in the default transactional test case: the
+    block's on-commit callbacks (converges, mismatch checks, live events)
+    run at its end, where production commits (tests/commits.py)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -21,6 +21,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from api import tokens
 from devices.models import (
     ApplyRun,
     ClientSession,
@@ -38,6 +39,7 @@ from profiles.models import (
     Account,
     Action,
     ClientProfile,
+    GraphSubscription,
     MeetingPresence,
     PresenceProfile,
     RecentValue,
@@ -79,6 +81,13 @@ def populate(username: str, number: str, softphone: str) -> User:
         name="Webhook", defaults={"kind": StatusConnector.Kind.WEBHOOK, "webhook_secret": "s3cret"}
     )
     MeetingPresence.objects.create(connector=connector, user=user, in_meeting=True)
+    GraphSubscription.objects.create(
+        connector=connector,
+        subscription_id=f"subscription-of-{username}",
+        client_state="client-state-s3cr3t",
+        graph_ids=[f"graph-id-{username}"],
+        expires_at=timezone.now() + dt.timedelta(minutes=55),
+    )
     WebhookReceipt.objects.create(
         connector=connector, user=user, digest=f"{user.pk:064d}", sent_at=timezone.now(), received_at=timezone.now()
     )
@@ -120,6 +129,7 @@ def company(db):
     LineState.objects.create(extension=alice.account.primary_extension, state="on_call", changed_at=timezone.now())
     PbxEvent.objects.create(fields={"Event": "DeviceStateChange", "Device": "Custom:DND1000", "State": "BUSY"})
     ListenerStatus.objects.create(pbx="simulated", state="connected", connected_since=timezone.now())
+    tokens.create_token(user=alice, name="alice's laptop")
     return {"alice": alice, "bob": bob}
 
 
@@ -556,3 +566,30 @@ def test_calendar_admin_shows_the_status_never_the_address(admin_client, company
     html = admin_client.get(_url(CalendarLink, "change", link.pk)).content.decode()
     assert "s3cr3t" not in html
     assert link.url_encrypted not in html
+
+
+def test_calendar_admin_never_shows_a_caldav_password(admin_client, company):
+    from profiles.models import CalendarLink
+
+    link = link_calendar(
+        user=company["alice"],
+        profile=profile_named(company["alice"], "In a meeting"),
+        name="CalDAV",
+        source="caldav",
+        url="https://dav.example.com/s3cr3t/",
+        username="alice",
+        password="pa55-w0rd",
+    )
+    for page in (_url(CalendarLink, "changelist"), _url(CalendarLink, "change", link.pk)):
+        html = admin_client.get(page).content.decode()
+        assert "CalDAV" in html
+        assert "pa55-w0rd" not in html and link.password_encrypted not in html and "s3cr3t" not in html
+
+
+def test_graph_subscription_admin_never_shows_the_client_state(admin_client, company):
+    row = GraphSubscription.objects.first()
+    for page in (_url(GraphSubscription, "changelist"), _url(GraphSubscription, "change", row.pk)):
+        html = admin_client.get(page).content.decode()
+        assert row.subscription_id in html and "client-state-s3cr3t" not in html
+    connector = admin_client.get(_url(StatusConnector, "change", row.connector_id)).content.decode()
+    assert "Graph subscriptions" in connector and "1 users until" in connector

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def admin_client(client):
     admin = make_user("admin", "1009", enable=False)
     admin.is_staff = admin.is_superuser = True
@@ -101,7 +96,7 @@ def test_accounts_and_client_profiles_offer_reapply_and_reconcile(admin_client, 
         response = admin_client.post(
             url,
             {
-                "action": "reapply_members" if "client" in url else "reapply_users",
+                "action": "reapply_users",
                 "_selected_action": [selected(alice)],
             },
         )

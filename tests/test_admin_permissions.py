@@ -19,6 +19,11 @@ pytestmark = pytest.mark.django_db
 
 # (app label, model name, action) -> the permission that offers it.
 ACTION_PERMISSIONS = {
+    ("api", "apitoken", "revoke"): "api.change_apitoken",
+    ("profiles", "clientprofile", "switch_users"): "profiles.switch_users",
+    ("profiles", "clientprofile", "reapply_users"): "devices.reapply_profiles",
+    ("profiles", "account", "switch_users"): "profiles.switch_users",
+    ("profiles", "account", "reapply_users"): "devices.reapply_profiles",
     ("devices", "extension", "hot_desk_login"): "devices.hot_desk_extension",
     ("devices", "extension", "hot_desk_logout"): "devices.hot_desk_extension",
     ("devices", "clientsession", "disconnect"): "devices.disconnect_clientsession",
@@ -29,9 +34,7 @@ ACTION_PERMISSIONS = {
     ("devices", "simulateddevice", "clear_fault"): "devices.change_simulateddevice",
     ("profiles", "clientprofile", "enable_presence"): "profiles.change_clientprofile",
     ("profiles", "clientprofile", "disable_presence"): "profiles.change_clientprofile",
-    ("profiles", "clientprofile", "reapply_members"): "devices.reapply_profiles",
     ("profiles", "clientprofile", "reconcile_members"): "devices.reconcile_devices",
-    ("profiles", "account", "reapply_users"): "devices.reapply_profiles",
     ("profiles", "account", "reconcile_users"): "devices.reconcile_devices",
     ("profiles", "presenceprofile", "reapply_for_users"): "devices.reapply_profiles",
     ("profiles", "statusconnector", "check_now"): "profiles.change_statusconnector",

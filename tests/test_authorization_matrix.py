@@ -15,6 +15,7 @@ registered model is covered the moment it is registered."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 
 import pytest
@@ -28,7 +29,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from devices.models import ApplyRun, LineState, ListenerStatus, PbxEvent, SimulatedDevice
+from api import tokens
+from api.models import ApiToken
+from devices.models import ApplyRun, ClientSession, LineState, ListenerStatus, PbxEvent, SimulatedDevice
 from profiles.automation import triggers
 from profiles.models import StatusConnector, Trigger
 from tests.factories import profile_named
@@ -42,6 +45,7 @@ METHODS = ("GET", "POST", "HTMX")
 # alice and bob are alike to the admin (not staff): bob stands for both there.
 ADMIN_ACTORS = ("anonymous", "bob", "viewer", "operator", "superuser")
 OPERATOR_PERMISSIONS = (
+    "profiles.switch_users",
     "devices.operate_simulated_phone",
     "devices.reapply_profiles",
     "devices.reconcile_devices",
@@ -83,6 +87,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "password_reset_confirm": {"*": (200, 200, 200)},
     "password_reset_complete": {"*": (200, 405, 200)},
     "status-webhook": {"*": (405, 415, 405)},
+    "graph-notifications": {"*": (405, 415, 405)},
     # The handset: its holder and the "operate simulated phones" permission.
     "devices:phone": {"*": (200, 400, 200), **ANON, "bob": (404, 404, 404), "viewer": (404, 404, 404)},
     "profiles:presence": {"*": (200, 405, 200), **ANON},
@@ -107,17 +112,115 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:trigger_edit": {"*": (404, 404, 404), **ANON, "alice": (200, 200, 200)},
     "profiles:trigger_toggle": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
     "profiles:trigger_delete": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
+    "profiles:holiday_regions": {"*": (200, 405, 200), **ANON},
     "profiles:colleagues": {"*": (200, 405, 200), **ANON},
     "profiles:devices": {"*": (200, 405, 200), **ANON},
     "profiles:history": {"*": (200, 405, 200), **ANON},
     "profiles:time_zone": {"*": (200, 200, 200), **ANON},
     "profiles:calendar_new": {"*": (405, 404, 405), **ANON, "alice": (405, 422, 405)},
     "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},
+    "api:tokens": {"*": (200, 422, 200), **ANON},
+    "api:revoke": {"*": (405, 404, 405), **ANON, "alice": (405, 302, 405)},
     # The event stream: any signed-in user (a stream is no page: 403, not a
     # redirect to the login); what each receives is tested in test_live_stream.
     "live:events": {"*": (200, 405, 200), "anonymous": (403, 405, 403)},
 }
 # fmt: on
+
+# --- the client API (/api/v1/) ---------------------------------------------------------
+# Its routes are walked by everyone above with the browser session (the
+# API's second way in, CSRF is the test client's) and, besides, with a
+# personal token: alice's, bob's, alice's revoked one, one of a deactivated
+# user, and the view-only staff's and the operator's (who holds the API's
+# staff permissions). Methods: the three above, plus PUT, PATCH and DELETE,
+# each with an empty JSON object as its body (no body for GET and DELETE).
+TOKEN_ACTORS = ("alice-token", "bob-token", "revoked-token", "inactive-token", "viewer-token", "operator-token")
+API_ACTORS = ACTORS + TOKEN_ACTORS
+API_METHODS = ("GET", "POST", "HTMX", "PUT", "PATCH", "DELETE")
+# A row names actor groups: "out" (anonymous, the revoked token, the
+# deactivated user's token), and each signed-in actor with its token
+# ("alice" is alice's session and alice's token, and so on); "*" is every
+# group not named. The statuses are the six methods', in API_METHODS order.
+API_GROUPS = {
+    "out": ("anonymous", "revoked-token", "inactive-token"),
+    "alice": ("alice", "alice-token"),
+    "bob": ("bob", "bob-token"),
+    "viewer": ("viewer", "viewer-token"),
+    "operator": ("operator", "operator-token"),
+    "superuser": ("superuser",),
+}
+
+
+def codes(text: str) -> tuple[int, ...]:
+    return tuple(int(code) for code in text.split())
+
+
+# Routes, not names: django-ninja names each operation of a path, and the
+# names of one path share its URL (e.g. profile_get, profile_update,
+# profile_delete); the walk visits each path once.
+# fmt: off
+API_PAGES: dict[str, dict[str, str]] = {
+    # The schema and the docs are public; only GET (and HEAD).
+    "api/v1/openapi.json": {"*": "200 405 200 405 405 405"},
+    "api/v1/docs": {"*": "200 405 200 405 405 405"},
+    "api/v1/": {"*": "404 405 404 405 405 405"},
+    "^api/(?P<path>.*)$": {"*": "404 404 404 404 404 404"},
+    # Everyone signed in has these; staff without an account of their own
+    # get "presence disabled" (409) where an account is needed.
+    "api/v1/whoami": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/me": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/me/switch": {"*": "405 422 405 405 405 405", "out": "405 401 405 405 405 405"},
+    "api/v1/me/reapply": {"*": "405 409 405 405 405 405", "out": "405 401 405 405 405 405",
+                          "alice": "405 200 405 405 405 405", "bob": "405 200 405 405 405 405"},
+    "api/v1/me/session-trigger": {"*": "409 405 409 409 405 405", "out": "401 405 401 401 405 405",
+                                  "alice": "200 405 200 200 405 405", "bob": "200 405 200 200 405 405"},
+    "api/v1/teams": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/profiles": {"*": "200 422 200 405 405 405", "out": "401 401 401 405 405 405"},
+    "api/v1/triggers": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/colleagues": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/devices": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/history/switches": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/history/applies": {"*": "200 405 200 405 405 405", "out": "401 405 401 405 405 405"},
+    "api/v1/sessions": {"*": "200 422 200 405 405 405", "out": "401 401 401 405 405 405"},
+    # alice's objects: hers to read and change, 404 for everyone else (staff
+    # too: the API is every user's own; staff work in the admin). An empty
+    # body fails validation (422) before any id is looked at, for anyone.
+    "api/v1/profiles/<profile_id>": {"*": "404 405 404 405 404 404", "out": "401 405 401 405 401 401",
+                                     "alice": "200 405 200 405 200 204"},
+    "api/v1/profiles/<profile_id>/copy": {"*": "405 404 405 405 405 405", "out": "405 401 405 405 405 405",
+                                          "alice": "405 201 405 405 405 405"},
+    "api/v1/profiles/<profile_id>/move": {"*": "405 422 405 405 405 405", "out": "405 401 405 405 405 405"},
+    "api/v1/profiles/<profile_id>/actions": {"*": "404 422 404 405 405 405", "out": "401 401 401 405 405 405",
+                                             "alice": "200 422 200 405 405 405"},
+    "api/v1/actions/<action_id>": {"*": "405 405 405 405 404 404", "out": "405 405 405 405 401 401",
+                                   "alice": "405 405 405 405 200 204"},
+    "api/v1/actions/<action_id>/move": {"*": "405 422 405 405 405 405", "out": "405 401 405 405 405 405"},
+    "api/v1/profiles/<profile_id>/triggers/time": {"*": "405 422 405 405 405 405",
+                                                   "out": "405 401 405 405 405 405"},
+    # alice's: 400, her meeting profile has its trigger and no connector was named.
+    "api/v1/profiles/<profile_id>/triggers/meeting": {"*": "405 404 405 405 405 405",
+                                                      "out": "405 401 405 405 405 405",
+                                                      "alice": "405 400 405 405 405 405"},
+    "api/v1/triggers/<trigger_id>": {"*": "405 405 405 405 404 404", "out": "405 405 405 405 401 401",
+                                     "alice": "405 405 405 405 200 204"},
+    "api/v1/sessions/<session_id>/heartbeat": {"*": "405 404 405 405 405 405", "out": "405 401 405 405 405 405",
+                                               "alice": "405 200 405 405 405 405"},
+    "api/v1/sessions/<session_id>": {"*": "405 405 405 405 405 404", "out": "405 405 405 405 405 401",
+                                     "alice": "405 405 405 405 405 204"},
+    # Staff operations: the permission is checked before the body is read
+    # (403 for users and view-only staff); with it an empty body is 422.
+    "api/v1/staff/switch": {"*": "405 403 405 405 405 405", "out": "405 401 405 405 405 405",
+                            "operator": "405 422 405 405 405 405", "superuser": "405 422 405 405 405 405"},
+    "api/v1/staff/reapply": {"*": "405 403 405 405 405 405", "out": "405 401 405 405 405 405",
+                             "operator": "405 422 405 405 405 405", "superuser": "405 422 405 405 405 405"},
+}
+# fmt: on
+
+
+def api_expected(route: str, actor: str) -> tuple[int, ...]:
+    row = API_PAGES[route]
+    group = next(g for g, members in API_GROUPS.items() if actor in members)
+    return codes(row.get(group, row.get("*")))
 
 
 def walk(patterns=None, prefix="", namespace=""):
@@ -149,12 +252,16 @@ def admin_model_routes() -> dict[str, tuple[type, str]]:
 def test_every_url_pattern_has_an_entry():
     """A new URL needs a row in PAGES (or is an admin model page)."""
     covered = set(PAGES) | set(admin_model_routes())
-    missing = sorted(f"{name} ({route})" for route, name in walk() if (name or route) not in covered)
+    missing = sorted(
+        f"{name} ({route})" for route, name in walk() if (name or route) not in covered and route not in API_PAGES
+    )
     assert missing == []
+    # and no API row is left over from a route that is gone
+    assert set(API_PAGES) <= {route for route, _ in walk()}
 
 
 @pytest.fixture
-def world(db):
+def world(db, settings):
     """alice and bob with a row in every table, staff users, beat rows."""
     alice = populate("alice", "1000", "2000")
     populate("bob", "1001", "2001")
@@ -177,6 +284,11 @@ def world(db):
     PbxEvent.objects.create(fields={"Event": "FullyBooted"})
     ListenerStatus.objects.create(pbx="simulated")
     ApplyRun.objects.create(user=alice, target_version=1, reason="switch", started_at=timezone.now())
+    # alice's client session as an API client opens it: it heartbeats.
+    session = ClientSession.objects.get(user=alice)
+    ClientSession.objects.filter(pk=session.pk).update(
+        client_id="desk-1", client_name="Desk", last_heartbeat_at=now, expires_at=now + dt.timedelta(hours=1)
+    )
     users = {
         "alice": alice,
         "bob": alice.__class__.objects.get(username="bob"),
@@ -188,6 +300,20 @@ def world(db):
     for name, user in users.items():
         clients[name] = Client(raise_request_exception=False)
         clients[name].force_login(user)
+    gone = alice.__class__.objects.create_user("gone", password="pw-gone", is_active=False)
+    holders = {"alice": alice, "bob": users["bob"], "revoked": alice, "inactive": gone}
+    holders |= {"viewer": users["viewer"], "operator": users["operator"]}
+    for name, holder in holders.items():
+        new = tokens.create_token(user=holder, name=f"{name}'s laptop")
+        if name == "revoked":
+            tokens.revoke_token(token=new.token)
+        clients[f"{name}-token"] = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {new.raw}"})
+    # Used a moment ago from the test client's address, and the matrix runs
+    # within API_TOKEN_TOUCH_SECONDS: no request writes the token's last use
+    # (bookkeeping, tested in test_api_auth), so "no database change where
+    # refused" is about the request itself.
+    ApiToken.objects.update(last_used_at=now, last_used_ip="127.0.0.1")
+    settings.API_TOKEN_TOUCH_SECONDS = 24 * 3600
     values = {
         "profile_id": meeting.pk,
         "action_id": meeting.actions.first().pk,
@@ -199,6 +325,8 @@ def world(db):
         "token": "set-password",
         "id": alice.pk,  # the admin's password change of a user
         "content_type_id": ContentType.objects.get_for_model(alice).pk,  # the admin's "view on site"
+        "session_id": session.pk,  # alice's client session
+        "token_id": ApiToken.objects.get(user=alice, name="alice's laptop").pk,
     }
     return {"users": users, "clients": clients, "values": values}
 
@@ -213,7 +341,8 @@ def url_for(route: str, values: dict, model=None) -> str:
         for converter in ("int", "str", "path", ""):
             url = url.replace(f"<{converter}:{key}>" if converter else f"<{key}>", str(value))
     url = re.sub(r"\(\?P<app_label>[^)]*\)", "devices", url)
-    return url.replace("^", "").replace("$", "").replace("(?P<url>.*)", "no-such-page/")
+    url = url.replace("(?P<url>.*)", "no-such-page/").replace("(?P<path>.*)", "no-such-endpoint")
+    return url.replace("^", "").replace("$", "")
 
 
 def expected_admin(model, view: str, actor: str, users: dict) -> tuple[int, int, int]:
@@ -253,36 +382,60 @@ def refused(response) -> bool:
     return response.status_code == 302 and ("/login/" in location)
 
 
+def request(client, method: str, url: str, api: bool):
+    """One cell's request: the API gets JSON bodies, the pages form data."""
+    if method in ("GET", "HTMX"):
+        return client.get(url, headers={"HX-Request": "true"} if method == "HTMX" else {})
+    if method == "DELETE":
+        return client.delete(url)
+    send = getattr(client, method.lower())
+    return send(url, "{}", content_type="application/json") if api else send(url, {})
+
+
 def test_authorization_matrix(world):
     users, clients, values = world["users"], world["clients"], world["values"]
     admin_routes = admin_model_routes()
-    failures, cells = [], 0
+    failures, cells, api_routes = [], 0, set()
     for route, name in walk():
         key = name or route
         model, view = admin_routes.get(key, (None, None))
         url = url_for(route, values, model)
-        for actor in ACTORS if model is None else ADMIN_ACTORS:
-            if model is not None:
+        api = route in API_PAGES
+        if api and route in api_routes:
+            continue  # another operation's name for a path already walked
+        api_routes.add(route)
+        for actor in API_ACTORS if api else ACTORS if model is None else ADMIN_ACTORS:
+            if api:
+                expected = api_expected(route, actor)
+            elif model is not None:
                 expected = expected_admin(model, view, actor, users)
             else:
                 expected = PAGES[key].get(actor, PAGES[key].get("*"))
             client = clients[actor]
-            methods = METHODS if model is None else METHODS[:2]  # htmx means nothing to the admin
-            for method, want in zip(methods, expected, strict=False):
+            methods = API_METHODS if api else METHODS if model is None else METHODS[:2]  # no htmx in the admin
+            for method, want in zip(methods, expected, strict=api):
                 cells += 1
                 cookies = copy.deepcopy(client.cookies)  # a logout must not log the next cell out
                 with transaction.atomic():
                     before = db_writes()
-                    if method == "POST":
-                        response = client.post(url, {})
-                    else:
-                        response = client.get(url, headers={"HX-Request": "true"} if method == "HTMX" else {})
+                    response = request(client, method, url, api)
                     changed = refused(response) and db_writes() != before
                     transaction.set_rollback(True)
                 client.cookies = cookies
                 got = response.status_code
                 if got != want or changed:
                     failures.append(f"{key} {actor} {method} {url}: {got}, want {want}{' CHANGED' if changed else ''}")
+                if api:
+                    # Every API answer is JSON (the docs page is HTML), errors with a stable code.
+                    assert route == "api/v1/docs" or response["Content-Type"].startswith("application/json"), (
+                        url,
+                        actor,
+                        method,
+                        got,
+                        response.content[:300],
+                    )
+                    if got >= 400:
+                        assert response.json()["code"], url
     print(f"authorization matrix: {cells} requests")
     assert cells > 2000
     assert failures == [], "\n".join(failures)

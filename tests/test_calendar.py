@@ -381,3 +381,32 @@ def test_remove_a_calendar(client, alice):
     link = _link(alice, "https://example.com/c.ics")
     assert client.post(reverse("profiles:calendar_delete", args=[link.pk])).status_code == 302
     assert not CalendarLink.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unchanged_calendar_is_read_again_before_its_events_run_out(server, alice, time_machine):
+    """A 304 keeps the events expanded last time; they reach 48 hours
+    ahead, so after 24 hours the body is asked for whole again (no
+    If-None-Match), or next week's standups would never switch."""
+    link = _link(alice, f"{server}/owa/calendar/secret123/calendar.ics", poll_minutes=720)
+    due_scan()
+    assert CalendarServer.log[-1][1] is None
+    time_machine.move_to(NOW + dt.timedelta(hours=12), tick=False)
+    due_scan()
+    assert CalendarServer.log[-1][1] == '"v1"'  # 304: the events read 12 hours ago still reach 36 hours ahead
+    time_machine.move_to(NOW + dt.timedelta(hours=24, minutes=1), tick=False)
+    due_scan()
+    assert CalendarServer.log[-1][1] is None  # read whole again
+    link.refresh_from_db()
+    assert link.expanded_at == NOW + dt.timedelta(hours=24, minutes=1)
+    # Thursday's floating 08:00 (Berlin), beyond the first read's 48 hours, is known.
+    assert ["2026-12-03T07:00:00+00:00", "2026-12-03T08:00:00+00:00"] in link.intervals
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_body_is_not_remembered_as_unchanged(server, alice, time_machine):
+    link = _link(alice, f"{server}/html")
+    CalendarServer.routes["/html"] = lambda h: _send(h, 200, b"<p>Sign in</p>", {"ETag": '"broken"'})
+    due_scan()
+    link.refresh_from_db()
+    assert link.status.startswith("error: This is not a calendar") and link.etag == ""

@@ -222,7 +222,7 @@ def test_converging_a_user_with_ten_devices_costs_a_constant_number_of_queries()
     large_cost = count(lambda: converge.converge(user_id=bob.pk))
     assert device("10010").dnd is True  # a softphone of bob's got the profile
     assert small_cost == large_cost
-    assert small_cost <= 25
+    assert small_cost <= 18
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,7 +19,8 @@ from tests.ami_server import FakeAsterisk
 from tests.dialplan import Dialplan
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each switch's converge runs on commit, inside `committed()`.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -35,8 +36,9 @@ def pbx(settings):
 
 
 @pytest.fixture
-def alice(pbx):
-    return make_user("alice", "1000", teams=["Sales"])  # "In the office" applied over AMI
+def alice(pbx, committed):
+    with committed():
+        return make_user("alice", "1000", teams=["Sales"])  # "In the office" applied over AMI
 
 
 def dest(number: str, family: str) -> Destination:
@@ -67,16 +69,18 @@ def test_in_the_office_rings_every_destination_then_voicemail(pbx, alice):
     assert call.did("VoiceMail") == ["1000@default,u"]  # nobody answered
 
 
-def test_out_of_the_office_rings_only_the_external_destination_and_no_voicemail(pbx, alice):
-    select_profile(user=alice, profile=profile_named(alice, "Out of the office"))
+def test_out_of_the_office_rings_only_the_external_destination_and_no_voicemail(pbx, alice, committed):
+    with committed():
+        select_profile(user=alice, profile=profile_named(alice, "Out of the office"))
     call = run(pbx)
     assert list(legs(call)) == ["external"]
     assert call.did("VoiceMail") == []
     assert call.did("Hangup") == ["17"]
 
 
-def test_in_a_meeting_dnd_sends_callers_to_voicemail_busy(pbx, alice):
-    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+def test_in_a_meeting_dnd_sends_callers_to_voicemail_busy(pbx, alice, committed):
+    with committed():
+        select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
     call = run(pbx)
     assert call.dials() == []
     assert call.did("VoiceMail") == ["1000@default,b"]
@@ -149,10 +153,11 @@ def test_team_pickup_follows_the_portal_key_per_team(pbx, alice):
     assert run(pbx, "*8sales", "portal-pickup", caller="1000").did("Pickup") == []
 
 
-def test_pickup_without_a_key_follows_queue_membership(pbx, alice):
+def test_pickup_without_a_key_follows_queue_membership(pbx, alice, committed):
     pbx.astdb.pop("/PORTAL/1000/pickup/sales")
     assert run(pbx, "*8sales", "portal-pickup", caller="1000").did("Pickup") == ["sales@PICKUPMARK"]
-    select_profile(user=alice, profile=profile_named(alice, "On holiday"))  # logs out of Sales
+    with committed():
+        select_profile(user=alice, profile=profile_named(alice, "On holiday"))  # logs out of Sales
     pbx.astdb.pop("/PORTAL/1000/pickup/sales")
     assert run(pbx, "*8sales", "portal-pickup", caller="1000").did("Pickup") == []
 

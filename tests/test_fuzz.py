@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib import admin
@@ -205,3 +206,71 @@ def test_the_webhook_never_fails(world, hook, body, timestamp, signed):
         transaction.set_rollback(True)
     assert response.status_code < 500
     assert response["Content-Type"] == "application/json"
+
+
+# --- the client API: every operation of its schema ---------------------------------------
+
+
+def _api_operations() -> list[tuple[str, str]]:
+    from api.api import api
+
+    schema = api.get_openapi_schema()
+    return sorted((method.upper(), path) for path, ops in schema["paths"].items() for method in ops)
+
+
+def _api_fields() -> list[str]:
+    """Every property name of the API's request schemas."""
+    from api.api import api
+
+    schemas = api.get_openapi_schema()["components"]["schemas"]
+    return sorted({name for schema in schemas.values() for name in schema.get("properties", {})})
+
+
+API_ID = st.one_of(st.sampled_from(["9" * 40, "-1", "0", "2147483648", "9223372036854775808", "x", "%00"]), st.just(""))
+API_BODY = st.one_of(
+    st.dictionaries(st.sampled_from(_api_fields()), JSON_VALUE, max_size=5).map(lambda d: json.dumps(d).encode()),
+    st.sampled_from([b"{", b"[1, 2", b"null", b'"x"', b"5", b'{"name": "a\\u0000b"}', b"\xff\xfe", b"{}" * 100]),
+    st.binary(max_size=100),
+)
+
+
+@pytest.mark.parametrize(("method", "path"), _api_operations(), ids=lambda v: v)
+@settings(
+    max_examples=6,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    ids=st.lists(API_ID, min_size=3, max_size=3),
+    body=API_BODY,
+    query=st.dictionaries(st.sampled_from(["q", "team", "page", "x"]), st.sampled_from(HOSTILE), max_size=2),
+)
+def test_the_api_never_fails(world, method, path, ids, body, query):
+    """Broken JSON, bodies that are not objects, NUL bytes, numbers too big
+    for any column, hostile ids and query values: a 4xx in the API's shape
+    (a code and a message), never a server error."""
+    from api import tokens
+
+    raw = world.setdefault("token", tokens.create_token(user=world["alice"], name="fuzz").raw)
+    url = "/api/v1" + path
+    for index, name in enumerate(re.findall(r"\{(\w+)\}", path)):
+        url = url.replace("{" + name + "}", ids[index] or "1")
+    client = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {raw}"})
+    with transaction.atomic():
+        if method in ("GET", "DELETE"):
+            response = client.generic(
+                method,
+                url,
+                data=b"",
+                QUERY_STRING=urlencode(query),
+            )
+        else:
+            response = client.generic(method, url, data=body, content_type="application/json")
+        transaction.set_rollback(True)
+    assert response.status_code < 500, (method, url, body, response.content[:300])
+    assert response["Content-Type"].startswith("application/json"), (method, url)
+    if response.status_code >= 400:
+        answer = response.json()
+        assert answer["code"] and answer["message"], (method, url, answer)

@@ -1,21 +1,27 @@
 """The Microsoft 365 status connector against a local HTTPS server that
 answers like Microsoft's token endpoint and Graph (documented shapes:
 OpenID configuration, client-credentials token, GET /users/{upn},
-POST /communications/getPresencesByUserId)."""
+POST /communications/getPresencesByUserId, and the change notifications:
+POST/PATCH/DELETE /subscriptions, the validationToken handshake Graph makes
+against the notification URL before it creates a subscription, and the
+change and lifecycle notifications it posts there)."""
 
 import datetime as dt
 import ipaddress
 import json
 import ssl
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from django.urls import reverse
 
 from profiles.automation import triggers
 from profiles.automation.connectors import m365 as connectors
@@ -63,6 +69,8 @@ class FakeMicrosoft(BaseHTTPRequestHandler):
     log: list[str] = []
     throttle: str | None = None  # answer getPresencesByUserId with 429 and this Retry-After
     batches: list[int] = []
+    subscriptions: dict[str, dict] = {}  # Graph's side of the change notifications
+    validations: list[tuple[str, int, str, bool]] = []  # (url, status, content type, token echoed)
 
     def log_message(self, *args):  # keep the test output quiet
         pass
@@ -110,10 +118,119 @@ class FakeMicrosoft(BaseHTTPRequestHandler):
             )
         return self._json(404, {"error": {"code": "NotFound", "message": path}})
 
+    # --- change notifications (subscriptions) ---
+
+    def _validate(self, url: str) -> bool:
+        """Graph's handshake: POST ?validationToken=… with an empty text/plain
+        body; the endpoint must answer 200, text/plain, the token as it is,
+        within 10 s."""
+        token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+        try:
+            answer = requests.post(
+                f"{url}?validationToken={quote(token)}",
+                data=b"",
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=10,
+            )
+        except requests.RequestException:
+            self.validations.append((url, 0, "", False))
+            return False
+        content_type = answer.headers.get("Content-Type", "")
+        echoed = answer.text == token
+        self.validations.append((url, answer.status_code, content_type, echoed))
+        return answer.status_code == 200 and content_type.startswith("text/plain") and echoed
+
+    def _expiry_error(self, value: str):
+        expires = dt.datetime.fromisoformat(value)
+        if expires > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=60):
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "code": "ExtensionError",
+                        "message": "Subscription expiration can only be 60 minutes in the future.",
+                    }
+                },
+            )
+        return None
+
+    def _create_subscription(self, request: dict):
+        resource = request.get("resource", "")
+        prefix = "/communications/presences?$filter=id in ("
+        ids = [i.strip().strip("'") for i in resource.removeprefix(prefix).rstrip(")").split(",")]
+        if (
+            request.get("changeType") != "updated"
+            or not resource.startswith(prefix)
+            or not 1 <= len(ids) <= 650
+            or not request.get("clientState")
+            or len(request["clientState"]) > 128
+        ):
+            return self._json(400, {"error": {"code": "InvalidRequest", "message": f"Invalid request: {request}"}})
+        if self._expiry_error(request["expirationDateTime"]):
+            return None
+        for url in {request["notificationUrl"], request.get("lifecycleNotificationUrl") or request["notificationUrl"]}:
+            if not self._validate(url):
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "code": "InvalidRequest",
+                            "message": "Subscription validation request failed. Notification endpoint must respond "
+                            "with 200 OK to validation request.",
+                        }
+                    },
+                )
+        subscription = {
+            "@odata.context": "https://graph/v1.0/$metadata#subscriptions/$entity",
+            "id": str(uuid.uuid4()),
+            "resource": resource,
+            "applicationId": CLIENT_ID,
+            "changeType": "updated",
+            "clientState": request["clientState"],
+            "notificationUrl": request["notificationUrl"],
+            "lifecycleNotificationUrl": request.get("lifecycleNotificationUrl"),
+            "expirationDateTime": request["expirationDateTime"],
+            "creatorId": CLIENT_ID,
+            "includeResourceData": False,
+            "latestSupportedTlsVersion": "v1_2",
+            "ids": ids,  # not Graph's: what the fake notifies about
+        }
+        self.subscriptions[subscription["id"]] = subscription
+        return self._json(201, {k: v for k, v in subscription.items() if k != "ids"})
+
+    def do_PATCH(self):
+        path = urlsplit(self.path).path
+        self.log.append(f"PATCH {path}")
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if not self._authorised():
+            return None
+        subscription = self.subscriptions.get(path.removeprefix("/v1.0/subscriptions/"))
+        if subscription is None:
+            return self._json(404, {"error": {"code": "ResourceNotFound", "message": "The object was not found."}})
+        if self._expiry_error(body["expirationDateTime"]):
+            return None
+        subscription["expirationDateTime"] = body["expirationDateTime"]
+        return self._json(200, {k: v for k, v in subscription.items() if k != "ids"})
+
+    def do_DELETE(self):
+        path = urlsplit(self.path).path
+        self.log.append(f"DELETE {path}")
+        if not self._authorised():
+            return None
+        if self.subscriptions.pop(path.removeprefix("/v1.0/subscriptions/"), None) is None:
+            return self._json(404, {"error": {"code": "ResourceNotFound", "message": "The object was not found."}})
+        self.send_response(204)
+        self.end_headers()
+        return None
+
     def do_POST(self):
         path = urlsplit(self.path).path
         self.log.append(f"POST {path}")
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if path == "/v1.0/subscriptions":
+            if not self._authorised():
+                return None
+            return self._create_subscription(json.loads(body))
         if path == f"/{TENANT}/oauth2/v2.0/token":
             form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             if (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) != (
@@ -179,6 +296,8 @@ def microsoft(tmp_path, monkeypatch):
     FakeMicrosoft.log = []
     FakeMicrosoft.throttle = None
     FakeMicrosoft.batches = []
+    FakeMicrosoft.subscriptions = {}
+    FakeMicrosoft.validations = []
     yield f"https://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
@@ -370,3 +489,233 @@ def test_presences_are_asked_in_batches_of_650(teams, alice):
     status = connectors.poll_m365(teams)
     assert status.startswith("ok: 701 users polled")
     assert FakeMicrosoft.batches == [650, 51]
+
+
+# --- change notifications: subscriptions, the validation handshake, notifications ---------------
+
+ALICE_ID = GRAPH_IDS["alice@example.com"]
+
+
+@pytest.fixture
+def pushed(teams, alice, live_server):
+    """The connector with the portal's address (the live server) for
+    Graph's notifications, after a first poll made the subscription."""
+    StatusConnector.objects.filter(pk=teams.pk).update(notification_url=live_server.url)
+    teams.refresh_from_db()
+    status = connectors.poll_m365(teams)
+    assert status.endswith("; change notifications: 1 subscription (1 created)"), status
+    return teams
+
+
+def _graph_posts(url: str, items: list[dict]) -> requests.Response:
+    """POST notifications as Graph does (its JSON, its content type)."""
+    return requests.post(
+        url,
+        data=json.dumps({"value": items}),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=10,
+    )
+
+
+def _change(subscription: dict, graph_id: str, client_state: str | None = None) -> dict:
+    return {
+        "subscriptionId": subscription["id"],
+        "clientState": subscription["clientState"] if client_state is None else client_state,
+        "changeType": "updated",
+        "resource": f"communications/presences('{graph_id}')",
+        "subscriptionExpirationDateTime": subscription["expirationDateTime"],
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.presence",
+            "@odata.id": f"communications/presences('{graph_id}')",
+            "id": graph_id,
+        },
+        "tenantId": TENANT,
+    }
+
+
+def _lifecycle(subscription: dict, event: str) -> dict:
+    return {
+        "subscriptionId": subscription["id"],
+        "subscriptionExpirationDateTime": subscription["expirationDateTime"],
+        "tenantId": TENANT,
+        "clientState": subscription["clientState"],
+        "lifecycleEvent": event,
+    }
+
+
+def _only_subscription() -> dict:
+    (subscription,) = FakeMicrosoft.subscriptions.values()
+    return subscription
+
+
+def test_a_subscription_is_made_after_graph_validated_the_endpoint(pushed, live_server):
+    from profiles.models import GraphSubscription
+
+    subscription = _only_subscription()
+    endpoint = f"{live_server.url}/hooks/graph/{pushed.pk}/"
+    assert (subscription["notificationUrl"], subscription["lifecycleNotificationUrl"]) == (endpoint, endpoint)
+    assert subscription["resource"] == f"/communications/presences?$filter=id in ('{ALICE_ID}')"
+    # The portal answered Graph's validationToken: 200, text/plain, the token itself.
+    assert FakeMicrosoft.validations == [(endpoint, 200, "text/plain; charset=utf-8", True)]
+    stored = GraphSubscription.objects.get(connector=pushed)
+    assert (stored.subscription_id, stored.client_state, stored.graph_ids) == (
+        subscription["id"],
+        subscription["clientState"],
+        [ALICE_ID],
+    )
+    assert len(stored.client_state) >= 64
+    # With the subscription standing, the full poll slows down to a resync.
+    pushed.refresh_from_db()
+    assert (pushed.next_poll_at - pushed.checked_at).total_seconds() >= connectors.PUSH_RESYNC_SECONDS - 1
+    # The next poll keeps it: no second subscription, no renewal yet.
+    assert connectors.poll_m365(pushed).endswith("; change notifications: 1 subscription (1 kept)")
+    assert len(FakeMicrosoft.subscriptions) == 1
+
+
+def test_validation_handshake_on_the_endpoint(client, teams):
+    url = reverse("graph-notifications", args=[teams.pk])
+    token = "Validation: Testing client application reachability for subscription Request-Id: 42"
+    # Not offered while the connector has no public address.
+    assert client.post(f"{url}?validationToken={quote(token)}", content_type="text/plain").status_code == 404
+    StatusConnector.objects.filter(pk=teams.pk).update(notification_url="https://portal.example.com")
+    response = client.post(f"{url}?validationToken={quote(token)}", content_type="text/plain")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == token
+    assert client.get(url).status_code == 405
+    assert client.post(f"{url}?validationToken=", content_type="text/plain").status_code == 400
+    unknown = reverse("graph-notifications", args=[999999])
+    assert client.post(f"{unknown}?validationToken=x", content_type="text/plain").status_code == 404
+
+
+def test_change_notification_switches_and_returns_reading_only_that_user(pushed, live_server):
+    subscription = _only_subscription()
+    FakeMicrosoft.log.clear()
+    FakeMicrosoft.presence[ALICE_ID] = "InAMeeting"
+    answer = _graph_posts(subscription["notificationUrl"], [_change(subscription, ALICE_ID)])
+    assert answer.status_code == 202
+    assert _profile(pushed.presences.get().user) == "In a meeting"
+    assert FakeMicrosoft.batches[-1] == 1  # one id read, the notified one
+    FakeMicrosoft.presence.clear()
+    assert _graph_posts(subscription["notificationUrl"], [_change(subscription, ALICE_ID)]).status_code == 202
+    assert _profile(pushed.presences.get().user) == "In the office"
+    assert FakeMicrosoft.log.count("POST /v1.0/communications/getPresencesByUserId") == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("wrong state", 403),
+        ("unknown subscription", 403),
+        ("not json", 400),
+        ("no value", 400),
+    ],
+)
+def test_a_notification_without_the_right_client_state_changes_nothing(pushed, body, status):
+    subscription = _only_subscription()
+    FakeMicrosoft.presence[ALICE_ID] = "InAMeeting"
+    FakeMicrosoft.log.clear()
+    url = subscription["notificationUrl"]
+    headers = {"Content-Type": "application/json"}
+    if body == "wrong state":
+        answer = _graph_posts(url, [_change(subscription, ALICE_ID, client_state="guessed")])
+    elif body == "unknown subscription":
+        answer = _graph_posts(url, [_change({**subscription, "id": str(uuid.uuid4())}, ALICE_ID)])
+    elif body == "not json":
+        answer = requests.post(url, data=b"{value", headers=headers, timeout=10)
+    else:
+        answer = requests.post(url, data=b'{"items": []}', headers=headers, timeout=10)
+    assert answer.status_code == status
+    assert FakeMicrosoft.log == []
+    assert _profile(pushed.presences.get().user) == "In the office"
+
+
+def test_renewal_before_the_subscription_lapses(pushed):
+    from django.utils import timezone
+
+    from profiles.models import GraphSubscription
+
+    soon = timezone.now() + dt.timedelta(minutes=10)
+    GraphSubscription.objects.filter(connector=pushed).update(expires_at=soon)
+    assert connectors.poll_m365(pushed).endswith("; change notifications: 1 subscription (1 renewed)")
+    subscription = _only_subscription()
+    assert any(line.startswith("PATCH /v1.0/subscriptions/") for line in FakeMicrosoft.log)
+    renewed = GraphSubscription.objects.get(connector=pushed).expires_at
+    assert renewed > soon + dt.timedelta(minutes=40)
+    assert renewed == dt.datetime.fromisoformat(subscription["expirationDateTime"])
+
+
+def test_lifecycle_reauthorization_required_renews_at_the_next_tick(pushed):
+    subscription = _only_subscription()
+    answer = _graph_posts(
+        subscription["lifecycleNotificationUrl"], [_lifecycle(subscription, "reauthorizationRequired")]
+    )
+    assert answer.status_code == 202
+    assert connectors.due_connectors() == [pushed.pk]
+    assert poll_status_connectors() == {"queued": 1}
+    pushed.refresh_from_db()
+    assert pushed.status.endswith("; change notifications: 1 subscription (1 renewed)")
+
+
+def test_lifecycle_subscription_removed_makes_a_new_one(pushed):
+    from profiles.models import GraphSubscription
+
+    subscription = _only_subscription()
+    FakeMicrosoft.subscriptions.clear()  # Graph removed it
+    answer = _graph_posts(subscription["lifecycleNotificationUrl"], [_lifecycle(subscription, "subscriptionRemoved")])
+    assert answer.status_code == 202
+    assert not GraphSubscription.objects.exists()
+    assert poll_status_connectors() == {"queued": 1}
+    assert GraphSubscription.objects.get().subscription_id == _only_subscription()["id"] != subscription["id"]
+
+
+def test_lifecycle_missed_reads_everyone_at_the_next_tick(pushed):
+    subscription = _only_subscription()
+    FakeMicrosoft.presence[ALICE_ID] = "InACall"
+    assert (
+        _graph_posts(subscription["lifecycleNotificationUrl"], [_lifecycle(subscription, "missed")]).status_code == 202
+    )
+    assert _profile(pushed.presences.get().user) == "In the office"  # nothing read yet
+    assert poll_status_connectors() == {"queued": 1}
+    assert _profile(pushed.presences.get().user) == "In a meeting"
+
+
+def test_an_address_graph_cannot_validate_keeps_the_fast_poll(teams, alice):
+    # Nobody listens there: Graph's validation fails, so does the subscription.
+    StatusConnector.objects.filter(pk=teams.pk).update(notification_url="http://127.0.0.1:9")
+    teams.refresh_from_db()
+    status = connectors.poll_m365(teams)
+    assert status.startswith("ok: 1 users polled")
+    assert "; change notifications failed, polling every 10 s meanwhile: POST " in status
+    assert "Subscription validation request failed" in status
+    teams.refresh_from_db()
+    assert (teams.next_poll_at - teams.checked_at).total_seconds() <= 10
+    assert FakeMicrosoft.subscriptions == {}
+
+
+def test_subscriptions_go_when_the_address_or_the_users_go(pushed, live_server):
+    from profiles.models import GraphSubscription, Trigger
+
+    StatusConnector.objects.filter(pk=pushed.pk).update(notification_url="")
+    pushed.refresh_from_db()
+    assert "change notifications" not in connectors.poll_m365(pushed)
+    assert FakeMicrosoft.subscriptions == {} and not GraphSubscription.objects.exists()
+    # Back on, then the last meeting trigger removed.
+    StatusConnector.objects.filter(pk=pushed.pk).update(notification_url=live_server.url)
+    pushed.refresh_from_db()
+    assert connectors.poll_m365(pushed).endswith("(1 created)")
+    Trigger.objects.filter(connector=pushed).delete()
+    assert connectors.poll_m365(pushed) == "ok: no user has a meeting trigger on this connector"
+    assert FakeMicrosoft.subscriptions == {} and not GraphSubscription.objects.exists()
+
+
+def test_notification_address_must_be_https_except_on_this_machine():
+    from django.core.exceptions import ValidationError
+
+    from profiles.models import validate_notification_url
+
+    validate_notification_url("https://portal.example.com")
+    validate_notification_url("http://127.0.0.1:8000")
+    for bad in ("http://portal.example.com", "https://portal.example.com/?x=1"):
+        with pytest.raises(ValidationError):
+            validate_notification_url(bad)

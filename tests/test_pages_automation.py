@@ -283,6 +283,14 @@ UNTIL = dt.datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
             "Your timer ended (timer ended); you are back in the profile from before it.",
         ),
         (
+            Selection(profile=DND, source=Source.SESSION_END, source_detail="the last client disconnected"),
+            "Your last client disconnected; your session trigger switched you to it.",
+        ),
+        (
+            Selection(profile=OFFICE, source=Source.SESSION_BACK, source_detail="a client connected again"),
+            "A client connected again; you are back in the profile from before.",
+        ),
+        (
             Selection(profile=OFFICE, source=Source.SYSTEM, source_detail="re-apply"),
             "The portal applied it (re-apply).",
         ),
@@ -307,3 +315,29 @@ def test_presence_page_says_why_after_a_meeting_switch(client, alice):
     assert "You are in a meeting (Teams). When it ends you go back to In the office." in html
     select_profile(user=alice, profile=profile_named(alice, "Out of the office"))
     assert "You chose it." in client.get(reverse("profiles:presence")).content.decode()
+
+
+def test_the_region_list_follows_the_chosen_country(client, alice):
+    # htmx asks for the list when the country changes (the field's own name, with its form prefix).
+    url = reverse("profiles:holiday_regions")
+    html = client.get(url, {"new-holiday_country": "AT Austria"}).content.decode()
+    assert html.startswith('<datalist id="holiday-regions">')
+    assert '<option value="9">AT: Wien</option>' in html
+    assert "DE: Bayern" not in html
+    every = client.get(url, {"t5-holiday_country": ""}).content.decode()
+    assert "AT: Wien" in every and "DE: Bayern" in every
+    assert "DE: Bayern" in client.get(url, {"t5-holiday_country": "XX"}).content.decode()
+
+
+def test_without_javascript_the_form_lists_the_regions_of_its_country(client, alice):
+    profile = profile_named(alice, "Do Not Disturb")
+    trigger = triggers.create_time_trigger(user=alice, profile=profile, time_of_day=dt.time(8), holiday_country="DE")
+    html = client.get(reverse("profiles:trigger_edit", args=[trigger.pk])).content.decode()
+    assert '<option value="BY">DE: Bayern</option>' in html and "AT: Wien" not in html
+    # A refused form comes back with the regions of the country it was sent with.
+    profile, data = _trigger_form(alice, holiday_country="AT", holiday_subdivision="ZZ")
+    response = client.post(reverse("profiles:time_trigger_new", args=[profile.pk]), data)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "AT: Wien" in html and "DE: Bayern" not in html
+    assert 'hx-get="/triggers/holiday-regions/"' in html

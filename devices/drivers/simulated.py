@@ -9,7 +9,7 @@ commands: the portal's (apply) or a person's at the "handset"
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import F
@@ -23,12 +23,36 @@ from portal import bulk
 def configured_states(numbers: list[str]) -> dict[str, tuple[int, ExtensionState]]:
     """Each extension's id with its simulated actual state, read as plain
     rows (3 queries, no model instances: a batch converge reads hundreds)."""
+    return {number: (ext.id, ext.state) for number, ext in _read(numbers).items()}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    state: ExtensionState
+    has_row: bool  # a SimulatedDevice row exists
+    fault: str
+    fault_count: int
+
+
+def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
+    """The extensions' stored state and faults (3 queries). ``lock``: the
+    extension rows are locked in the same read, in id order."""
+    extensions = Extension.objects.filter(bulk.any_of("number", numbers))
+    if lock:
+        extensions = extensions.select_for_update(of=("self",)).order_by("pk")
     rows = list(
-        Extension.objects.filter(bulk.any_of("number", numbers)).values_list("pk", "number", "simulated__state")
+        extensions.values_list(
+            "pk", "number", "simulated__state", "simulated__extension_id", "simulated__fault", "simulated__fault_count"
+        )
     )
-    ids = [pk for pk, _, _ in rows]
+    ids = [row[0] for row in rows]
     destinations: dict[int, list[int]] = {}
-    for ext_id, pk in Destination.objects.filter(bulk.any_of("extension_id", ids)).values_list("extension_id", "pk"):
+    for ext_id, pk in (
+        Destination.objects.filter(bulk.any_of("extension_id", ids))
+        .order_by("extension_id", "position", "id")
+        .values_list("extension_id", "pk")
+    ):
         destinations.setdefault(ext_id, []).append(pk)
     teams: dict[int, list[int]] = {}
     for ext_id, pk in (
@@ -38,7 +62,7 @@ def configured_states(numbers: list[str]) -> dict[str, tuple[int, ExtensionState
     ):
         teams.setdefault(ext_id, []).append(pk)
     result = {}
-    for ext_id, number, stored in rows:
+    for ext_id, number, stored, row_id, fault, fault_count in rows:
         base = idle_extension(destinations.get(ext_id, ()), teams.get(ext_id, ()))
         if stored:
             saved = ExtensionState.from_json(stored)
@@ -49,7 +73,7 @@ def configured_states(numbers: list[str]) -> dict[str, tuple[int, ExtensionState
                 teams={k: v for k, v in saved.teams.items() if k in base.teams},
             )
             base = overlay(base, saved)
-        result[number] = (ext_id, base)
+        result[number] = _Stored(ext_id, base, row_id is not None, fault or "", fault_count or 0)
     return result
 
 
@@ -72,21 +96,8 @@ class SimulatedDriver:
         # cannot deadlock) serialises writers of one device, so a handset
         # change (devices.services.manual_change) made meanwhile is not lost.
         with transaction.atomic():
-            list(
-                Extension.objects.select_for_update()
-                .filter(bulk.any_of("number", numbers))
-                .order_by("pk")
-                .values_list("pk")
-            )
-            current = configured_states(numbers)
-            faults = {
-                ext_id: (fault, count)
-                for ext_id, fault, count in SimulatedDevice.objects.filter(
-                    bulk.any_of("extension_id", [i for i, _ in current.values()])
-                )
-                .exclude(fault=SimulatedDevice.Fault.NONE)
-                .values_list("extension_id", "fault", "fault_count")
-            }
+            stored = _read(numbers, lock=True)
+            current = {n: (ext.id, ext.state) for n, ext in stored.items()}
             results: list[StepResult] = []
             changed: dict[str, ExtensionState] = {}
             for command in commands:
@@ -95,7 +106,7 @@ class SimulatedDriver:
                     results.append(StepResult(command, ok=False, error=f"extension {command.extension} does not exist"))
                     break
                 ext_id, state = current[command.extension]
-                fault, fault_count = faults.get(ext_id, (SimulatedDevice.Fault.NONE, 0))
+                fault, fault_count = stored[command.extension].fault, stored[command.extension].fault_count
                 if fault == SimulatedDevice.Fault.PERMANENT:
                     results.append(
                         StepResult(
@@ -120,19 +131,24 @@ class SimulatedDriver:
                 current[command.extension] = (ext_id, state)
                 changed[command.extension] = state
                 results.append(StepResult(command, ok=True, duration_ms=int((time.perf_counter() - started) * 1000)))
-            save_states({current[n][0]: s for n, s in changed.items()})
+            save_states(
+                {current[n][0]: s for n, s in changed.items()},
+                existing={ext.id for ext in stored.values() if ext.has_row},
+            )
         self.applied_states = {n: state for n, (_, state) in current.items()}
         return results
 
 
-def save_states(states: dict[int, ExtensionState]) -> None:
+def save_states(states: dict[int, ExtensionState], existing: set[int] | None = None) -> None:
     """Write simulated states (extension id -> state): one UPDATE for the
-    existing rows, one INSERT for new ones, from plain values."""
+    existing rows, one INSERT for new ones, from plain values. ``existing``:
+    the extensions known to have a row (read under the caller's lock)."""
     if not states:
         return
-    existing = set(
-        SimulatedDevice.objects.filter(bulk.any_of("extension_id", states)).values_list("extension_id", flat=True)
-    )
+    if existing is None:
+        existing = set(
+            SimulatedDevice.objects.filter(bulk.any_of("extension_id", states)).values_list("extension_id", flat=True)
+        )
     update = [ext_id for ext_id in states if ext_id in existing]
     bulk.update_rows(SimulatedDevice, update, {"state": [states[ext_id].to_json() for ext_id in update]})
     new = [ext_id for ext_id in states if ext_id not in existing]

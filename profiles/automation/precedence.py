@@ -24,6 +24,13 @@ the user's lock, call decide, and carry the decision out
   it short: its profile becomes the one the timer returns to.
 - A plain selection (by hand without a timer, or by an earlier trigger) is
   no state that blocks anything: the next trigger switches at its time.
+- Session triggers (the user's last client left; a client is back): the
+  last client leaving switches like a meeting starting (a sticky profile
+  chosen by hand is not left, a running meeting is not interrupted, the
+  profile left is remembered); a client connecting again returns only from
+  the profile the session trigger selected itself, sticky or not. The
+  session's profile is a plain selection otherwise: a later time trigger
+  switches at its time.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ Source = Selection.Source
 __all__ = [
     "Decision",
     "MeetingEnded",
+    "ClientBack",
+    "ClientsLeft",
     "MeetingStarted",
     "Outcome",
     "Phase",
@@ -125,7 +134,22 @@ class MeetingEnded:
     another_meeting: bool = False  # another source still reports one
 
 
-Event = TriggerFired | TimerEnded | MeetingStarted | MeetingEnded
+@dataclass(frozen=True)
+class ClientsLeft:
+    """The user's last client session ended (disconnect or expiry)."""
+
+    profile: Ref  # the session trigger's profile
+    label: str
+
+
+@dataclass(frozen=True)
+class ClientBack:
+    """A client of the user connected again (with "return on connect")."""
+
+    label: str
+
+
+Event = TriggerFired | TimerEnded | MeetingStarted | MeetingEnded | ClientsLeft | ClientBack
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,10 @@ def decide(state: UserState, event: Event) -> Decision:
         return _meeting_started(state, event)
     if isinstance(event, MeetingEnded):
         return _meeting_ended(state, event)
+    if isinstance(event, ClientsLeft):
+        return _clients_left(state, event)
+    if isinstance(event, ClientBack):
+        return _client_back(state, event)
     raise TypeError(f"not an automation event: {event!r}")
 
 
@@ -277,4 +305,36 @@ def _meeting_ended(state: UserState, event: MeetingEnded) -> Decision:
             until=state.until,
             previous=state.until_profile if state.until is not None else None,
         ),
+    )
+
+
+def _clients_left(state: UserState, event: ClientsLeft) -> Decision:
+    profile = event.profile
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    phase = state.phase
+    if phase == Phase.MEETING:
+        return Decision(Outcome.UNCHANGED, "a meeting is running")
+    if phase == Phase.STICKY:
+        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
+    if state.profile is not None and state.profile.id == profile.id:
+        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    return Decision(
+        Outcome.APPLIED,
+        f"switched to {profile.name}",
+        switch=Switch(profile, Source.SESSION_END, event.label, previous=state.profile),
+    )
+
+
+def _client_back(state: UserState, event: ClientBack) -> Decision:
+    if state.source != Source.SESSION_END:
+        return Decision(Outcome.UNCHANGED, "the user chose another profile meanwhile")
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    if state.previous is None:
+        return Decision(Outcome.UNCHANGED, "nothing to return to")
+    return Decision(
+        Outcome.APPLIED,
+        f"switched to {state.previous.name}",
+        switch=Switch(state.previous, Source.SESSION_BACK, event.label),
     )

@@ -52,8 +52,18 @@ def due_scan() -> dict:
         send_firings=fire_triggers.delay,
         send_clear_after=clear_after_users.delay,
         send_calendars=refresh_calendars.delay,
+        send_expired_sessions=expire_client_sessions.delay,
     )
     return result.__dict__
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_client_sessions(session_ids: list[int]) -> int:
+    """End a batch of client sessions that stopped heartbeating, as if
+    disconnected (each at most once, see events.expire_client_sessions)."""
+    from profiles import events
+
+    return events.expire_client_sessions(session_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -64,6 +74,13 @@ def poll_status_connectors() -> dict:
     for connector_id in due:
         poll_connector.delay(connector_id)
     return {"queued": len(due)}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def presences_notified(connector_id: int, graph_ids: list[str]) -> str:
+    """Graph's change notifications named these users: read their presence
+    (connectors.m365.refresh_presences)."""
+    return m365.refresh_presences(connector_id, graph_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)

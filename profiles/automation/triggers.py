@@ -185,16 +185,27 @@ def holiday_countries() -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=1)
-def holiday_regions() -> list[tuple[str, str]]:
-    """(region code, "country: region name") of every subdivision."""
-    rows = []
+def _all_holiday_regions() -> dict[str, list[tuple[str, str]]]:
+    rows = {}
     for code, subdivisions in holidays.list_supported_countries().items():
         entity = getattr(holidays, code, None)
         aliases = getattr(entity, "subdivisions_aliases", {}) or {}
-        named = {sub: alias for alias, sub in aliases.items()}
-        for sub in subdivisions:
-            rows.append((sub, f"{code}: {named.get(sub, sub)}"))
+        named: dict[str, str] = {}
+        for alias, sub in aliases.items():
+            named.setdefault(sub, alias)  # the first alias is the full name ("Wien", not "W")
+        rows[code] = [(sub, f"{code}: {named.get(sub, sub)}") for sub in subdivisions]
     return rows
+
+
+def holiday_regions(country: str = "") -> list[tuple[str, str]]:
+    """(region code, "country: region name") of the subdivisions of
+    ``country`` ("DE", or "DE Germany" as typed from the list), or of every
+    country while none (or an unknown one) is chosen."""
+    regions = _all_holiday_regions()
+    code = (country or "").split(" ")[0].strip().upper()
+    if code in regions:
+        return regions[code]
+    return [row for rows in regions.values() for row in rows]
 
 
 def profile_triggers(user, profile: PresenceProfile) -> list[Trigger]:

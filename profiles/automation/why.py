@@ -50,6 +50,10 @@ def why_selected(selection: Selection | None, *, previous: PresenceProfile | Non
         why = _("Your timer ended (%(detail)s); you are back in the profile from before it.") % {
             "detail": detail or _("timer ended")
         }
+    elif source == Source.SESSION_END:
+        why = _("Your last client disconnected; your session trigger switched you to it.")
+    elif source == Source.SESSION_BACK:
+        why = _("A client connected again; you are back in the profile from before.")
     elif source == Source.SYSTEM:
         why = _("The portal applied it (%(detail)s).") % {"detail": detail or _("system")}
     else:

@@ -32,6 +32,7 @@ from profiles.services.switching import (
     reapply,
     reapply_many,
     select_profile,
+    staff_switch,
     switch_profiles,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "reapply",
     "reapply_many",
     "select_profile",
+    "staff_switch",
     "switch_profiles",
     "update_action",
     "update_profile",

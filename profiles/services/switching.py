@@ -33,6 +33,7 @@ import enum
 import json
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
@@ -53,20 +54,35 @@ from profiles.selectors import load_devices, load_devices_many
 
 Source = Selection.Source
 # Sources that are automation: they never leave a sticky profile (docs/rules.md#rule-9).
-AUTOMATIC_SOURCES = frozenset({Source.TRIGGER, Source.MEETING, Source.MEETING_END, Source.CLEAR_AFTER})
-# What a meeting's end switches with (back, or to a timer that ran out): the
-# sticky rule lets these leave a sticky profile that a meeting selected
-# (pascom: pin the meeting profile, and return after the meeting; README
-# "Precedence"). A sticky profile chosen by hand still blocks them.
-MEETING_RETURN_SOURCES = frozenset({Source.MEETING_END, Source.CLEAR_AFTER})
+AUTOMATIC_SOURCES = frozenset(
+    {
+        Source.TRIGGER,
+        Source.MEETING,
+        Source.MEETING_END,
+        Source.CLEAR_AFTER,
+        Source.SESSION_END,
+        Source.SESSION_BACK,
+    }
+)
+# What a return switches with -> the source whose selection it may leave even
+# when that profile is sticky: a meeting's end (back, or to a timer that ran
+# out) leaves the profile the meeting selected (pascom: pin the meeting
+# profile, and return after the meeting; README "Precedence"), and a client
+# connecting again leaves the profile its session trigger selected. A
+# sticky profile chosen by hand still blocks them.
+RETURNS_FROM = {
+    Source.MEETING_END: Source.MEETING,
+    Source.CLEAR_AFTER: Source.MEETING,
+    Source.SESSION_BACK: Source.SESSION_END,
+}
 
 
 def sticky_blocks(*, sticky: bool, selected_by: str, source: str) -> bool:
     """The sticky rule: an automatic source never leaves a sticky profile,
-    except a meeting's end leaving the profile that meeting selected."""
+    except a return leaving the profile its own start selected."""
     if source not in AUTOMATIC_SOURCES or not sticky:
         return False
-    return not (selected_by == Source.MEETING and source in MEETING_RETURN_SOURCES)
+    return selected_by != RETURNS_FROM.get(source)
 
 
 # Rounds of compare-and-set before giving up on a user whose selection keeps moving.
@@ -232,6 +248,50 @@ def presence_event(selection: Selection) -> tuple[str, None, dict]:
             "since": selection.since.isoformat(),
         },
     )
+
+
+# Outcomes of a staff switch, as the API and the admin report them.
+STAFF_SKIPS = {
+    SwitchOutcome.DISABLED: "presence_disabled",
+    SwitchOutcome.NOT_ALLOWED: "not_available",
+    SwitchOutcome.PROMPT_REQUIRED: "prompt_required",
+    SwitchOutcome.STICKY: "sticky",
+}
+
+
+def staff_switch(
+    *, actor, profile: PresenceProfile, user_ids, until: dt.datetime | None = None, prompt_values: dict | None = None
+) -> dict[str, int]:
+    """Switch a set of users to a system profile (an office closure, a fire
+    drill), optionally until a time: then each returns to what they had (the
+    clear-after of the due-scan). One call of switch_profiles for all of
+    them. A staff member's choice is not automation, so it also leaves
+    sticky profiles. Users for whom the profile is not available, who have
+    no presence profiles, or whose profile asks for values not given in
+    ``prompt_values`` are skipped and counted; inactive users are left out.
+    The audit rows name ``actor``. Returns outcome -> number of users."""
+    if profile.kind != PresenceProfile.Kind.SYSTEM:
+        raise NotAllowed("Staff switch users to system profiles only.")
+    active = get_user_model().objects.filter(pk__in=list(user_ids), is_active=True)
+    ids = sorted(active.values_list("pk", flat=True))
+    detail = f"switched by {actor.get_username()}"
+    switches = [
+        Switch(
+            user_id=user_id,
+            profile_id=profile.pk,
+            source_detail=detail,
+            prompt_values=prompt_values,
+            until=until,
+            actor_id=actor.pk,
+        )
+        for user_id in ids
+    ]
+    counts: dict[str, int] = {}
+    results = switch_profiles(switches, source=Source.ADMIN, reason="staff switch") if switches else {}
+    for result in results.values():
+        outcome = "switched" if result.switched else STAFF_SKIPS[result.outcome]
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 # --- re-apply and preview ---------------------------------------------------------------
@@ -535,7 +595,7 @@ plan AS (
     SELECT v.*, o.profile_id AS old_id, o.name AS old_name,
         CASE
             WHEN l.user_id IS NULL THEN 'stale'
-            WHEN %(automatic)s AND o.sticky AND NOT (%(returning)s AND o.selected_by = %(meeting)s) THEN 'sticky'
+            WHEN %(automatic)s AND o.sticky AND o.selected_by IS DISTINCT FROM %(returns_from)s THEN 'sticky'
             WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id OR v.states::jsonb ? o.profile_id::text
                 OR v.plain::jsonb @> to_jsonb(o.profile_id) THEN 'go'
             ELSE 'unplanned'
@@ -617,9 +677,8 @@ def _write_postgresql(
         "now": now,
         "source": source,
         "automatic": source in AUTOMATIC_SOURCES,
-        # sticky_blocks() in SQL: a meeting's end leaves its own sticky profile.
-        "returning": source in MEETING_RETURN_SOURCES,
-        "meeting": Source.MEETING,
+        # sticky_blocks() in SQL: a return leaves its own start's sticky profile.
+        "returns_from": RETURNS_FROM.get(source),
         "version": cat.version,
         "user_id": [p.switch.user_id for p in planned],
         "profile_id": [p.new.pk for p in planned],

@@ -32,19 +32,36 @@ def _context(request: HttpRequest, profile: PresenceProfile, **extra) -> dict:
         "time_form": TimeTriggerForm(prefix="new"),
         "has_meeting_trigger": any(t.kind == "meeting" for t in triggers),
         "account": request.account,
-        **_holiday_lists(),
         "calendars": calendar.own_calendars(request.user, profile),
         "calendar_form": CalendarForm(prefix="cal"),
     }
     context.update(extra)
+    context.update(_holiday_lists(context["time_form"]))
     return context
 
 
-def _holiday_lists() -> dict:
+def _holiday_lists(form) -> dict:
+    """The searchable lists of the time trigger form; the regions are those
+    of the country already in the form (all while it has none), so the
+    list fits without JavaScript too; htmx swaps it when the country
+    changes (holiday_regions)."""
     return {
         "holiday_countries": trigger_services.holiday_countries(),
-        "holiday_regions": trigger_services.holiday_regions(),
+        "holiday_regions": trigger_services.holiday_regions(form["holiday_country"].value() or ""),
     }
+
+
+@login_required
+@require_GET
+def holiday_regions(request: HttpRequest) -> HttpResponse:
+    """The region list for the country typed in a time trigger form (htmx:
+    the country field's own value, whatever its form prefix)."""
+    country = next((v for k, v in request.GET.items() if k.endswith("holiday_country")), "")
+    return render(
+        request,
+        "profiles/_holiday_regions.html",
+        {"holiday_regions": trigger_services.holiday_regions(country[:40])},
+    )
 
 
 def _list_response(request: HttpRequest, profile: PresenceProfile, **extra) -> HttpResponse:
@@ -98,7 +115,7 @@ def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Time trigger saved."))
             return _list_response(request, trigger.profile)
-    context = {"trigger": trigger, "form": form, "profile": trigger.profile, **_holiday_lists()}
+    context = {"trigger": trigger, "form": form, "profile": trigger.profile, **_holiday_lists(form)}
     return page(request, "profiles/trigger_edit.html", context, "trigger-form", status=422 if form.errors else 200)
 
 

@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# expect() waits 5 s by default; the pages' polls and a loaded 2-core CI
+# machine need the same 10 s the contexts allow for actions.
+expect.set_options(timeout=10_000)
 
 # Playwright's sync API runs an event loop in this thread; Django's
 # async-safety check would refuse the ORM calls the tests make beside it.

@@ -16,7 +16,7 @@ from tests.factories import make_user, profile_named
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-USER_PAGES = ["/", "/profiles/", "/colleagues/", "/devices/", "/history/", "/presence/time-zone/"]
+USER_PAGES = ["/", "/profiles/", "/colleagues/", "/devices/", "/history/", "/presence/time-zone/", "/api-tokens/"]
 
 
 @pytest.fixture
@@ -86,3 +86,9 @@ def _request_for(user):
     request = RequestFactory().get("/admin/")
     request.user = user
     return request
+
+
+def test_the_api_docs_render_under_the_policy(open_page, alice, live_server):
+    page = open_page(alice)
+    page.goto(live_server.url + "/api/v1/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()

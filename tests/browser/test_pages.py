@@ -1,5 +1,6 @@
 """The user pages in a real browser: switching with a prompt, reordering an
-action, adding a time trigger, the refusal to delete the selected profile,
+action, adding a time trigger (the region list following its country),
+linking a CalDAV account, the refusal to delete the selected profile,
 and a colleague's switch appearing on the board."""
 
 import datetime as dt
@@ -105,6 +106,41 @@ def test_add_a_time_trigger(open_page, alice, live_server):
     assert_accessible(page)
     trigger = Trigger.objects.get(profile=holiday)
     assert trigger.time_of_day.strftime("%H:%M") == "18:30" and trigger.weekdays == 0b0011111
+
+
+def test_the_region_list_follows_the_country(open_page, alice, live_server):
+    holiday = profile_named(alice, "On holiday")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{holiday.pk}/triggers/")
+    regions = page.locator("#holiday-regions option")
+    bavaria = page.locator("#holiday-regions option", has_text="DE: Bayern")
+    expect(bavaria).to_have_count(1)  # every country's regions, first
+    country = page.get_by_label("Skip public holidays of")
+    country.fill("AT")
+    country.press("Tab")  # change: htmx swaps the list
+    expect(regions).to_have_count(9)
+    expect(regions.first).to_have_text("AT: Burgenland")
+    expect(bavaria).to_have_count(0)
+
+
+def test_link_a_caldav_account(open_page, alice, live_server):
+    from profiles.models import CalendarLink
+
+    meeting = profile_named(alice, "In a meeting")
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/profiles/{meeting.pk}/triggers/")
+    password = page.get_by_label("CalDAV password")
+    expect(password).to_be_hidden()  # an ICS address needs none
+    page.get_by_label("CalDAV account").check()
+    expect(password).to_be_visible()
+    page.get_by_label("Calendar address", exact=True).fill("https://dav.example.com/alice/work/")
+    page.get_by_label("CalDAV user name").fill("alice")
+    password.fill("s3cr3t-pw")
+    page.get_by_role("button", name="Link calendar").click()
+    expect(page.locator("#trigger-panel")).to_contain_text("CalDAV alice")
+    expect(page.locator("#trigger-panel")).not_to_contain_text("s3cr3t-pw")
+    link = CalendarLink.objects.get(user=alice)
+    assert (link.source, link.username, link.url_hint) == ("caldav", "alice", "https://dav.example.com/…ork/")
 
 
 def test_deleting_the_selected_profile_is_refused(open_page, alice, live_server):

@@ -1,8 +1,11 @@
-"""Calendar triggers (ICS): a user's calendar events switch them, with
-meeting precedence (profiles.automation.meetings.calendar_event_changed).
+"""Calendar triggers (ICS and CalDAV): a user's calendar events switch
+them, with meeting precedence
+(profiles.automation.meetings.calendar_event_changed).
 
 A user links a calendar by its secret address (Outlook "ICS link", Google
-"secret address in iCal format"); the portal fetches it with a timeout and
+"secret address in iCal format") or by a CalDAV account (server or calendar
+address, user name, password; read with the `caldav` library, see
+``fetch_caldav``). The portal fetches an ICS address with a timeout and
 a size limit, sending ETag / If-Modified-Since so an unchanged calendar
 costs a 304, and expands the events of the next hours with `icalendar` and
 `recurring-ical-events` (RRULE, EXDATE, moved occurrences by
@@ -188,7 +191,116 @@ def busy_intervals(
     return merged
 
 
-# --- the secret address -----------------------------------------------------------------------
+# --- CalDAV ------------------------------------------------------------------------------------
+
+
+def _caldav_tag(props: dict) -> str:
+    """What changes whenever an event in the collection does: its ETag (or
+    sync token); empty when the server offers neither."""
+    from caldav.elements import dav
+
+    return str(props.get(dav.GetEtag.tag) or props.get(dav.SyncToken.tag) or "")[:200]
+
+
+def _caldav_collection(client, url: str):
+    """(the calendar, its tag): the calendar at ``url`` if it is one (one
+    PROPFIND); otherwise (a server or principal address) the account's
+    first calendar with events."""
+    from caldav.elements import cdav, dav
+
+    wanted = [dav.ResourceType(), dav.GetEtag(), dav.SyncToken()]
+    collection = client.calendar(url=url)
+    props = collection.get_properties(wanted)
+    if cdav.Calendar.tag in (props.get(dav.ResourceType.tag) or []):
+        return collection, _caldav_tag(props)
+    for candidate in client.principal().get_calendars():
+        try:
+            components = candidate.get_supported_components()
+        except Exception:  # noqa: BLE001 - a server without the property: assume events
+            components = ["VEVENT"]
+        if "VEVENT" in components:
+            return candidate, _caldav_tag(candidate.get_properties(wanted))
+    raise CalendarError("The CalDAV account has no calendar with events.")
+
+
+def _merge(objects, limit: int) -> bytes:
+    """The events of the CalDAV objects as one VCALENDAR (each object is
+    one event with its overrides and time zones), for the ICS reader."""
+    merged = icalendar.Calendar()
+    merged.add("prodid", "-//presence-portal//caldav//EN")
+    merged.add("version", "2.0")
+    zones, size = set(), 0
+    for item in objects:
+        data = item.data or ""
+        size += len(data)
+        if size > limit:
+            raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
+        for component in parse(data.encode()).subcomponents:
+            if component.name == "VTIMEZONE":
+                if str(component.get("TZID")) in zones:
+                    continue
+                zones.add(str(component.get("TZID")))
+            if component.name in ("VTIMEZONE", "VEVENT"):
+                merged.add_component(component)
+    return merged.to_ical()
+
+
+def fetch_caldav(url: str, username: str, password: str, *, tag: str, start: dt.datetime, end: dt.datetime) -> Fetched:
+    """Ask a CalDAV server for the events overlapping [start, end)
+    (recurring ones whole, with their exceptions), unless the collection's
+    tag says nothing changed (``Fetched.body`` None). Every failure is a
+    CalendarError with a sentence for the page."""
+    import caldav
+    import niquests
+    from caldav.lib import error as dav_error
+
+    def read(auth_type: str | None) -> Fetched:
+        client = caldav.DAVClient(
+            url=url,
+            username=username,
+            password=password,
+            auth_type=auth_type,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            enable_rfc6764=False,  # no DNS look-ups: the address the user gave is the server
+            rate_limit_handle=False,  # a 429 is a status, not a sleep inside a task
+            headers={"User-Agent": "presence-portal"},
+        )
+        with client:
+            collection, current = _caldav_collection(client, url)
+            if tag and current == tag:
+                return Fetched(None, tag)
+            objects = collection.search(event=True, start=start, end=end, expand=False)
+            if len(objects) > MAX_OCCURRENCES:
+                raise CalendarError(f"The calendar has more than {MAX_OCCURRENCES} events in the next hours.")
+            return Fetched(_merge(objects, settings.CALENDAR_MAX_BYTES), current)
+
+    try:
+        # Basic first: asking without credentials costs a 401 per poll, and
+        # servers delay 401s (Radicale by a second). A server that wants
+        # Digest refuses Basic; then the client negotiates from its 401.
+        try:
+            return read("basic")
+        except dav_error.AuthorizationError:
+            return read(None)
+    except CalendarError:
+        raise
+    except dav_error.AuthorizationError:
+        raise CalendarError("The CalDAV server refused the user name or password (401); enter them again.") from None
+    except dav_error.NotFoundError:
+        raise CalendarError("The CalDAV server has no calendar at this address (404).") from None
+    except dav_error.DAVError as exc:
+        raise CalendarError(f"The CalDAV server answered with an error ({type(exc).__name__}).") from None
+    except niquests.Timeout:
+        raise CalendarError("The CalDAV server did not answer in time.") from None
+    except niquests.RequestException as exc:
+        raise CalendarError(f"The CalDAV server cannot be reached ({type(exc).__name__}).") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a foreign server sends is a status, never a crash
+        raise CalendarError(
+            f"The CalDAV server's answer cannot be read ({type(exc).__name__}); is this a CalDAV address?"
+        ) from None
+
+
+# --- the secrets (address, CalDAV password) ---------------------------------------------------
 
 
 def _fernet() -> Fernet:
@@ -200,12 +312,12 @@ def encrypt_url(url: str) -> str:
     return _fernet().encrypt(url.encode()).decode()
 
 
-def decrypt_url(token: str) -> str:
+def decrypt_url(token: str, what: str = "address") -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise CalendarError(
-            _("The calendar address cannot be read (the portal's secret key changed); link it again.")
+            f"The calendar {what} cannot be read (the portal's secret key changed); link it again."
         ) from None
 
 
@@ -239,9 +351,14 @@ def link_calendar(
     match: str = "busy",
     match_value: str = "",
     poll_minutes: int = 15,
+    source: str = "ics",
+    username: str = "",
+    password: str = "",
 ) -> CalendarLink:
     """Link a calendar whose matching events switch ``user`` to ``profile``
-    (one of their own). Its first fetch runs on the next due-scan tick."""
+    (one of their own): an ICS address, or a CalDAV account (``url`` is
+    the server's or the calendar's address, with ``username`` and
+    ``password``). Its first fetch runs on the next due-scan tick."""
     if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
         raise NotAllowed(_("Calendars can only switch to your own profiles."))
     errors = {}
@@ -252,6 +369,21 @@ def link_calendar(
         url = clean_url(url)
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    if source not in CalendarLink.Source.values:
+        errors["source"] = "Choose an ICS address or a CalDAV account."
+    username = (username or "").strip()
+    password = password or ""
+    if source == CalendarLink.Source.CALDAV:
+        if not username:
+            errors["username"] = "Type the CalDAV account's user name."
+        elif len(username) > 200:
+            errors["username"] = "The user name is longer than 200 characters."
+        if not password:
+            errors["password"] = "Type the CalDAV account's password (or an app password)."
+        elif len(password) > 500:
+            errors["password"] = "The password is longer than 500 characters."
+    else:
+        username = password = ""
     if match not in CalendarLink.Match.values:
         errors["match"] = _("Choose which events switch.")
     match_value = (match_value or "").strip()[:100]
@@ -267,6 +399,9 @@ def link_calendar(
         name=name,
         url_encrypted=encrypt_url(url),
         url_hint=url_hint(url),
+        source=source,
+        username=username,
+        password_encrypted=encrypt_url(password) if password else "",
         match=match,
         match_value=match_value if match != CalendarLink.Match.BUSY else "",
         poll_minutes=poll_minutes,
@@ -314,12 +449,23 @@ def refresh(calendar_id: int, *, now: dt.datetime | None = None) -> str:
     if calendar.next_poll_at is None or calendar.next_poll_at <= now:
         fields["next_poll_at"] = now + dt.timedelta(minutes=calendar.poll_minutes)
         fields["checked_at"] = now
+        # "Unchanged" only spares the work while the events expanded last
+        # time still reach far enough ahead; then the body is read again.
+        fresh = calendar.expanded_at is not None and now - calendar.expanded_at < HORIZON / 2
+        etag, last_modified = (calendar.etag, calendar.last_modified) if fresh else ("", "")
         try:
-            fetched = fetch(
-                decrypt_url(calendar.url_encrypted), etag=calendar.etag, last_modified=calendar.last_modified
-            )
+            if calendar.source == CalendarLink.Source.CALDAV:
+                fetched = fetch_caldav(
+                    decrypt_url(calendar.url_encrypted),
+                    calendar.username,
+                    decrypt_url(calendar.password_encrypted, "password"),
+                    tag=etag,
+                    start=now,
+                    end=now + HORIZON,
+                )
+            else:
+                fetched = fetch(decrypt_url(calendar.url_encrypted), etag=etag, last_modified=last_modified)
             if fetched.body is not None:
-                fields["etag"], fields["last_modified"] = fetched.etag[:200], fetched.last_modified[:100]
                 parsed = parse(fetched.body)
                 intervals = busy_intervals(
                     parsed,
@@ -328,6 +474,10 @@ def refresh(calendar_id: int, *, now: dt.datetime | None = None) -> str:
                     rule=Rule(calendar.match, calendar.match_value),
                     zone=_zone(calendar.user_id),
                 )
+                # Only a body that was read remembers its tag: a broken one
+                # is fetched whole again next time, not answered "unchanged".
+                fields["etag"], fields["last_modified"] = fetched.etag[:200], fetched.last_modified[:100]
+                fields["expanded_at"] = now
                 status = f"ok: {len(intervals)} matching events in the next 48 hours"
             else:
                 status = calendar.status if calendar.status.startswith("ok") else "ok: unchanged"

@@ -1,0 +1,304 @@
+"""Calendar triggers from a CalDAV account, against a real CalDAV server:
+Radicale (from the package registry) started on 127.0.0.1 for this module,
+holding the events of tests/calendars/outlook_weekly.ics one resource per
+UID as a CalDAV client stores them (weekly recurrence with an EXDATE and a
+moved occurrence, an all-day holiday, an Outlook VTIMEZONE, another zone, a
+floating time, an event across the DST change).
+
+Covered: reading through a calendar address and through the server's
+address (discovery of the account's calendar), the collection tag sparing
+a re-read, bad password / unreachable / no calendar / not a CalDAV server
+as clear statuses on the Triggers page, the due-scan switching and
+returning, and the password stored encrypted and never shown again."""
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import requests
+from django.urls import reverse
+
+from profiles.automation.connectors import calendar
+from profiles.automation.tasks import due_scan
+from profiles.models import Account, CalendarLink, Selection
+from tests.factories import make_user, profile_named
+from tests.test_calendar import server  # noqa: F401 - the plain HTTP (not CalDAV) server fixture
+
+UTC = dt.UTC
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEKLY = Path(__file__).parent / "calendars" / "outlook_weekly.ics"
+USER, PASSWORD = "alice", "c0rrect horse"
+WEEK = (dt.datetime(2026, 11, 30, tzinfo=UTC), dt.datetime(2026, 12, 8, tzinfo=UTC))
+NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _resources(path: Path) -> dict[str, bytes]:
+    """The ICS file as a CalDAV client stores it: one resource per UID
+    (the series with its moved occurrence), each with the time zones."""
+    source = icalendar.Calendar.from_ical(path.read_bytes())
+    zones = [c for c in source.subcomponents if c.name == "VTIMEZONE"]
+    by_uid = defaultdict(list)
+    for component in source.subcomponents:
+        if component.name == "VEVENT":
+            by_uid[str(component["UID"])].append(component)
+    resources = {}
+    for uid, events in by_uid.items():
+        resource = icalendar.Calendar()
+        resource.add("prodid", "-//tests//caldav//EN")
+        resource.add("version", "2.0")
+        for component in [*zones, *events]:
+            resource.add_component(component)
+        resources[uid.split("@")[0] + ".ics"] = resource.to_ical()
+    return resources
+
+
+@pytest.fixture(scope="module")
+def radicale(tmp_path_factory):
+    """A Radicale server with alice's calendar "work"; yields its base URL."""
+    root = tmp_path_factory.mktemp("radicale")
+    (root / "users").write_text(f"{USER}:{PASSWORD}\n")
+    port = _free_port()
+    (root / "config").write_text(
+        f"[server]\nhosts = 127.0.0.1:{port}\n"
+        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\nhtpasswd_encryption = plain\n"
+        f"[storage]\nfilesystem_folder = {root / 'collections'}\n"
+        "[logging]\nlevel = warning\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "radicale", "--config", str(root / "config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # up to 20 s for the server to listen
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                assert process.poll() is None, "Radicale exited"
+                time.sleep(0.1)
+        auth = (USER, PASSWORD)
+        made = requests.request("MKCALENDAR", f"{base}/{USER}/work/", auth=auth, timeout=10)
+        assert made.status_code == 201, made.text
+        for name, body in _resources(WEEKLY).items():
+            put = requests.put(
+                f"{base}/{USER}/work/{name}",
+                data=body,
+                auth=auth,
+                timeout=10,
+                headers={"Content-Type": "text/calendar"},
+            )
+            assert put.status_code == 201, (name, put.status_code, put.text)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _berlin(intervals):
+    return [
+        (a.astimezone(BERLIN).strftime("%a %d %b %H:%M"), b.astimezone(BERLIN).strftime("%a %d %b %H:%M"))
+        for a, b in intervals
+    ]
+
+
+BUSY = calendar.Rule()
+
+
+def _read(url, start, end, rule=BUSY, zone=BERLIN, password=PASSWORD):
+    fetched = calendar.fetch_caldav(url, USER, password, tag="", start=start, end=end)
+    return _berlin(calendar.busy_intervals(calendar.parse(fetched.body), start=start, end=end, rule=rule, zone=zone))
+
+
+# --- reading from the server --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [f"/{USER}/work/", "/"], ids=["calendar address", "server address"])
+def test_recurrence_exdate_moved_occurrence_other_zone_and_floating_time(radicale, path):
+    assert _read(radicale + path, *WEEK) == [
+        ("Mon 30 Nov 10:00", "Mon 30 Nov 10:30"),  # the standup (Outlook's zone name); lunch is free, review cancelled
+        ("Tue 01 Dec 15:00", "Tue 01 Dec 16:00"),  # 09:00 in New York
+        # Wednesday 2 December's standup is an EXDATE.
+        ("Thu 03 Dec 08:00", "Thu 03 Dec 09:00"),  # floating time: the user's 08:00
+        ("Mon 07 Dec 14:00", "Mon 07 Dec 14:30"),  # moved from 10:00 (RECURRENCE-ID)
+    ]
+
+
+def test_all_day_event_dst_change_and_floating_zone(radicale):
+    url = f"{radicale}/{USER}/work/"
+    christmas = (dt.datetime(2026, 12, 24, tzinfo=UTC), dt.datetime(2026, 12, 27, tzinfo=UTC))
+    assert _read(url, *christmas, rule=calendar.Rule("category", "holiday")) == [
+        ("Fri 25 Dec 00:00", "Sat 26 Dec 00:00")
+    ]
+    night = (dt.datetime(2026, 10, 24, tzinfo=UTC), dt.datetime(2026, 10, 26, tzinfo=UTC))
+    assert _read(url, *night) == [("Sat 24 Oct 22:00", "Sun 25 Oct 06:00")]  # 9 real hours
+    new_york = _read(url, *WEEK, rule=calendar.Rule("title", "dentist"), zone=ZoneInfo("America/New_York"))
+    assert new_york == [("Thu 03 Dec 14:00", "Thu 03 Dec 15:00")]  # 08:00 in New York
+
+
+def test_an_unchanged_collection_is_not_read_again_a_changed_one_is(radicale):
+    url = f"{radicale}/{USER}/work/"
+    first = calendar.fetch_caldav(url, USER, PASSWORD, tag="", start=WEEK[0], end=WEEK[1])
+    assert first.etag and first.body
+    assert calendar.fetch_caldav(url, USER, PASSWORD, tag=first.etag, start=WEEK[0], end=WEEK[1]).body is None
+    extra = icalendar.Calendar.from_ical(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:extra@example.com\r\n"
+        b"DTSTAMP:20261101T080000Z\r\nSUMMARY:Extra\r\nDTSTART:20261204T100000Z\r\nDTEND:20261204T110000Z\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    requests.put(f"{url}extra.ics", data=extra.to_ical(), auth=(USER, PASSWORD), timeout=10).raise_for_status()
+    try:
+        second = calendar.fetch_caldav(url, USER, PASSWORD, tag=first.etag, start=WEEK[0], end=WEEK[1])
+        assert second.etag != first.etag
+        assert b"Extra" in second.body
+    finally:
+        requests.delete(f"{url}extra.ics", auth=(USER, PASSWORD), timeout=10).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    ("where", "password", "message"),
+    [
+        ("/alice/work/", "wrong", "refused the user name or password (401)"),
+        ("/alice/holidays/", PASSWORD, "no calendar at this address (404)"),
+    ],
+)
+def test_server_problems_are_clear_errors(radicale, where, password, message):
+    with pytest.raises(calendar.CalendarError) as caught:
+        calendar.fetch_caldav(radicale + where, USER, password, tag="", start=WEEK[0], end=WEEK[1])
+    assert message in caught.value.message
+
+
+def test_unreachable_and_not_caldav_are_clear_errors(server):  # noqa: F811
+    with pytest.raises(calendar.CalendarError, match="cannot be reached"):
+        calendar.fetch_caldav("http://127.0.0.1:9/", USER, PASSWORD, tag="", start=WEEK[0], end=WEEK[1])
+    # A plain web server (the ICS fixture) is no CalDAV server.
+    with pytest.raises(calendar.CalendarError) as caught:
+        calendar.fetch_caldav(f"{server}/html", USER, PASSWORD, tag="", start=WEEK[0], end=WEEK[1])
+    assert "CalDAV" in caught.value.message
+
+
+# --- on the Triggers page, and the due-scan -------------------------------------------------------
+
+
+@pytest.fixture
+def alice(db, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    user = make_user("alice", "1000")
+    Account.objects.filter(user=user).update(time_zone="Europe/Berlin")
+    return user
+
+
+def _post(client, profile, **data):
+    form = {
+        "cal-name": "Work (CalDAV)",
+        "cal-source": "caldav",
+        "cal-url": "",
+        "cal-username": USER,
+        "cal-password": PASSWORD,
+        "cal-match": "busy",
+        "cal-poll_minutes": "15",
+    }
+    form.update({f"cal-{key}": value for key, value in data.items()})
+    return client.post(reverse("profiles:calendar_new", args=[profile.pk]), form)
+
+
+def _selection(user):
+    return Selection.objects.select_related("profile").get(user=user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_caldav_event_switches_and_returns_password_never_shown(client, radicale, alice, time_machine):
+    client.force_login(alice)
+    profile = profile_named(alice, "In a meeting")
+    response = _post(client, profile, url=f"{radicale}/{USER}/work/", match="title", match_value="standup")
+    assert response.status_code == 302
+    link = CalendarLink.objects.get(user=alice)
+    assert (link.source, link.username) == ("caldav", USER)
+    assert PASSWORD not in link.password_encrypted
+    assert calendar.decrypt_url(link.password_encrypted) == PASSWORD
+
+    due_scan()  # the first read, in the calendar task path
+    link.refresh_from_db()
+    assert link.status == "ok: 1 matching events in the next 48 hours"
+    assert link.next_change_at == dt.datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    html = client.get(reverse("profiles:triggers", args=[profile.pk])).content.decode()
+    assert "CalDAV alice" in html and "ok: 1 matching events" in html
+    assert PASSWORD not in html
+
+    time_machine.move_to(dt.datetime(2026, 11, 30, 9, 0, 10, tzinfo=UTC), tick=False)
+    due_scan()
+    selection = _selection(alice)
+    assert (selection.profile.name, selection.source) == ("In a meeting", Selection.Source.MEETING)
+    assert selection.source_detail == "calendar event (Work (CalDAV))"
+    time_machine.move_to(dt.datetime(2026, 11, 30, 9, 30, 10, tzinfo=UTC), tick=False)
+    due_scan()
+    selection = _selection(alice)
+    assert (selection.profile.name, selection.source) == ("In the office", Selection.Source.MEETING_END)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("where", "password", "status"),
+    [
+        ("/alice/work/", "wrong", "error: The CalDAV server refused the user name or password (401)"),
+        ("UNREACHABLE", PASSWORD, "error: The CalDAV server cannot be reached"),
+    ],
+)
+def test_bad_account_is_a_status_on_the_page_and_switches_nobody(client, radicale, alice, where, password, status):
+    client.force_login(alice)
+    profile = profile_named(alice, "In a meeting")
+    url = "http://127.0.0.1:9/" if where == "UNREACHABLE" else radicale + where
+    assert _post(client, profile, url=url, password=password).status_code == 302
+    due_scan()
+    link = CalendarLink.objects.get(user=alice)
+    assert link.status.startswith(status)
+    assert link.next_poll_at == NOW + dt.timedelta(minutes=15)
+    response = client.get(reverse("profiles:triggers", args=[profile.pk]))
+    assert response.status_code == 200
+    assert status.removeprefix("error: ") in response.content.decode()
+    assert link.intervals == [] and link.next_change_at is None
+    assert _selection(alice).profile.name == "In the office"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"username": ""}, "Type the CalDAV account&#x27;s user name."),
+        ({"password": ""}, "Type the CalDAV account&#x27;s password"),
+        ({"source": "ftp"}, "Select a valid choice."),
+        ({"url": "caldav.example.com"}, "Paste the calendar&#x27;s address"),
+    ],
+)
+def test_bad_caldav_form_is_refused_and_the_password_not_echoed(client, alice, data, message):
+    client.force_login(alice)
+    data = {"url": "https://caldav.example.com/dav/", **data}
+    response = _post(client, profile_named(alice, "In a meeting"), **data)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert message in html
+    assert PASSWORD not in html
+    assert not CalendarLink.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_ics_link_keeps_no_caldav_credentials(client, alice):
+    client.force_login(alice)
+    response = _post(client, profile_named(alice, "In a meeting"), source="ics", url="https://example.com/c.ics")
+    assert response.status_code == 302
+    link = CalendarLink.objects.get(user=alice)
+    assert (link.source, link.username, link.password_encrypted) == ("ics", "", "")
