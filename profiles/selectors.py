@@ -339,6 +339,10 @@ class CompareRow:
     want: object
     fields: tuple[str, ...]
 
+    def __iter__(self):
+        # (item, have, want), as the client API reads these rows.
+        return iter((self.item, self.have, self.want))
+
     @property
     def differs(self) -> bool:
         if self.have is None or self.want is None:
