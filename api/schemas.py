@@ -174,6 +174,7 @@ class MeOut(Schema):
     profile: ProfileOut | None
     why: str
     why_detail: str
+    why_text: str
     since: dt.datetime | None
     until: dt.datetime | None
     previous_profile_id: int | None
@@ -372,6 +373,14 @@ class SessionTriggerOut(Schema):
     return_on_connect: bool
     effective_profile_id: int | None = Field(description="What applies now (yours or the default).")
     effective_return_on_connect: bool
+
+
+class TimeZoneIn(In):
+    time_zone: StrictStr = Field(..., max_length=64)
+
+
+class TimeZoneOut(Schema):
+    time_zone: str
 
 
 class SessionTriggerIn(In):

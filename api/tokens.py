@@ -85,3 +85,15 @@ def user_tokens(user) -> list[ApiToken]:
 
 def get_own_token(user, token_id) -> ApiToken:
     return ApiToken.objects.get(pk=token_id, user=user)
+
+
+def stream_token(raw: str, ip: str | None) -> tuple[int, int] | None:
+    """(user id, token id) of an active token: the event stream's check
+    (registered with live.auth in ApiConfig.ready)."""
+    token = authenticate(raw, ip=ip)
+    return (token.user_id, token.pk) if token is not None else None
+
+
+def still_active(token_ids: set[int]) -> set[int]:
+    """The tokens among these not revoked (one query): the stream's re-check."""
+    return set(ApiToken.objects.filter(pk__in=list(token_ids), revoked_at__isnull=True).values_list("pk", flat=True))

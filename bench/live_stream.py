@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,7 @@ class Viewers:
         self.arrivals: dict[int, list[float]] = {}
         self.open = 0
         self.failed = 0
+        self.errors: Counter[str] = Counter()
 
     async def viewer(self, session: str, ready: asyncio.Semaphore):
         try:
@@ -113,16 +115,14 @@ class Viewers:
                     self.failed += 1
                     return
                 self.open += 1
-            presence = False
-            while line := await reader.readline():
-                if line.startswith(b"event: "):
-                    presence = line == b"event: presence\n"
-                elif presence and line.startswith(b"data: "):
+            # Chunks, not lines: the generator must cost little beside the server.
+            while chunk := await reader.read(65536):
+                for _ in range(chunk.count(b"event: presence\n")):
                     self.arrivals.setdefault(self.round, []).append(time.time())
-                    presence = False
             self.open -= 1
-        except OSError:
+        except Exception as exc:  # counted and shown, never silent
             self.failed += 1
+            self.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
 
 
 def poll_cost(rounds: int = 200) -> float:
@@ -145,11 +145,19 @@ async def main(args) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
     if args.connections + 200 > hard:
         sys.exit(f"ulimit -n allows {hard} files; {args.connections} connections need more")
+    print(f"setting up {args.users} users with sessions …", flush=True)
     switcher, sessions = await asyncio.to_thread(setup, args.users)
+    print("done; starting the server", flush=True)
     close_old_connections()
     env = {**os.environ, "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(PORT)]
+        # SIGUSR1 prints every thread's stack (faulthandler): what a stalled server waits for.
+        [
+            sys.executable,
+            "-c",
+            "import faulthandler, signal, uvicorn; faulthandler.register(signal.SIGUSR1); uvicorn.main()",
+        ]
+        + ["portal.asgi:application", "--host", "127.0.0.1", "--port", str(PORT)]
         + ["--no-access-log", "--log-level", "warning", "--backlog", "4096", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT,
         env=env,
@@ -174,12 +182,23 @@ async def main(args) -> None:
         tasks += [
             asyncio.create_task(viewers.viewer(sessions[i % len(sessions)], gate)) for i in range(1, args.connections)
         ]
+        shown, progress, last = time.monotonic(), time.monotonic(), -1
         while viewers.open + viewers.failed < args.connections:
             await asyncio.sleep(0.2)
+            if viewers.open + viewers.failed != last:
+                last, progress = viewers.open + viewers.failed, time.monotonic()
+            elif time.monotonic() - progress > 30:
+                print(f"  no progress for 30 s: {args.connections - last} connections still opening", flush=True)
+                break
+            if time.monotonic() - shown > 10:
+                shown = time.monotonic()
+                print(f"  … {viewers.open} open, {viewers.failed} failed after {shown - started:.0f} s", flush=True)
         opened_in = time.monotonic() - started
         await asyncio.sleep(2)
         cpu1, rss1 = proc_stat(server.pid)
         print(f"connections open: {viewers.open} (failed {viewers.failed}) in {opened_in:.1f} s")
+        for error, count in viewers.errors.most_common(5):
+            print(f"  {count} × {error}")
         print(
             f"server RSS: {rss0 / 2**20:.0f} MiB with 1, {rss1 / 2**20:.0f} MiB with {viewers.open}:"
             f" {(rss1 - rss0) / max(1, viewers.open - 1) / 1024:.1f} KiB per connection"
@@ -208,16 +227,24 @@ async def main(args) -> None:
                     transaction.on_commit(lambda: stamp.append(time.time()))  # runs first: the commit
                     select_profile(user=switcher, profile=profile_named(switcher, profiles[r % 2]))
 
+            server0, me0 = proc_stat(server.pid)[0], time.process_time()
             await asyncio.to_thread(switch)
             deadline = time.monotonic() + 30
             while len(viewers.arrivals.get(r, [])) < viewers.open and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             got = viewers.arrivals.get(r, [])
-            lat = [t - stamp[0] for t in got]
+            lat = [t - stamp[0] for t in got] if stamp else []
             latencies += lat
-            print(f"  round {r + 1}: {len(got)}/{viewers.open} received, last after {max(lat) * 1000:.0f} ms")
+            cpu_server, cpu_me = proc_stat(server.pid)[0] - server0, time.process_time() - me0
+            print(
+                f"  round {r + 1}: {len(got)}/{viewers.open} received, last after"
+                f" {max(lat, default=0) * 1000:.0f} ms; CPU server {cpu_server:.2f} s, generator {cpu_me:.2f} s",
+                flush=True,
+            )
             await asyncio.sleep(args.pause)
         latencies.sort()
+        if not latencies:
+            sys.exit("no event arrived")
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
         print(
             f"commit -> arrival over {len(latencies)} deliveries: p50 {p(0.50):.0f} ms, p99 {p(0.99):.0f} ms,"

@@ -26,7 +26,13 @@ async def app(scope, receive, send) -> None:
     if scope["method"] != "GET":
         return await _answer(send, 405, "Only GET.", {"Allow": "GET", **cors})
     cookies = parse_cookie(headers.get("cookie", ""))
-    principal = await db(authenticate, session_key=cookies.get(settings.SESSION_COOKIE_NAME))
+    client = scope.get("client")
+    principal = await db(
+        authenticate,
+        session_key=cookies.get(settings.SESSION_COOKIE_NAME),
+        authorization=headers.get("authorization", ""),
+        ip=client[0] if client else None,
+    )
     if principal is None:
         return await _answer(send, 403, "Sign in to receive live events.", cors)
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -6,6 +6,7 @@ adds a kind here and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -16,21 +17,46 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 SESSION = "session"
+TOKEN = "token"
 CHUNK = 2000  # ids per IN (…) list; SQLite allows 32,766 parameters
 
 
 @dataclass(frozen=True)
 class Principal:
     user_id: int
-    kind: str  # SESSION (a browser's login)
-    key: str  # the session key
+    kind: str  # SESSION (a browser's login) or TOKEN (a client's API token)
+    key: str  # the session key, or the token's id
 
 
-def authenticate(*, session_key: str | None) -> Principal | None:
-    """The active user signed in with this session (the page's cookie), or
-    None. Django's own check (django.contrib.auth.get_user): the session
-    exists, names a configured backend, and its password hash still holds.
-    The stream's one way in; the API's tokens add theirs here."""
+@dataclass(frozen=True)
+class TokenCheck:
+    """What the client API (api/apps.py) registers, so clients open the
+    stream with their token; live never imports the API."""
+
+    # (raw token, client address) -> (user id, token id) of an active token, or None
+    authenticate: Callable[[str, str | None], tuple[int, int] | None]
+    # token ids -> those still active (not revoked)
+    still_active: Callable[[set[int]], set[int]]
+
+
+_tokens: TokenCheck | None = None
+
+
+def register_tokens(check: TokenCheck) -> None:
+    global _tokens
+    _tokens = check
+
+
+def authenticate(*, session_key: str | None = None, authorization: str = "", ip: str | None = None) -> Principal | None:
+    """Who opens a stream: a client's API token (``Authorization: Bearer
+    …``), else the page's session cookie; None when neither holds. The
+    session by Django's own check (django.contrib.auth.get_user): it exists,
+    names a configured backend, its password hash still holds, the user is
+    active."""
+    scheme, _, raw = authorization.partition(" ")
+    if scheme.lower() == "bearer" and raw.strip():
+        found = _tokens.authenticate(raw.strip(), ip) if _tokens is not None else None
+        return Principal(user_id=found[0], kind=TOKEN, key=str(found[1])) if found else None
     if not session_key:
         return None
     request = HttpRequest()
@@ -43,8 +69,8 @@ def authenticate(*, session_key: str | None) -> Principal | None:
 
 def still_allowed(principals: set[Principal]) -> set[Principal]:
     """Those whose login still holds: the session exists and has not
-    expired (not logged out), and the user is still active. A constant number
-    of queries per CHUNK principals."""
+    expired (not logged out) or the token is not revoked, and the user is
+    still active. A constant number of queries per CHUNK principals."""
     now = timezone.now()
     live_sessions: set[str] = set()
     keys = sorted({p.key for p in principals if p.kind == SESSION})
@@ -62,4 +88,7 @@ def still_allowed(principals: set[Principal]) -> set[Principal]:
             .objects.filter(pk__in=ids[start : start + CHUNK], is_active=True)
             .values_list("pk", flat=True)
         )
-    return {p for p in principals if p.user_id in active and (p.kind != SESSION or p.key in live_sessions)}
+    token_ids = {int(p.key) for p in principals if p.kind == TOKEN}
+    live_tokens = {str(t) for t in _tokens.still_active(token_ids)} if token_ids and _tokens is not None else set()
+    held = {SESSION: live_sessions, TOKEN: live_tokens}
+    return {p for p in principals if p.user_id in active and p.key in held.get(p.kind, ())}

@@ -165,9 +165,10 @@ class Hub:
         principals = {sub.principal for sub in self.everyone}
         if not principals:
             return
-        allowed = await db(still_allowed, principals)
+        refused = principals - await db(still_allowed, principals)
+        # Only those checked: streams opened during the query were checked at connect.
         for sub in tuple(self.everyone):
-            if sub.principal not in allowed:
+            if sub.principal in refused:
                 sub.close()
 
     async def prune(self) -> None:

@@ -20,7 +20,11 @@ async def events(request: HttpRequest) -> HttpResponse:
     (or ``?last_event_id=``) replays what was missed; too old: a "refresh"
     event. 403 without a login, 400 for an id that is no number."""
     cors = stream.cors_headers(request.headers.get("Origin", ""))
-    principal = await sync_to_async(authenticate)(session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    principal = await sync_to_async(authenticate)(
+        session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME),
+        authorization=request.headers.get("Authorization", ""),
+        ip=request.META.get("REMOTE_ADDR") or None,
+    )
     if principal is None:
         return HttpResponseForbidden("Sign in to receive live events.", content_type="text/plain", headers=cors)
     try:

@@ -43,6 +43,30 @@ def test_me_shows_profile_why_since_and_apply_status(api, alice):
     assert body["since"] is not None and body["until"] is None
     assert body["apply"]["status"] in ("pending", "applied")
     assert body["mismatches"] == []
+    assert body["why_text"]  # the sentence My presence shows
+
+
+def test_why_text_and_until_are_the_pages_sentences(api, alice):
+    meeting = profile_named(alice, "In a meeting")
+    until = timezone.now() + dt.timedelta(hours=1)
+    body = api.post("/api/v1/me/switch", {"profile_id": meeting.pk, "until": until.isoformat()}).json()
+    assert body["why_text"].startswith("It was chosen through the API (API token test client).")
+    assert "Until " in body["why_text"] and "In the office" in body["why_text"]
+    assert api.get("/api/v1/me").json()["why_text"] == body["why_text"]
+
+
+def test_time_zone_read_set_and_refused(api, alice):
+    assert api.get("/api/v1/me/time-zone").json() == {"time_zone": "Europe/Berlin"}
+    response = api.put("/api/v1/me/time-zone", {"time_zone": "America/New_York"})
+    assert response.status_code == 200 and response.json() == {"time_zone": "America/New_York"}
+    alice.account.refresh_from_db()
+    assert alice.account.time_zone == "America/New_York"
+    for bad in ("Mars/Olympus", "", "Europe/Berlin\u0000"):
+        response = api.put("/api/v1/me/time-zone", {"time_zone": bad})
+        assert response.status_code in (400, 422), (bad, response.content)
+        assert response.json()["code"] in ("validation_error", "bad_request")
+    alice.account.refresh_from_db()
+    assert alice.account.time_zone == "America/New_York"
 
 
 def test_switch_through_the_api_is_the_pages_switch(api, alice):

@@ -91,3 +91,28 @@ def test_the_replay_buffer_says_refresh_when_it_no_longer_reaches_back(alice):
     ]
     assert store.replay(user_id=alice.pk, after_id=first[2]["id"] + 1000) is None  # not an id of this buffer
     assert store.prune(keep_seconds=0) == 1
+
+
+def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
+    """A stream opened while the periodic check queries the database was
+    checked at connect and stays open (found by the 10,000-stream bench)."""
+    import asyncio
+
+    from live import hub as hubs
+    from live.auth import SESSION, Principal
+
+    gone, staying, joining = (Principal(user_id=n, kind=SESSION, key=f"k{n}") for n in (1, 2, 3))
+
+    async def scenario():
+        hub = hubs.Hub()
+        subs = {p: hub.subscribe(p) for p in (gone, staying)}
+
+        async def still_allowed_meanwhile(function, principals):
+            subs[joining] = hub.subscribe(joining)  # connects during the query
+            return principals - {gone}
+
+        monkeypatch.setattr(hubs, "db", still_allowed_meanwhile)
+        await hub.recheck()
+        return {p: sub.closed for p, sub in subs.items()}
+
+    assert asyncio.run(scenario()) == {gone: True, staying: False, joining: False}

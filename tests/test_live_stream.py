@@ -174,3 +174,25 @@ def test_events_travel_through_redis_pub_sub(settings, alice, bob):
             assert event["data"]["user"] == alice.pk and event["data"]["profile"] == "On holiday"
         finally:
             stream.close()
+
+
+def test_a_client_reads_its_stream_with_an_api_token_until_it_is_revoked(streams, alice, bob):
+    from api.tokens import create_token, revoke_token
+
+    issued = create_token(user=alice, name="Desk phone app")
+    mine = streams(None, headers={"Authorization": f"Bearer {issued.raw}"})
+    assert mine.status == 200
+    theirs = streams(None, headers={"Authorization": f"Bearer {create_token(user=bob, name='Mobile').raw}"})
+    replace_mismatches({alice.pk: [Command("1000", "set_dnd", {"on": False})]}, timezone.now())
+    device_services.record_line_states({"1001": "on_call"})
+    _, alice_saw = mine.until(is_line)
+    assert [e["event"] for e in alice_saw] == ["mismatch"]
+    _, bob_saw = theirs.until(is_line)
+    assert bob_saw == []
+
+    revoke_token(token=issued.token)
+    # Re-checked every second (LIVE_RECHECK_SECONDS=1): the stream ends.
+    while (event := mine.next_event()) is not None:
+        assert is_line(event)
+    assert streams(None, headers={"Authorization": f"Bearer {issued.raw}"}).status == 403
+    assert streams(None, headers={"Authorization": "Bearer pp_not-a-token"}).status == 403

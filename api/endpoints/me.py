@@ -11,9 +11,11 @@ from ninja import Router
 from api import present
 from api.endpoints.common import ERRORS, or_404
 from api.errors import ApiError
-from api.schemas import MeOut, SessionTriggerIn, SessionTriggerOut, SwitchIn, TeamOut, UserOut
+from api.schemas import MeOut, SessionTriggerIn, SessionTriggerOut, SwitchIn, TeamOut, TimeZoneIn, TimeZoneOut, UserOut
 from profiles import selectors, services
 from profiles.automation import sessions
+from profiles.automation import triggers as trigger_services
+from profiles.automation.why import why_selected
 from profiles.errors import NotAllowed, PresenceDisabled
 from profiles.models import Account, Selection
 
@@ -28,13 +30,14 @@ def me_body(user) -> dict:
     )
 
 
-def _body(user, enabled: bool, selection, target, status) -> dict:
+def _body(user, enabled: bool, selection, target, status, *, left=None) -> dict:
     return {
         "user": {"id": user.pk, "username": user.username, "name": present.user_name(user)},
         "presence_enabled": enabled,
         "profile": present.profile(selection.profile) if selection else None,
         "why": selection.source if selection else "",
         "why_detail": selection.source_detail if selection else "",
+        "why_text": why_selected(selection, previous=left),
         "since": selection.since if selection else None,
         "until": selection.until if selection else None,
         "previous_profile_id": selection.previous_profile_id if selection else None,
@@ -98,7 +101,7 @@ def switch(request: HttpRequest, payload: SwitchIn):
     # there are open mismatches to list (as the page's switch).
     status = selectors.apply_status(request.user) if result.mismatches else None
     selection = result.selection
-    return _body(request.user, True, selection, result.target, status)
+    return _body(request.user, True, selection, result.target, status, left=result.left)
 
 
 @router.post("/me/reapply", response={200: MeOut, **ERRORS}, summary="Apply my profile again")
@@ -149,3 +152,24 @@ def teams(request: HttpRequest):
 def _api_detail(request: HttpRequest) -> str:
     token = getattr(request, "api_token", None)
     return f"API token {token.name}"[:200] if token else "API (browser)"
+
+
+def _time_zone_body(user) -> dict:
+    account = selectors.account_for(user)
+    if account is None:
+        raise PresenceDisabled(_("Presence profiles are not set up for you; ask your administrator."))
+    return {"time_zone": account.time_zone}
+
+
+@router.get("/me/time-zone", response={200: TimeZoneOut, **ERRORS}, summary="My time zone")
+def time_zone(request: HttpRequest):
+    """The IANA time zone my time triggers and times follow."""
+    return _time_zone_body(request.user)
+
+
+@router.put("/me/time-zone", response={200: TimeZoneOut, **ERRORS}, summary="Set my time zone")
+def set_time_zone(request: HttpRequest, payload: TimeZoneIn):
+    """An IANA name such as Europe/Berlin (422 naming the field otherwise);
+    my time triggers are recomputed in it at once, as on the page."""
+    trigger_services.set_time_zone(user=request.user, time_zone=payload.time_zone)
+    return _time_zone_body(request.user)
