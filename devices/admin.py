@@ -10,6 +10,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from devices import hooks, services
 from devices.models import (
@@ -118,11 +120,11 @@ class ExtensionAdmin(PortalModelAdmin):
     def has_hot_desk_permission(self, request) -> bool:
         return request.user.has_perm("devices.hot_desk_extension")
 
-    @admin.action(description="Hot desk: log the user in (re-applies the profile)", permissions=("hot_desk",))
+    @admin.action(description=_("Hot desk: log the user in (re-applies the profile)"), permissions=("hot_desk",))
     def hot_desk_login(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=True)
 
-    @admin.action(description="Hot desk: log the user out", permissions=("hot_desk",))
+    @admin.action(description=_("Hot desk: log the user out"), permissions=("hot_desk",))
     def hot_desk_logout(self, request, queryset):
         self._hot_desk(request, queryset, logged_in=False)
 
@@ -134,7 +136,12 @@ class ExtensionAdmin(PortalModelAdmin):
                 changed += side.hot_desk(extension=extension, logged_in=logged_in, actor=request.user, by_admin=True)
             except PortalError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
-        self.message_user(request, f"{changed} extension(s) logged {'in' if logged_in else 'out'}.")
+        template = (
+            ngettext("%(count)d extension logged in.", "%(count)d extensions logged in.", changed)
+            if logged_in
+            else ngettext("%(count)d extension logged out.", "%(count)d extensions logged out.", changed)
+        )
+        self.message_user(request, template % {"count": changed})
 
 
 @admin.register(Destination)
@@ -155,7 +162,7 @@ class TeamAdmin(PortalModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, team) -> int:
         return team.member_count
 
@@ -186,7 +193,7 @@ class ClientSessionAdmin(ReadOnlyAdmin):
         return request.user.has_perm("devices.disconnect_clientsession")
 
     @admin.action(
-        description="Disconnect the selected client sessions (the softphones lose the profile)",
+        description=_("Disconnect the selected client sessions (the softphones lose the profile)"),
         permissions=("disconnect",),
     )
     def disconnect(self, request, queryset):
@@ -194,7 +201,11 @@ class ClientSessionAdmin(ReadOnlyAdmin):
         sessions = list(queryset.select_related("user", "extension"))
         for session in sessions:
             side.disconnect_client(user=session.user, extension=session.extension, actor=request.user, by_admin=True)
-        self.message_user(request, f"{len(sessions)} client session(s) disconnected.")
+        self.message_user(
+            request,
+            ngettext("%(count)d client session disconnected.", "%(count)d client sessions disconnected.", len(sessions))
+            % {"count": len(sessions)},
+        )
 
 
 @admin.register(TargetState)
@@ -211,17 +222,20 @@ class TargetStateAdmin(ReadOnlyAdmin):
     def has_reconcile_permission(self, request) -> bool:
         return request.user.has_perm("devices.reconcile_devices")
 
-    @admin.action(description="Re-apply the selected users' profiles", permissions=("reapply",))
+    @admin.action(description=_("Re-apply the selected users' profiles"), permissions=("reapply",))
     def reapply_users(self, request, queryset):
         count = hooks.profile_side().reapply_users(
             user_ids=list(queryset.values_list("user_id", flat=True)), actor=request.user, detail="admin action"
         )
-        self.message_user(request, f"Re-apply of {count} users enqueued.")
+        self.message_user(request, _("Re-apply of %(count)d users enqueued.") % {"count": count})
 
-    @admin.action(description="Check the selected users' devices for mismatches", permissions=("reconcile",))
+    @admin.action(description=_("Check the selected users' devices for mismatches"), permissions=("reconcile",))
     def reconcile_users(self, request, queryset):
         flagged = services.reconcile_users(list(queryset.values_list("user_id", flat=True)))
-        self.message_user(request, f"{flagged} of the selected users have devices that differ from their profile.")
+        self.message_user(
+            request,
+            _("%(flagged)d of the selected users have devices that differ from their profile.") % {"flagged": flagged},
+        )
 
 
 class ApplyStepInline(ReadOnlyInline):
@@ -241,7 +255,7 @@ class ApplyRunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(step_count=Count("steps"))
 
-    @admin.display(description="steps", ordering="step_count")
+    @admin.display(description=_("steps"), ordering="step_count")
     def step_count(self, run) -> int:
         return run.step_count
 
@@ -276,21 +290,21 @@ class SimulatedDeviceAdmin(PortalModelAdmin):
         devices = list(queryset.select_related("extension"))
         for device in devices:
             services.set_fault(extension=device.extension, fault=fault, count=3)
-        self.message_user(request, f"{len(devices)} devices: {done}")
+        self.message_user(request, _("%(count)d devices: %(done)s") % {"count": len(devices), "done": done})
 
-    @admin.action(description="Inject a transient fault (next 3 writes fail, retryable)", permissions=("change",))
+    @admin.action(description=_("Inject a transient fault (next 3 writes fail, retryable)"), permissions=("change",))
     def inject_transient_fault(self, request, queryset):
-        self._set_fault(request, queryset, "transient", "the next 3 writes fail with a retryable error.")
+        self._set_fault(request, queryset, "transient", _("the next 3 writes fail with a retryable error."))
 
-    @admin.action(description="Inject a permanent fault (writes fail until cleared)", permissions=("change",))
+    @admin.action(description=_("Inject a permanent fault (writes fail until cleared)"), permissions=("change",))
     def inject_permanent_fault(self, request, queryset):
-        self._set_fault(request, queryset, "permanent", "every write fails until the fault is cleared.")
+        self._set_fault(request, queryset, "permanent", _("every write fails until the fault is cleared."))
 
-    @admin.action(description="Clear the simulated fault", permissions=("change",))
+    @admin.action(description=_("Clear the simulated fault"), permissions=("change",))
     def clear_fault(self, request, queryset):
-        self._set_fault(request, queryset, "", "fault cleared.")
+        self._set_fault(request, queryset, "", _("fault cleared."))
 
-    @admin.display(description="owner", ordering="extension__owner__username")
+    @admin.display(description=_("owner"), ordering="extension__owner__username")
     def owner(self, device):
         return device.extension.owner
 

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DevicesConfig(AppConfig):
     name = "devices"
-    verbose_name = "Phone system"
+    verbose_name = _("Phone system")

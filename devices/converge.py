@@ -126,6 +126,12 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
                 updated_at=now,
             )
             replace_mismatches({a.user_id: a.remaining for a in done}, now)
+        failed = [a for a in attempts if results[a.user_id] == Result.FAILED]
+        if failed:
+            # Mismatches found against an earlier target would describe the
+            # wrong difference (say "turn DND off" while this profile turns it
+            # on): keep only what differs from the target that failed.
+            replace_mismatches({a.user_id: a.remaining for a in failed}, now)
         for a in attempts:
             if results[a.user_id] not in (Result.FAILED, Result.RETRYING):
                 continue
@@ -374,12 +380,15 @@ def _converge_pass(user_ids: list[int], *, reason: str, final_attempt: bool, onl
             failed = next((s for s in mine if not s.ok), None)
             if failed is not None:
                 attempt.error, attempt.transient = failed.error, failed.transient
-        verify = [uid for uid, a in attempts.items() if a.steps and not a.error]
+        # Failed attempts are read too: their mismatches must describe what
+        # differs from this target, not from the one before.
+        verify = [uid for uid, a in attempts.items() if a.steps]
         try:
             after = _after_apply(driver, actual, sorted({n for uid in verify for n in targets[uid][1].extensions}))
         except DriverError as exc:
             for uid in verify:
-                attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
+                if not attempts[uid].error:
+                    attempts[uid].error, attempts[uid].transient = str(exc), exc.transient
         else:
             for uid in verify:
                 attempts[uid].remaining = diff_user(_user_state(after, targets[uid][1]), targets[uid][1])

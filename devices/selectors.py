@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from devices.models import Destination, Location, Team
-from devices.state import Command, CommandNames
+from devices.state import OPS, Command, CommandNames
 
 
 def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
@@ -38,3 +38,21 @@ def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
         },
         locations={str(pk): name for pk, name in rows(Location, locations).values_list("pk", "name")},
     )
+
+
+def describe_all(commands: Iterable[Command], fallbacks: Iterable[str] | None = None) -> list[str]:
+    """Several commands described for people in the active language, with
+    one lookup of names (at most three queries): the stored descriptions
+    (``fallbacks``) are written in whatever language the worker ran in, so
+    pages describe the commands again; a command that cannot be described
+    (an older format) shows its stored text."""
+    commands = list(commands)
+    fallbacks = list(fallbacks) if fallbacks is not None else [""] * len(commands)
+    names = command_names(commands)
+    texts = []
+    for command, fallback in zip(commands, fallbacks, strict=True):
+        try:
+            texts.append(command.describe(names) if command.op in OPS else fallback or command.op)
+        except (KeyError, TypeError, ValueError):
+            texts.append(fallback or f"{command.extension}: {command.op}")
+    return texts

@@ -350,7 +350,7 @@ def manual_change(*, extension: str, command: Command) -> HandsetResult:
         # writing the same device at this moment does not lose the change.
         ext = Extension.objects.select_for_update().filter(number=extension).first()
         if ext is None:
-            raise ValidationError({"extension": f"There is no extension {extension}."})
+            raise ValidationError({"extension": _t("There is no extension %(number)s.") % {"number": extension}})
         ext_id, state = configured_states([extension])[extension]
         if command.op.startswith("team_") and str(command.args["team"]) not in state.teams:
             raise ValidationError({"team": f"Extension {extension} is not a member of that team."})
@@ -459,7 +459,7 @@ def _clean_handset_command(extension: str, command: Command) -> Command:
     try:
         team = str(int(a.get("team")))
     except (TypeError, ValueError):
-        raise ValidationError({"team": "Choose a team."}) from None
+        raise ValidationError({"team": _t("Choose a team.")}) from None
     return Command(extension, command.op, {"team": team})
 
 
@@ -478,9 +478,9 @@ def set_fault(*, extension: Extension, fault: str, count: int = 1) -> SimulatedD
     the next ``count`` writes with a retryable error, "permanent" fails
     every write until cleared with fault="" ."""
     if fault not in SimulatedDevice.Fault.values:
-        raise ValidationError({"fault": "Choose none, transient or permanent."})
+        raise ValidationError({"fault": _t("Choose none, transient or permanent.")})
     if count < 0 or count > 100:
-        raise ValidationError({"count": "Choose a count from 0 to 100."})
+        raise ValidationError({"count": _t("Choose a count from 0 to 100.")})
     with transaction.atomic():
         device, _ = SimulatedDevice.objects.select_for_update().get_or_create(extension=extension)
         device.fault = fault

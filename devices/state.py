@@ -294,21 +294,21 @@ def diff_user(actual: UserState, desired: UserState) -> list[Command]:
 @dataclass(frozen=True)
 class CommandNames:
     """Names to describe commands with, by id: teams, destinations
-    ("Desk phone 1000"), locations. Ids without a name are described as
-    "team 3" and so on (a row deleted since)."""
+    ("Desk phone 1000"), locations. Ids without a name (a row deleted
+    since) are described as "a removed team" and so on, never by id."""
 
     teams: dict[str, str] = field(default_factory=dict)
     destinations: dict[str, str] = field(default_factory=dict)
     locations: dict[str, str] = field(default_factory=dict)
 
     def team(self, key) -> str:
-        return self.teams.get(str(key)) or _("team %(id)s") % {"id": key}
+        return self.teams.get(str(key)) or _("a removed team")
 
     def destination(self, key) -> str:
-        return self.destinations.get(str(key)) or _("destination %(id)s") % {"id": key}
+        return self.destinations.get(str(key)) or _("a removed destination")
 
     def location(self, key) -> str:
-        return self.locations.get(str(key)) or _("location %(id)s") % {"id": key}
+        return self.locations.get(str(key)) or _("a removed location")
 
 
 NO_NAMES = CommandNames()

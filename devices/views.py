@@ -12,24 +12,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from devices import hooks, services
 from devices.drivers.simulated import SimulatedDriver
-from devices.models import ClientSession, Extension, SimulatedDevice
+from devices.models import ClientSession, Extension, SimulatedDevice, TargetState
+from devices.selectors import describe_all
 from devices.state import Command
 from portal.errors import PortalError
 
 CALL_DONE = {
-    "call_place": _("Call placed: the line is busy."),
-    "call_ring": _("A call is ringing."),
-    "call_answer": _("Call answered."),
-    "call_hold": _("Call on hold."),
-    "call_resume": _("Call resumed."),
-    "call_end": _("Call ended."),
-    "phone_offline": _("The phone is offline."),
-    "phone_online": _("The phone is online again."),
+    "call_place": gettext_lazy("Call placed: the line is busy."),
+    "call_ring": gettext_lazy("A call is ringing."),
+    "call_answer": gettext_lazy("Call answered."),
+    "call_hold": gettext_lazy("Call on hold."),
+    "call_resume": gettext_lazy("Call resumed."),
+    "call_end": gettext_lazy("Call ended."),
+    "phone_offline": gettext_lazy("The phone is offline."),
+    "phone_online": gettext_lazy("The phone is online again."),
 }
 
 
@@ -64,41 +66,45 @@ def _handle(action: str, data, ext: Extension, holder, session, actor) -> str:
         services.manual_change(
             extension=number, command=Command(number, "set_dnd", {"on": on, "message": data.get("message", "")})
         )
-        return f"DND {'on' if on else 'off'} on {number}."
+        return (_("DND on on %(number)s.") if on else _("DND off on %(number)s.")) % {"number": number}
     if action == "forward_set":
         services.manual_change(extension=number, command=Command(number, "set_forward", {"target": data.get("target")}))
-        return f"Forward set on {number}."
+        return _("Forward set on %(number)s.") % {"number": number}
     if action == "forward_clear":
         services.manual_change(extension=number, command=Command(number, "set_forward", {"target": ""}))
-        return f"Forward removed on {number}."
+        return _("Forward removed on %(number)s.") % {"number": number}
     if action in ("team_login", "team_logout"):
         services.manual_change(extension=number, command=Command(number, action, {"team": data.get("team")}))
-        return "Logged in to the team." if action == "team_login" else "Logged out of the team."
+        return _("Logged in to the team.") if action == "team_login" else _("Logged out of the team.")
     if action in ("hot_desk_login", "hot_desk_logout"):
         changed = hooks.profile_side().hot_desk(extension=ext, logged_in=action == "hot_desk_login", actor=actor)
-        done = "logged in" if action == "hot_desk_login" else "logged out"
-        return f"Hot-desk user {done}; the profile is applied again." if changed else f"Already {done}."
+        if action == "hot_desk_login":
+            return _("Hot-desk user logged in; the profile is applied again.") if changed else _("Already logged in.")
+        return _("Hot-desk user logged out; the profile is applied again.") if changed else _("Already logged out.")
     if action == "connect":
         user = ext.owner or actor
         hooks.profile_side().connect_client(user=user, extension=ext, actor=actor)
-        return f"Client of {user} connected to {number}; the profile applies here now."
+        return _("Client of %(user)s connected to %(number)s; the profile applies here now.") % {
+            "user": user,
+            "number": number,
+        }
     if action == "disconnect":
         if session is None:
-            raise ValidationError("No client is connected to this softphone.")
+            raise ValidationError(_("No client is connected to this softphone."))
         hooks.profile_side().disconnect_client(user=session.user, extension=ext, actor=actor)
-        return f"Client disconnected from {number}; the profile's changes were removed here."
+        return _("Client disconnected from %(number)s; the profile’s changes were removed here.") % {"number": number}
     if action in services.CALL_ACTIONS:
         services.simulated_call(extension=ext, action=action)
-        return CALL_DONE[action]
+        return str(CALL_DONE[action])
     if action in ("fault_transient", "fault_permanent", "fault_clear"):
         fault = {"fault_transient": "transient", "fault_permanent": "permanent", "fault_clear": ""}[action]
         services.set_fault(extension=ext, fault=fault, count=3)
         return {
-            "transient": "The next 3 writes to this phone fail with a retryable error.",
-            "permanent": "Every write to this phone fails until the fault is cleared.",
-            "": "Fault cleared.",
+            "transient": _("The next 3 writes to this phone fail with a retryable error."),
+            "permanent": _("Every write to this phone fails until the fault is cleared."),
+            "": _("Fault cleared."),
         }[fault]
-    raise ValidationError("Unknown button.")
+    raise ValidationError(_("Unknown button."))
 
 
 @login_required
@@ -130,6 +136,11 @@ def phone(request: HttpRequest, number: str) -> HttpResponse:
         "error": error,
         # The profile applies to a softphone only while a client is connected.
         "applies_to": session.user if session else (holder if ext.kind != Extension.Kind.SOFTPHONE else None),
-        "mismatches": [m for m in services.mismatches_for(holder) if m.extension == number] if holder else [],
+        "pending": bool(holder) and TargetState.objects.filter(user=holder, status=TargetState.Status.PENDING).exists(),
     }
+    mismatches = [m for m in services.mismatches_for(holder) if m.extension == number] if holder else []
+    context["mismatches"] = mismatches
+    context["mismatch_texts"] = describe_all(
+        [Command(m.extension, m.op, m.args) for m in mismatches], [m.description for m in mismatches]
+    )
     return render(request, "devices/phone.html", context, status=400 if error else 200)

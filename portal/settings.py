@@ -97,7 +97,17 @@ except (ZoneInfoNotFoundError, ValueError):
     ) from None
 USE_TZ = True
 USE_I18N = True
+# English is the source language; German is translated in locale/de/ (see
+# README "Translations"). The browser's Accept-Language picks one until the
+# user chooses on the page (a cookie, kept for a year).
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Dates and times in the user's language: named formats (SHORT_DATETIME_FORMAT,
+# …) per language in portal/formats/<lang>/formats.py.
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -127,6 +137,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -150,6 +161,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "live.context_processors.live",
@@ -222,7 +234,9 @@ if not PRODUCTION:
 # needs no server. Folders must be absolute; in = out; processed messages
 # are not kept.
 _broker_dir = VAR_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+# "localhost" names no server (the transport reads folders); without a host
+# kombu logs "No hostname was supplied" at every start, which reads as an error.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 if not CELERY_BROKER_URL.startswith(("filesystem://", "redis://", "rediss://", "amqp://", "memory://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be a redis://, amqp:// or filesystem:// URL")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -433,6 +447,7 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
     # Preload and subdomains commit the whole domain to HTTPS (a preload
     # list entry is slow to undo); on by default, off for a domain whose

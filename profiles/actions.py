@@ -335,6 +335,9 @@ CHANGE_DESTINATIONS = ActionType(
             coerce=lambda v: {"true": True, "false": False}.get(v),
             empty_value=None,
             required=False,
+            # "Leave as it is" with both ring fields empty changes nothing
+            # and is refused: a new action starts with something to do.
+            initial="true",
             label=gettext_lazy("Active"),
         ),
         "ring_delay": forms.IntegerField(
@@ -393,7 +396,7 @@ def _team_type(label, new_state: Callable[[TeamState], TeamState], all_teams, on
         team = params.get("team")
         if team is None:
             return str(all_teams)
-        return one_team % {"team": _name(names, "teams", team, _("team %(id)s") % {"id": team})}
+        return one_team % {"team": _name(names, "teams", team, _("a removed team"))}
 
     return ActionType(
         label=label,
@@ -454,9 +457,7 @@ def _describe_location(params, names):
     location = params.get("location")
     if not location:
         return _("Set location")
-    return _("Set location %(location)s") % {
-        "location": _name(names, "locations", location, _("location %(id)s") % {"id": location})
-    }
+    return _("Set location %(location)s") % {"location": _name(names, "locations", location, _("a removed location"))}
 
 
 SET_LOCATION = ActionType(
@@ -551,7 +552,7 @@ def apply_action(
 def describe_action(action_type: str, params: dict[str, Any], names: Names | None = None) -> str:
     """One line for people, e.g. "DND on (ask for a message)", "Log in to
     Sales". ``names`` maps "teams"/"locations" ids to names
-    (profiles.selectors.reference_names); without them an id reads "team 3"."""
+    (profiles.selectors.reference_names); without them a team reads "a removed team"."""
     entry = ACTION_TYPES.get(action_type)
     return entry.describe(params, names or {}) if entry else action_type
 

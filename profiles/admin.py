@@ -6,11 +6,18 @@ Admin classes are declarative; saving and admin actions go through the
 service functions in profiles.seeding / profiles.services / profiles.triggers.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from devices import services as device_services
 from devices.admin import PortalModelAdmin, ReadOnlyAdmin
 from profiles import seeding, selectors
 from profiles.actions import describe_action
@@ -19,7 +26,6 @@ from profiles.admin_forms import (
     ClientProfileForm,
     PresenceProfileForm,
     TypedActionForm,
-    phase_action_form,
     typed_action_fieldsets,
     typed_action_form,
 )
@@ -43,9 +49,9 @@ from profiles.models import (
     WebhookReceipt,
 )
 
-admin.site.site_header = "Presence Profiles administration"
-admin.site.site_title = "Presence Profiles admin"
-admin.site.index_title = "Phone system and presence profiles"
+admin.site.site_header = _("Presence Profiles administration")
+admin.site.site_title = _("Presence Profiles admin")
+admin.site.index_title = _("Phone system and presence profiles")
 
 
 def _report(modeladmin, request, done: str, errors: list[str]) -> None:
@@ -71,7 +77,7 @@ class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
     list_filter = ("presence_profiles_enabled", "disable_dee_ucd_when_logged_out", "selected_profile_edit_policy")
     search_fields = ("name",)
     filter_horizontal = ("system_profiles",)
-    actions = ["enable_presence", "disable_presence", "switch_users", "reapply_users"]
+    actions = ["enable_presence", "disable_presence", "switch_users", "reapply_users", "reconcile_members"]
 
     def staff_user_ids(self, queryset) -> list[int]:
         return list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
@@ -79,7 +85,7 @@ class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("accounts", distinct=True))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, client_profile) -> int:
         return client_profile.member_count
 
@@ -94,11 +100,11 @@ class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
         super().save_model(request, obj, form, change)
         seeding.set_presence_enabled(client_profile=obj, enabled=enabled)
 
-    @admin.action(description="Enable presence profiles (gives members the defaults)", permissions=("change",))
+    @admin.action(description=_("Enable presence profiles (gives members the defaults)"), permissions=("change",))
     def enable_presence(self, request, queryset):
         self._set_presence(request, queryset, True)
 
-    @admin.action(description="Disable presence profiles", permissions=("change",))
+    @admin.action(description=_("Disable presence profiles"), permissions=("change",))
     def disable_presence(self, request, queryset):
         self._set_presence(request, queryset, False)
 
@@ -110,8 +116,30 @@ class ClientProfileAdmin(StaffActionsMixin, PortalModelAdmin):
                 done.append(client_profile.name)
             except ValidationError as exc:
                 errors.append(f"{client_profile.name}: {' '.join(exc.messages)}")
-        state = "enabled" if enabled else "disabled"
-        _report(self, request, f"Presence profiles {state} for {', '.join(done)}." if done else "", errors)
+        template = (
+            _("Presence profiles enabled for %(names)s.") if enabled else _("Presence profiles disabled for %(names)s.")
+        )
+        _report(self, request, template % {"names": ", ".join(done)} if done else "", errors)
+
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description=_("Check the members' devices for mismatches"), permissions=("reconcile",))
+    def reconcile_members(self, request, queryset):
+        ids = list(Account.objects.filter(client_profile__in=queryset).values_list("user_id", flat=True))
+        _report_reconcile(self, request, ids)
+
+
+def _report_reconcile(modeladmin, request, user_ids: list[int]) -> None:
+    flagged = device_services.reconcile_users(user_ids)
+    modeladmin.message_user(
+        request,
+        _("%(flagged)d of %(count)d users have devices that differ from their profile.")
+        % {"flagged": flagged, "count": len(user_ids)},
+    )
 
 
 @admin.register(Account)
@@ -122,12 +150,22 @@ class AccountAdmin(StaffActionsMixin, PortalModelAdmin):
     search_fields = ("user__username", "user__first_name", "user__last_name", "primary_extension__number")
     list_select_related = ("user", "client_profile", "primary_extension")
     autocomplete_fields = ("user", "primary_extension")
-    actions = ["switch_users", "reapply_users"]
+    actions = ["switch_users", "reapply_users", "reconcile_users"]
 
     def staff_user_ids(self, queryset) -> list[int]:
         return list(queryset.values_list("user_id", flat=True))
 
-    @admin.display(description="primary kind", ordering="primary_extension__kind")
+    def has_reapply_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reapply_profiles")
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("devices.reconcile_devices")
+
+    @admin.action(description=_("Check the selected users' devices for mismatches"), permissions=("reconcile",))
+    def reconcile_users(self, request, queryset):
+        _report_reconcile(self, request, list(queryset.values_list("user_id", flat=True)))
+
+    @admin.display(description=_("primary kind"), ordering="primary_extension__kind")
     def primary_kind(self, account) -> str:
         return account.primary_extension.get_kind_display() if account.primary_extension else "–"
 
@@ -139,43 +177,53 @@ class AccountAdmin(StaffActionsMixin, PortalModelAdmin):
 # --- presence profiles and their chains ------------------------------------------------
 
 
+class ActionRowForm(forms.ModelForm):
+    """An action's row in its profile's chain: order and on/off only. What
+    it does is edited on the action's own page, field by field (no JSON)."""
+
+    class Meta:
+        model = Action
+        fields = ("position", "enabled")
+
+
 class PhaseActionInline(admin.TabularInline):
-    """One inline per chain, so the enter and exit chains read top to bottom."""
+    """One inline per chain, so the enter and exit chains read top to bottom:
+    a compact summary per action with a link to its per-type form."""
 
     model = Action
+    form = ActionRowForm
     # Django's tabular inline with a label for every input (axe: no unnamed fields).
     template = "admin/edit_inline/tabular_labelled.html"
     phase = Action.Phase.ENTER
     extra = 0
-    fields = ("position", "enabled", "type", "params", "summary")
+    fields = ("position", "enabled", "summary")
     readonly_fields = ("summary",)
     ordering = ("position", "id")
-    # The action's own page edits its parameters field by field.
     show_change_link = True
 
     def get_queryset(self, request):
         self.names = selectors.reference_names()  # for summary(): names, not ids
         return super().get_queryset(request).filter(phase=self.phase)
 
-    def get_formset(self, request, obj=None, **kwargs):
-        kwargs["form"] = phase_action_form(self.phase)
-        return super().get_formset(request, obj, **kwargs)
+    def has_add_permission(self, request, obj=None):
+        # New actions are added on the typed action form (links on the profile).
+        return False
 
-    @admin.display(description="does")
+    @admin.display(description=_("does"))
     def summary(self, action) -> str:
         return describe_action(action.type, action.params, getattr(self, "names", None)) if action.pk else ""
 
 
 class EnterActionInline(PhaseActionInline):
     phase = Action.Phase.ENTER
-    verbose_name = "action on entering"
-    verbose_name_plural = "actions on entering (run top to bottom)"
+    verbose_name = _("action on entering")
+    verbose_name_plural = _("actions on entering (run top to bottom)")
 
 
 class ExitActionInline(PhaseActionInline):
     phase = Action.Phase.EXIT
-    verbose_name = "action on leaving"
-    verbose_name_plural = "actions on leaving (run before the next profile's entering actions)"
+    verbose_name = _("action on leaving")
+    verbose_name_plural = _("actions on leaving (run before the next profile's entering actions)")
 
 
 @admin.register(PresenceProfile)
@@ -189,11 +237,26 @@ class PresenceProfileAdmin(PortalModelAdmin):
     ordering = ("kind", "owner__username", "position", "id")
     inlines = [EnterActionInline, ExitActionInline]
     actions = ["reapply_for_users"]
+    readonly_fields = ("add_actions",)
+
+    @admin.display(description=_("add an action"))
+    def add_actions(self, profile) -> str:
+        if profile is None or not profile.pk:
+            return _("Save the profile first, then add its actions.")
+        url = reverse("admin:profiles_action_add")
+        return format_html_join(
+            " · ",
+            '<a href="{}?profile={}&amp;phase={}">{}</a>',
+            [
+                (url, profile.pk, Action.Phase.ENTER, _("on entering")),
+                (url, profile.pk, Action.Phase.EXIT, _("on leaving")),
+            ],
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(action_count=Count("actions"))
 
-    @admin.display(description="actions", ordering="action_count")
+    @admin.display(description=_("actions"), ordering="action_count")
     def action_count(self, profile) -> int:
         return profile.action_count
 
@@ -202,15 +265,26 @@ class PresenceProfileAdmin(PortalModelAdmin):
         if change and (form.has_changed() or any(formset.has_changed() for formset in formsets)):
             count = seeding.reapply_profile_users(profile=form.instance, actor=request.user)
             if count:
-                self.message_user(request, f"Re-applied for {count} user(s) who have {form.instance} selected.")
+                self.message_user(
+                    request,
+                    ngettext(
+                        "Re-applied for %(count)d user who has %(profile)s selected.",
+                        "Re-applied for %(count)d users who have %(profile)s selected.",
+                        count,
+                    )
+                    % {"count": count, "profile": form.instance},
+                )
 
     def has_reapply_permission(self, request) -> bool:
         return request.user.has_perm("devices.reapply_profiles")
 
-    @admin.action(description="Re-apply for the users who have it selected", permissions=("reapply",))
+    @admin.action(description=_("Re-apply for the users who have it selected"), permissions=("reapply",))
     def reapply_for_users(self, request, queryset):
         count = sum(seeding.reapply_profile_users(profile=profile, actor=request.user) for profile in queryset)
-        self.message_user(request, f"Re-applied for {count} user(s).")
+        self.message_user(
+            request,
+            ngettext("Re-applied for %(count)d user.", "Re-applied for %(count)d users.", count) % {"count": count},
+        )
 
 
 @admin.register(Action)
@@ -236,11 +310,32 @@ class ActionAdmin(PortalModelAdmin):
         self.names = selectors.reference_names()  # for summary(): names, not ids
         return super().get_queryset(request)
 
-    @admin.display(description="profile kind", ordering="profile__kind")
+    @admin.display(description=_("profile kind"), ordering="profile__kind")
     def profile_kind(self, action) -> str:
         return action.profile.get_kind_display()
 
-    @admin.display(description="does")
+    def get_changeform_initial_data(self, request):
+        """From a profile's "add an action" link: that profile and chain, at its end."""
+        initial = super().get_changeform_initial_data(request)
+        profile_id = str(initial.get("profile", ""))
+        if profile_id.isdigit():
+            last = Action.objects.filter(profile_id=profile_id).aggregate(last=Max("position"))["last"]
+            initial.setdefault("position", 0 if last is None else last + 1)
+        return initial
+
+    def _back_to_profile(self, request, action, response):
+        # Actions are edited from their profile: return there after saving.
+        if any(key in request.POST for key in ("_continue", "_addanother", "_saveasnew", "_popup")):
+            return response
+        return HttpResponseRedirect(reverse("admin:profiles_presenceprofile_change", args=[action.profile_id]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_profile(request, obj, super().response_add(request, obj, post_url_continue))
+
+    def response_change(self, request, obj):
+        return self._back_to_profile(request, obj, super().response_change(request, obj))
+
+    @admin.display(description=_("does"))
     def summary(self, action) -> str:
         return describe_action(action.type, action.params, getattr(self, "names", None))
 
@@ -267,16 +362,18 @@ class StatusConnectorAdmin(PortalModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["check_now"]
 
-    @admin.display(description="configured", boolean=True)
+    @admin.display(description=_("configured"), boolean=True)
     def is_configured(self, connector) -> bool:
         return connector.configured
 
-    @admin.display(description="Graph subscriptions")
+    @admin.display(description=_("Graph subscriptions"))
     def subscriptions_display(self, connector) -> str:
         rows = connector.subscriptions.order_by("expires_at")
-        return "; ".join(str(s) for s in rows) or "none"
+        return "; ".join(str(s) for s in rows) or _("none")
 
-    @admin.action(description="Check the selected connectors now (Microsoft 365: poll once)", permissions=("change",))
+    @admin.action(
+        description=_("Check the selected connectors now (Microsoft 365: poll once)"), permissions=("change",)
+    )
     def check_now(self, request, queryset):
         results = [f"{c.name}: {connectors.check_connector(c)}" for c in queryset]
         errors = [r for r in results if ": error:" in r]
@@ -331,22 +428,22 @@ class TriggerAdmin(ReadOnlyAdmin):
     list_select_related = ("profile", "profile__owner", "connector")
     actions = ["enable_triggers", "disable_triggers"]
 
-    @admin.display(description="owner", ordering="profile__owner__username")
+    @admin.display(description=_("owner"), ordering="profile__owner__username")
     def owner(self, trigger):
         return trigger.profile.owner
 
-    @admin.display(description="weekdays")
+    @admin.display(description=_("weekdays"))
     def weekdays_display(self, trigger) -> str:
         return " ".join(trigger.weekday_names)
 
     def has_switch_permission(self, request) -> bool:
         return request.user.has_perm("profiles.switch_trigger")
 
-    @admin.action(description="Turn the selected triggers on", permissions=("switch",))
+    @admin.action(description=_("Turn the selected triggers on"), permissions=("switch",))
     def enable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Turn the selected triggers off", permissions=("switch",))
+    @admin.action(description=_("Turn the selected triggers off"), permissions=("switch",))
     def disable_triggers(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
@@ -360,7 +457,12 @@ class TriggerAdmin(ReadOnlyAdmin):
                 errors.append(f"{trigger}: {exc.message}")
             except ValidationError as exc:
                 errors.append(f"{trigger}: {' '.join(exc.messages)}")
-        _report(self, request, f"{done} trigger(s) turned {'on' if enabled else 'off'}.", errors)
+        template = (
+            ngettext("%(count)d trigger turned on.", "%(count)d triggers turned on.", done)
+            if enabled
+            else ngettext("%(count)d trigger turned off.", "%(count)d triggers turned off.", done)
+        )
+        _report(self, request, template % {"count": done}, errors)
 
 
 @admin.register(TriggerFiring)
@@ -370,7 +472,7 @@ class TriggerFiringAdmin(ReadOnlyAdmin):
     search_fields = ("trigger__profile__name", "trigger__profile__owner__username")
     list_select_related = ("trigger", "trigger__profile", "trigger__profile__owner")
 
-    @admin.display(description="owner", ordering="trigger__profile__owner__username")
+    @admin.display(description=_("owner"), ordering="trigger__profile__owner__username")
     def owner(self, firing):
         return firing.trigger.profile.owner
 

@@ -16,15 +16,6 @@ from profiles.forms import ACTION_FORMS
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, time_zone_choices
 from profiles.seeding import check_can_enable, check_client_profile_can_enable
 
-PARAMS_HELP = (
-    'A JSON object. set_dnd: {"on": true, "message": "…", "prompt": false} · '
-    'set_forward: {"target": "+4930…"} or {"prompt": true} · unset_forward: {} · '
-    'change_destinations: {"family": "all"|"desk"|"softphone"|"mobile"|"dect"|"external"|"voicemail", '
-    '"active": true, "ring_delay": 0-120, "ring_timeout": 5-300} · set_gsm_mode: {"on": true} · '
-    'team_login/team_logout/team_pause/team_unpause: {"team": null (all teams) or a team id} · '
-    'set_location: {"location": a location id} · remove_location: {}'
-)
-
 
 class ParamsValidatedFirst:
     """For action forms whose clean() validates the params with
@@ -39,52 +30,6 @@ class ParamsValidatedFirst:
         super()._post_clean()
 
 
-class ActionForm(ParamsValidatedFirst, forms.ModelForm):
-    class Meta:
-        model = Action
-        fields = ("position", "enabled", "type", "params")
-        help_texts = {"params": PARAMS_HELP}
-        widgets = {"params": forms.Textarea(attrs={"rows": 2, "cols": 50})}
-
-    def clean(self):
-        cleaned = super().clean()
-        action_type = cleaned.get("type")
-        if action_type is None or "params" in self.errors:
-            return cleaned
-        params = cleaned.get("params")
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            self.add_error("params", 'Parameters are a JSON object, for example {"on": true}.')
-            return cleaned
-        # System profiles and templates may name any team or location.
-        references = ACTION_TYPES[action_type].references if action_type in ACTION_TYPES else ""
-        teams = set(Team.objects.values_list("id", flat=True)) if references == "teams" else None
-        locations = set(Location.objects.values_list("id", flat=True)) if references == "locations" else None
-        try:
-            cleaned["params"] = validate_params(action_type, params, teams=teams, locations=locations)
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                for message in messages:
-                    if key == "type":
-                        self.add_error("type", message)
-                    else:
-                        self.add_error("params", f"{key}: {message}")
-        return cleaned
-
-
-def phase_action_form(phase: str) -> type[ActionForm]:
-    """An ActionForm that puts new actions into ``phase`` (one inline per chain)."""
-
-    class PhaseActionForm(ActionForm):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.instance.phase = phase
-
-    PhaseActionForm.__name__ = f"{phase.title()}ActionForm"
-    return PhaseActionForm
-
-
 class PresenceProfileForm(forms.ModelForm):
     class Meta:
         model = PresenceProfile
@@ -95,15 +40,15 @@ class PresenceProfileForm(forms.ModelForm):
         cleaned = super().clean()
         kind, owner = cleaned.get("kind"), cleaned.get("owner")
         if kind == PresenceProfile.Kind.PERSONAL and owner is None:
-            self.add_error("owner", "A personal profile needs an owner.")
+            self.add_error("owner", _("A personal profile needs an owner."))
         elif kind in (PresenceProfile.Kind.SYSTEM, PresenceProfile.Kind.TEMPLATE) and owner is not None:
-            self.add_error("owner", "System profiles and templates belong to nobody; leave the owner empty.")
+            self.add_error("owner", _("System profiles and templates belong to nobody; leave the owner empty."))
         name = cleaned.get("name")
         if kind and name and "owner" not in self.errors:
             same = PresenceProfile.objects.filter(name=name)
             same = same.filter(owner=owner) if owner else same.filter(owner=None, kind=kind)
             if same.exclude(pk=self.instance.pk).exists():
-                self.add_error("name", "A profile with this name already exists for this owner.")
+                self.add_error("name", _("A profile with this name already exists for this owner."))
         return cleaned
 
 

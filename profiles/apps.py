@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProfilesConfig(AppConfig):
     name = "profiles"
-    verbose_name = "Presence profiles"
+    verbose_name = _("Presence profiles")
 
     def ready(self) -> None:
         # devices never imports profiles; the device events reach the

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from devices import services as device_services
 from devices.models import ClientSession, Extension
@@ -85,14 +86,16 @@ def connect_client(
         session = ClientSession.objects.filter(extension=extension).first()
         if session is not None:
             if session.user_id != user.pk:
-                raise InUse(f"Another user's client is connected to softphone {extension.number}.")
+                raise InUse(
+                    _("Another user’s client is connected to softphone %(number)s.") % {"number": extension.number}
+                )
             if client is None:
                 return session
             alive = session.expires_at is None or session.expires_at > now
             if alive and session.client_id and session.client_id != client.client_id:
                 raise InUse(
-                    f"Softphone {extension.number} is in use by another client"
-                    f" ({session.client_name or session.client_id}); disconnect it first."
+                    _("Softphone %(number)s is in use by another client (%(client)s); disconnect it first.")
+                    % {"number": extension.number, "client": session.client_name or session.client_id}
                 )
             _set_client(session, client, now)
             session.save(

@@ -10,7 +10,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse_lazy
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from profiles.actions import (
     ACTION_TYPES,
@@ -23,7 +25,7 @@ from profiles.actions import (
 )
 from profiles.automation.until import Until
 from profiles.icons import ICONS
-from profiles.models import Action, CalendarLink, Trigger, validate_colour
+from profiles.models import Action, CalendarLink, validate_colour
 
 
 def apply_errors(form: forms.Form, error: ValidationError) -> None:
@@ -39,8 +41,8 @@ def apply_errors(form: forms.Form, error: ValidationError) -> None:
 # --- selecting a profile: prompt-on-selection values ------------------------------
 
 PROMPT_LABELS = {
-    PROMPT_DND_MESSAGE: ("Do-not-disturb message", "Callers and colleagues see this text."),
-    PROMPT_FORWARD: ("Forward calls to", "A phone number, e.g. +49 30 1234567 or an extension."),
+    PROMPT_DND_MESSAGE: (_("Do-not-disturb message"), _("Callers and colleagues see this text.")),
+    PROMPT_FORWARD: (_("Forward calls to"), _("A phone number, e.g. +49 30 1234567 or an extension.")),
 }
 
 
@@ -85,18 +87,18 @@ class ColourInput(forms.TextInput):
 
 
 class ProfileForm(forms.Form):
-    name = forms.CharField(max_length=64, help_text="Also the presence text your colleagues see.")
+    name = forms.CharField(max_length=64, help_text=_("Also the presence text your colleagues see."))
     icon = forms.ChoiceField(choices=ICONS, widget=forms.RadioSelect, initial="circle")
     colour = forms.CharField(max_length=7, widget=ColourInput, initial="#2e7d32", validators=[validate_colour])
-    icon_visible = forms.BooleanField(required=False, initial=True, label="Show the icon to colleagues")
+    icon_visible = forms.BooleanField(required=False, initial=True, label=_("Show the icon to colleagues"))
     sticky = forms.BooleanField(
-        required=False, label="Sticky", help_text="Triggers never leave this profile; only you do."
+        required=False, label=_("Sticky"), help_text=_("Triggers never leave this profile; only you do.")
     )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Enter a name.")
+            raise ValidationError(_("Enter a name."))
         return name
 
 
@@ -172,8 +174,8 @@ ACTION_FORMS: Mapping[str, type[ActionForm]] = _ActionForms()
 class ActionTypeForm(forms.Form):
     """Step one of adding an action: which type (works without JS)."""
 
-    type = forms.ChoiceField(choices=action_type_choices, label="Action")
-    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label="Run")
+    type = forms.ChoiceField(choices=action_type_choices, label=_("Action"))
+    phase = forms.ChoiceField(choices=Action.Phase.choices, initial=Action.Phase.ENTER, label=_("Run"))
 
 
 class UntilForm(forms.Form):
@@ -201,14 +203,14 @@ class TimeZoneForm(forms.Form):
 
 
 class TimeTriggerForm(forms.Form):
-    time_of_day = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    time_of_day = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     weekdays = forms.TypedMultipleChoiceField(
-        choices=[(str(i), name) for i, name in enumerate(Trigger.WEEKDAYS)],
+        choices=[(str(i), WEEKDAYS_ABBR[i]) for i in range(7)],
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
         initial=["0", "1", "2", "3", "4"],
-        label="On",
-        error_messages={"required": "Choose at least one weekday."},
+        label=pgettext_lazy("the weekdays a trigger fires on", "On"),
+        error_messages={"required": _("Choose at least one weekday.")},
     )
 
     holiday_country = forms.CharField(
@@ -282,7 +284,7 @@ class TimeTriggerForm(forms.Form):
 
 
 class CalendarForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100, initial="Work calendar")
+    name = forms.CharField(label=_("Name"), max_length=100, initial=_("Work calendar"))
     source = forms.ChoiceField(
         label=_("Kind of calendar"),
         choices=[("ics", _("ICS address")), ("caldav", _("CalDAV account"))],

@@ -1,24 +1,26 @@
 """The icons a profile can show: names from the vendored Lucide set (ISC
 licence), whose SVGs live in static/icons/<name>.svg."""
 
+from django.utils.translation import gettext_lazy as _
+
 ICONS = [
-    ("circle-check", "Available"),
-    ("building-2", "Office"),
-    ("house", "Home"),
-    ("circle-minus", "Do not disturb"),
-    ("users", "Meeting"),
-    ("calendar-clock", "Appointment"),
-    ("door-open", "Out of the office"),
-    ("palm-tree", "Holiday"),
-    ("plane", "Travelling"),
-    ("coffee", "Break"),
-    ("utensils", "Lunch"),
-    ("thermometer", "Sick"),
-    ("headset", "On a call"),
-    ("car", "Driving"),
-    ("graduation-cap", "Training"),
-    ("moon", "Off duty"),
-    ("circle-off", "Unreachable"),
-    ("circle", "Plain"),
+    ("circle-check", _("Available")),
+    ("building-2", _("Office")),
+    ("house", _("Home")),
+    ("circle-minus", _("Do not disturb")),
+    ("users", _("Meeting")),
+    ("calendar-clock", _("Appointment")),
+    ("door-open", _("Out of the office")),
+    ("palm-tree", _("Holiday")),
+    ("plane", _("Travelling")),
+    ("coffee", _("Break")),
+    ("utensils", _("Lunch")),
+    ("thermometer", _("Sick")),
+    ("headset", _("On a call")),
+    ("car", _("Driving")),
+    ("graduation-cap", _("Training")),
+    ("moon", _("Off duty")),
+    ("circle-off", _("Unreachable")),
+    ("circle", _("Plain")),
 ]
-ICON_NAMES = {name for name, _ in ICONS}
+ICON_NAMES = {name for name, _label in ICONS}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from devices import selectors as device_selectors
 from devices.drivers import DriverError, get_driver
@@ -153,6 +154,12 @@ class ApplyStatus:
     @property
     def pending(self) -> bool:
         return self.target is not None and self.target.status == TargetState.Status.PENDING
+
+    def mismatch_texts(self) -> list[str]:
+        """What a re-apply would change, in the reader's language, with names."""
+        return device_selectors.describe_all(
+            [Command(m.extension, m.op, m.args) for m in self.mismatches], [m.description for m in self.mismatches]
+        )
 
 
 def apply_status(user) -> ApplyStatus:
@@ -322,6 +329,32 @@ class FieldRow:
 
 
 @dataclass
+class CompareRow:
+    """A destination or team of the primary extension: the phone system's
+    state next to the profile's; ``differs`` when a field the profile sets
+    has another value on the phone system."""
+
+    item: object
+    have: object
+    want: object
+    fields: tuple[str, ...]
+
+    def __iter__(self):
+        # (item, have, want), as the client API reads these rows.
+        return iter((self.item, self.have, self.want))
+
+    @property
+    def differs(self) -> bool:
+        if self.have is None or self.want is None:
+            return False
+        for name in self.fields:
+            wanted = getattr(self.want, name)
+            if wanted is not None and getattr(self.have, name) != wanted:
+                return True
+        return False
+
+
+@dataclass
 class DeviceView:
     extension: Extension
     role: str
@@ -358,25 +391,29 @@ def my_devices(user, account: Account | None) -> dict:
     for ext in extensions:
         have = actual.get(ext.number)
         want = implied_state.extensions.get(ext.number)
-        view = DeviceView(ext, "Primary extension" if ext is primary else "Softphone (client session)", have, want)
+        view = DeviceView(
+            ext, _("Primary extension") if ext is primary else _("Softphone (client session)"), have, want
+        )
         view.rows = _field_rows(have, want, locations)
         devices.append(view)
 
     primary_actual = actual.get(primary.number) if primary else None
     primary_implied = implied_state.extensions.get(primary.number) if primary else None
     destination_rows = [
-        (
+        CompareRow(
             d,
             primary_actual.destinations.get(str(d.pk)) if primary_actual else None,
             primary_implied.destinations.get(str(d.pk)) if primary_implied else None,
+            ("active", "ring_delay", "ring_timeout"),
         )
         for d in destinations
     ]
     team_rows = [
-        (
+        CompareRow(
             t,
             primary_actual.teams.get(str(t.pk)) if primary_actual else None,
             primary_implied.teams.get(str(t.pk)) if primary_implied else None,
+            ("logged_in", "paused", "pickup"),
         )
         for t in teams
     ]
@@ -398,22 +435,22 @@ def _field_rows(have: ExtensionState | None, want: ExtensionState | None, locati
     def location(value):
         if value is None:
             return None
-        return locations.get(value, "none") if value else "none"
+        return locations.get(value, _("none")) if value else _("none")
 
     return [
-        FieldRow("Do not disturb", get(have, "dnd"), get(want, "dnd")),
-        FieldRow("DND message", get(have, "dnd_message") or None, get(want, "dnd_message") or None),
-        FieldRow("Forward", get(have, "forward") or ("none" if have else None), _forward(get(want, "forward"))),
-        FieldRow("GSM mode", get(have, "gsm"), get(want, "gsm")),
-        FieldRow("Location", location(get(have, "location")), location(get(want, "location"))),
-        FieldRow("Presence text", get(have, "presence") or None, get(want, "presence") or None),
+        FieldRow(_("Do not disturb"), get(have, "dnd"), get(want, "dnd")),
+        FieldRow(_("DND message"), get(have, "dnd_message") or None, get(want, "dnd_message") or None),
+        FieldRow(_("Forward"), get(have, "forward") or (_("none") if have else None), _forward(get(want, "forward"))),
+        FieldRow(_("GSM mode"), get(have, "gsm"), get(want, "gsm")),
+        FieldRow(_("Location"), location(get(have, "location")), location(get(want, "location"))),
+        FieldRow(_("Presence text"), get(have, "presence") or None, get(want, "presence") or None),
     ]
 
 
 def _forward(value):
     if value is None:
         return None
-    return value or "none"
+    return value or _("none")
 
 
 # --- history ---------------------------------------------------------------------------

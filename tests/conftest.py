@@ -1,10 +1,17 @@
 import pytest
 
 from devices.drivers import DRIVERS
+from portal.translations import compile_catalogues
 from tests.interleaving import InterleavingDriver
 
 # The fake AMI peer fixtures (pbx, asterisk), for every module that needs them.
 pytest_plugins = ["tests.ami_fixtures"]
+
+
+def pytest_configure(config):
+    """The tests read the German catalogue as compiled from the .po now, so
+    a stale or missing .mo cannot make them pass or fail."""
+    compile_catalogues()
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +60,17 @@ def interleaving(settings, monkeypatch):
     yield InterleavingDriver
     InterleavingDriver.before_apply, InterleavingDriver.fail_last = None, False
     InterleavingDriver.sent = []
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Each test starts in the default language: a German request in one
+    test leaves German active in the thread otherwise."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

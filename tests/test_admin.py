@@ -4,7 +4,6 @@ services, and changelists cost the same number of queries whatever the
 number of rows."""
 
 import datetime as dt
-import json
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -213,47 +212,37 @@ def available(company):
     return PresenceProfile.objects.get(kind=PresenceProfile.Kind.SYSTEM, name="Available")
 
 
-@pytest.mark.parametrize(
-    "params",
-    ['{"on": "maybe"}', "[1, 2]", "not json", '{"on": false, "prompt": true}'],
-    ids=["bad-boolean", "not-an-object", "not-json", "prompt-with-dnd-off"],
-)
-def test_invalid_action_params_in_the_inline_are_a_form_error(admin_client, available, params):
+def test_the_chains_show_a_summary_and_link_to_the_typed_form_without_json(admin_client, available):
     url = _url(PresenceProfile, "change", available.pk)
     page = admin_client.get(url)
-    data = form_data(page)
+    html = page.content.decode()
+    dnd = available.actions.get(type="set_dnd")
+    assert "params" not in html  # no JSON to type anywhere on the page
+    assert _url(Action, "change", dnd.pk) in html  # each action's edit link
+    add = _url(Action, "add")
+    assert f"{add}?profile={available.pk}&amp;phase=enter" in html
+    assert f"{add}?profile={available.pk}&amp;phase=exit" in html
     prefix = inline_prefix(page, "enter")
-    dnd_row = next(i for i in range(int(data[f"{prefix}-TOTAL_FORMS"])) if data[f"{prefix}-{i}-type"] == "set_dnd")
-    data[f"{prefix}-{dnd_row}-params"] = params
-    before = list(Action.objects.filter(profile=available).values_list("type", "params"))
+    assert f"{prefix}-0-type" not in form_data(page)
 
-    response = admin_client.post(url, data)
 
-    assert response.status_code == 200
-    errors = response.context["inline_admin_formsets"][0].formset.errors[dnd_row]
-    assert "params" in errors
-    assert list(Action.objects.filter(profile=available).values_list("type", "params")) == before
+def test_the_add_link_opens_the_typed_form_for_that_chain_at_its_end(admin_client, available):
+    form = admin_client.get(_url(Action, "add"), {"profile": available.pk, "phase": "exit"}).context["adminform"].form
+    last = max(available.actions.values_list("position", flat=True))
+    assert (str(form.initial["profile"]), form.initial["phase"], form.initial["position"]) == (
+        str(available.pk),
+        "exit",
+        last + 1,
+    )
 
 
 def test_an_unknown_team_in_an_action_is_a_form_error(admin_client, available):
-    url = _url(PresenceProfile, "change", available.pk)
-    page = admin_client.get(url)
-    data = form_data(page)
-    prefix = inline_prefix(page, "enter")
-    total = int(data[f"{prefix}-TOTAL_FORMS"])
-    data.update(
-        {
-            f"{prefix}-TOTAL_FORMS": str(total + 1),
-            f"{prefix}-{total}-position": "9",
-            f"{prefix}-{total}-enabled": "on",
-            f"{prefix}-{total}-type": "team_login",
-            f"{prefix}-{total}-params": json.dumps({"team": 999999}),
-            f"{prefix}-{total}-profile": str(available.pk),
-        }
+    response = admin_client.post(
+        _url(Action, "add"),
+        {"profile": available.pk, "phase": "enter", "position": "9", "type": "team_login", "team_login-team": "999999"},
     )
-    response = admin_client.post(url, data)
     assert response.status_code == 200
-    assert "team: That team does not exist" in str(response.context["inline_admin_formsets"][0].formset.errors)
+    assert "team_login-team" in response.context["adminform"].form.errors
     assert not Action.objects.filter(profile=available, type="team_login").exists()
 
 
@@ -386,16 +375,15 @@ def test_a_bad_time_zone_on_an_account_is_a_form_error(admin_client, company):
 def test_editing_a_selected_system_profile_reapplies_it_for_its_users(admin_client, company, available):
     alice, bob = company["alice"], company["bob"]
     select_profile(user=alice, profile=available)
-    url = _url(PresenceProfile, "change", available.pk)
-    page = admin_client.get(url)
-    data = form_data(page)
-    prefix = inline_prefix(page, "enter")
-    dnd_row = next(i for i in range(int(data[f"{prefix}-TOTAL_FORMS"])) if data[f"{prefix}-{i}-type"] == "set_dnd")
-    data[f"{prefix}-{dnd_row}-params"] = json.dumps({"on": True, "message": "Back soon"})
+    dnd = available.actions.get(type="set_dnd")
+    url = _url(Action, "change", dnd.pk)
+    data = form_data(admin_client.get(url))
+    data.update({"set_dnd-on": "true", "set_dnd-message": "Back soon"})
 
     response = admin_client.post(url, data)
 
     assert response.status_code == 302
+    assert response["Location"] == _url(PresenceProfile, "change", available.pk)  # back to the profile
     edit = SwitchEvent.objects.filter(user=alice, event="edit").get()
     assert edit.source == Selection.Source.ADMIN
     assert edit.actor.username == "admin"

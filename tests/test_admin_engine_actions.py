@@ -65,3 +65,42 @@ def test_admin_sets_and_clears_a_simulated_fault(admin_client, committed):
     assert SimulatedDevice.objects.get(pk=device.pk).fault == "permanent"
     admin_client.post("/admin/devices/simulateddevice/", {"action": "clear_fault", "_selected_action": [device.pk]})
     assert SimulatedDevice.objects.get(pk=device.pk).fault == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "selected"),
+    [
+        ("/admin/profiles/account/", lambda alice: alice.account.pk),
+        ("/admin/profiles/clientprofile/", lambda alice: alice.account.client_profile_id),
+    ],
+    ids=["accounts", "client-profiles"],
+)
+def test_accounts_and_client_profiles_offer_reapply_and_reconcile(admin_client, committed, url, selected):
+    with committed():
+        alice = make_user("alice", "1000")
+    with committed():
+        manual_change(extension="1000", command=Command("1000", "set_dnd", {"on": True}))
+    Mismatch.objects.all().delete()
+    with committed():
+        admin_client.post(
+            url,
+            {
+                "action": "reconcile_members" if "client" in url else "reconcile_users",
+                "_selected_action": [selected(alice)],
+            },
+        )
+    assert Mismatch.objects.filter(user=alice, op="set_dnd").exists()
+    assert SimulatedDriver().read(["1000"])["1000"].dnd is True  # a check never changes a device
+
+    with committed():
+        response = admin_client.post(
+            url,
+            {
+                "action": "reapply_users",
+                "_selected_action": [selected(alice)],
+            },
+        )
+    assert response.status_code == 302
+    assert SimulatedDriver().read(["1000"])["1000"].dnd is False
+    event = SwitchEvent.objects.filter(user=alice).first()
+    assert (event.event, event.source, event.actor.username) == ("reapply", "admin", "admin")

@@ -34,6 +34,8 @@ ACTION_PERMISSIONS = {
     ("devices", "simulateddevice", "clear_fault"): "devices.change_simulateddevice",
     ("profiles", "clientprofile", "enable_presence"): "profiles.change_clientprofile",
     ("profiles", "clientprofile", "disable_presence"): "profiles.change_clientprofile",
+    ("profiles", "clientprofile", "reconcile_members"): "devices.reconcile_devices",
+    ("profiles", "account", "reconcile_users"): "devices.reconcile_devices",
     ("profiles", "presenceprofile", "reapply_for_users"): "devices.reapply_profiles",
     ("profiles", "statusconnector", "check_now"): "profiles.change_statusconnector",
     ("profiles", "trigger", "enable_triggers"): "profiles.switch_trigger",

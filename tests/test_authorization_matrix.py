@@ -76,7 +76,10 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "admin:app_list": {**STAFF_ONLY, **dict.fromkeys(STAFF, (200, 200, 200))},
     "admin/(?P<url>.*)$": {**STAFF_ONLY, **dict.fromkeys(STAFF, (404, 404, 404))},
     "login": {"*": (200, 200, 200)},
-    "logout": {"*": (405, 302, 405)},
+    # GET asks "Log out?" (portal.views.PortalLogoutView); POST logs out.
+    "logout": {"*": (200, 302, 200), **ANON},
+    # Django's set_language: changes only the language cookie, for anyone.
+    "set_language": {"*": (302, 302, 302)},
     "password_change": {"*": (200, 200, 200), **ANON},
     "password_change_done": {"*": (200, 405, 200), **ANON},
     "password_reset": {"*": (200, 200, 200)},

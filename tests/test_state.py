@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from devices.state import (
     NO_LOCATION,
     Command,
+    CommandNames,
     DestinationState,
     ExtensionState,
     TeamState,
@@ -136,9 +137,10 @@ def test_diff_user_ignores_extensions_that_do_not_exist():
 def test_command_descriptions_read_like_sentences():
     assert Command("1000", "set_dnd", {"on": True, "message": "lunch"}).describe() == "1000: turn DND on (lunch)"
     assert Command("1000", "set_forward", {"target": ""}).describe() == "1000: remove forward"
-    assert Command("1000", "set_pickup", {"team": "3", "on": False}).describe() == (
-        "1000: group call pickup for team 3 off"
-    )
+    pickup = Command("1000", "set_pickup", {"team": "3", "on": False})
+    assert pickup.describe(CommandNames(teams={"3": "Sales"})) == "1000: group call pickup for Sales off"
+    # An id without a name (the team was deleted since) is never shown as "team 3".
+    assert pickup.describe() == "1000: group call pickup for a removed team off"
 
 
 def test_json_round_trip_keeps_dont_care():

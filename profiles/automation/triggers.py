@@ -20,7 +20,10 @@ import holidays
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from profiles.defaults import display_profile_name
 from profiles.errors import NotAllowed, PortalError
 from profiles.models import Account, PresenceProfile, StatusConnector, Trigger, validate_time_zone
 
@@ -39,7 +42,7 @@ TIME_FIELDS = (
     "active_until",
     "enabled",
 )
-NO_CONNECTOR = (
+NO_CONNECTOR = gettext_lazy(
     "Meeting triggers need a status connector (Microsoft 365 or a signed webhook), and none is set up. "
     "Ask your administrator to configure one."
 )
@@ -125,7 +128,7 @@ def next_fire_time(
     day = after.astimezone(zone).date() - dt.timedelta(days=1)
     if active_from and day < active_from:
         day = active_from
-    for _ in range(SEARCH_DAYS):
+    for _attempt in range(SEARCH_DAYS):
         if active_until and day > active_until:
             return None
         if day_allowed(
@@ -253,26 +256,26 @@ def meeting_trigger_problem(trigger: Trigger) -> str:
 
 def _check_own_profile(user, profile: PresenceProfile) -> None:
     if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
-        raise NotAllowed("Triggers can only be attached to your own profiles.")
+        raise NotAllowed(_("Triggers can only be attached to your own profiles."))
 
 
 def _clean_time_fields(fields: dict) -> dict:
     errors = {}
     time_of_day = fields.get("time_of_day")
     if not isinstance(time_of_day, dt.time):
-        errors["time_of_day"] = "Choose the time of day the trigger switches at."
+        errors["time_of_day"] = _("Choose the time of day the trigger switches at.")
     else:
         fields["time_of_day"] = time_of_day.replace(second=0, microsecond=0, tzinfo=None)
     weekdays = fields.get("weekdays")
     if not isinstance(weekdays, int) or not 0 < weekdays <= ALL_WEEKDAYS:
-        errors["weekdays"] = "Choose at least one weekday."
+        errors["weekdays"] = _("Choose at least one weekday.")
     country = (fields.get("holiday_country") or "").strip().upper()
     subdivision = (fields.get("holiday_subdivision") or "").strip()
     supported = holidays.list_supported_countries()
     if country and country not in supported:
         errors["holiday_country"] = f"{country} is not a country with a holiday calendar; use a code such as DE or US."
     elif subdivision and not country:
-        errors["holiday_subdivision"] = "Choose the country of this region first."
+        errors["holiday_subdivision"] = _("Choose the country of this region first.")
     elif subdivision:
         known = {s.upper(): s for s in supported[country]}
         if subdivision.upper() not in known:
@@ -282,7 +285,7 @@ def _clean_time_fields(fields: dict) -> dict:
     fields["holiday_country"], fields["holiday_subdivision"] = country, subdivision
     start, end = fields.get("active_from"), fields.get("active_until")
     if start and end and end < start:
-        errors["active_until"] = "The end of the date range is before its start."
+        errors["active_until"] = _("The end of the date range is before its start.")
     if errors:
         raise ValidationError(errors)
     return fields
@@ -332,7 +335,7 @@ def update_time_trigger(*, user, trigger: Trigger, **changes) -> Trigger:
         raise ValueError(f"not time-trigger fields: {sorted(unknown)}")
     _check_own_profile(user, trigger.profile)
     if trigger.kind != Trigger.Kind.TIME:
-        raise PortalError("Only time triggers have a schedule to change.")
+        raise PortalError(_("Only time triggers have a schedule to change."))
     enabled = changes.pop("enabled", trigger.enabled)
     current = {name: getattr(trigger, name) for name in TIME_FIELDS if name != "enabled"}
     fields = _clean_time_fields({**current, **changes})
@@ -353,7 +356,7 @@ def set_trigger_enabled(*, user, trigger: Trigger, enabled: bool) -> Trigger:
     with transaction.atomic():
         trigger = Trigger.objects.select_for_update().select_related("profile").get(pk=trigger.pk)
         if enabled and trigger.kind == Trigger.Kind.MEETING and meeting_trigger_problem(trigger):
-            raise PortalError(NO_CONNECTOR)
+            raise PortalError(str(NO_CONNECTOR))
         trigger.enabled = bool(enabled)
         _reschedule(trigger)
         trigger.save(update_fields=["enabled", "next_fire_at"])
@@ -374,12 +377,12 @@ def create_meeting_trigger(*, user, profile: PresenceProfile, connector: StatusC
         available = configured_connectors()
         connector = available[0] if available else None
     if connector is None or not connector.configured:
-        raise PortalError(NO_CONNECTOR)
+        raise PortalError(str(NO_CONNECTOR))
     existing = Trigger.objects.filter(profile__owner=user, kind=Trigger.Kind.MEETING).select_related("profile").first()
     if existing is not None:
         raise PortalError(
-            f"You already have a meeting trigger (switching to {existing.profile.name}). "
-            "Change or delete that one instead."
+            _("You already have a meeting trigger (switching to %(profile)s). Change or delete that one instead.")
+            % {"profile": display_profile_name(existing.profile.name)}
         )
     return Trigger.objects.create(profile=profile, kind=Trigger.Kind.MEETING, connector=connector, next_fire_at=None)
 
@@ -394,11 +397,13 @@ def set_time_zone(*, user, time_zone: str) -> Account:
     except ValidationError as exc:
         raise ValidationError({"time_zone": exc.messages}) from None
     if name not in available_time_zones():
-        raise ValidationError({"time_zone": f"{name} is not a time zone; use an IANA name such as Europe/Berlin."})
+        raise ValidationError(
+            {"time_zone": _("%(name)s is not a time zone; use an IANA name such as Europe/Berlin.") % {"name": name}}
+        )
     with transaction.atomic():
         account = Account.objects.select_for_update().filter(user=user).first()
         if account is None:
-            raise PortalError("Presence profiles are not set up for you; ask your administrator.")
+            raise PortalError(_("Presence profiles are not set up for you; ask your administrator."))
         account.time_zone = name
         account.save(update_fields=["time_zone"])
         reschedule_user_triggers(user)

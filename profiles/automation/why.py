@@ -3,17 +3,19 @@ selection's source, detail, timer and the profile it returns to."""
 
 from __future__ import annotations
 
-from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from profiles.defaults import display_profile_name
 from profiles.models import PresenceProfile, Selection
+from profiles.stored_texts import source_detail
 
 Source = Selection.Source
 
 
 def _when(instant) -> str:
-    return date_format(timezone.localtime(instant), "D j M, H:i")
+    # The language's own short format ("Mon 30 Nov, 14:05", "Mo., 30. Nov., 14:05").
+    return formats.date_format(timezone.localtime(instant), "SHORT_DATETIME_FORMAT")
 
 
 def why_selected(selection: Selection | None, *, previous: PresenceProfile | None = None) -> str:
@@ -22,10 +24,11 @@ def why_selected(selection: Selection | None, *, previous: PresenceProfile | Non
     or ``previous`` given (the profile a switch just left: no query)."""
     if selection is None:
         return ""
-    detail = selection.source_detail
+    # Stored in English (data); shown in the reader's language.
+    detail = source_detail(selection.source_detail)
     if previous is None and selection.previous_profile_id:
         previous = selection.previous_profile
-    previous = previous.name if previous is not None else ""
+    previous = display_profile_name(previous.name) if previous is not None else ""
     source = selection.source
     if source == Source.USER:
         why = _("You chose it.")
@@ -60,7 +63,7 @@ def why_selected(selection: Selection | None, *, previous: PresenceProfile | Non
         if source == Source.MEETING:
             # A timer the meeting suspended: it resumes after the meeting.
             why += " " + _("After it, %(profile)s until %(time)s") % {"profile": previous or "?", "time": when}
-            back = selection.until_profile.name if selection.until_profile_id else ""
+            back = display_profile_name(selection.until_profile.name) if selection.until_profile_id else ""
         else:
             why += " " + _("Until %(time)s") % {"time": when}
             back = previous

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from devices.models import Location, Team
 from profiles.actions import validate_params
@@ -34,7 +35,7 @@ def add_action(
 ) -> Action:
     selection = check_editable(user, profile)
     if phase not in Action.Phase.values:
-        raise ValidationError({"phase": "Choose on entering or on leaving."})
+        raise ValidationError({"phase": _("Choose on entering or on leaving.")})
     teams, locations = _reference_ids(user)
     clean = validate_params(type, params, teams=teams, locations=locations)
     with transaction.atomic():

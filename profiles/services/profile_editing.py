@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from profiles.errors import InUse, NotAllowed
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, Selection
@@ -18,7 +19,7 @@ def check_editable(user, profile: PresenceProfile) -> Selection | None:
     """Check a user may change this profile now; returns the user's
     selection when the profile is the selected one (docs/rules.md#rule-8)."""
     if not profile.is_owned_by(user):
-        raise NotAllowed("System profiles can only be changed by an administrator.")
+        raise NotAllowed(_("System profiles can only be changed by an administrator."))
     selection = Selection.objects.select_related("profile").filter(user=user).first()
     if selection is None or selection.profile_id != profile.pk:
         return None
@@ -29,7 +30,7 @@ def check_editable(user, profile: PresenceProfile) -> Selection | None:
         else ClientProfile.EditPolicy.APPLY
     )
     if policy == ClientProfile.EditPolicy.REFUSE:
-        raise InUse("This profile is in use. Select another profile before changing it.")
+        raise InUse(_("This profile is in use. Select another profile before changing it."))
     return selection
 
 
@@ -44,7 +45,7 @@ def _save_profile(profile: PresenceProfile) -> PresenceProfile:
         with transaction.atomic():
             profile.save()
     except IntegrityError:
-        raise ValidationError({"name": "You already have a profile with this name."}) from None
+        raise ValidationError({"name": _("You already have a profile with this name.")}) from None
     return profile
 
 
@@ -52,7 +53,7 @@ def create_profile(
     *, user, name: str, icon: str = "circle", colour: str = "#2e7d32", icon_visible: bool = True, sticky: bool = False
 ) -> PresenceProfile:
     if PresenceProfile.objects.filter(owner=user, name=name).exists():
-        raise ValidationError({"name": "You already have a profile with this name."})
+        raise ValidationError({"name": _("You already have a profile with this name.")})
     position = (PresenceProfile.objects.filter(owner=user).aggregate(m=Max("position"))["m"] or 0) + 1
     profile = PresenceProfile(
         owner=user,
@@ -76,7 +77,7 @@ def update_profile(*, user, profile: PresenceProfile, actor=None, **fields) -> P
         "name" in fields
         and PresenceProfile.objects.filter(owner=user, name=fields["name"]).exclude(pk=profile.pk).exists()
     ):
-        raise ValidationError({"name": "You already have a profile with this name."})
+        raise ValidationError({"name": _("You already have a profile with this name.")})
     for key, value in fields.items():
         setattr(profile, key, value)
     _save_profile(profile)
@@ -86,9 +87,9 @@ def update_profile(*, user, profile: PresenceProfile, actor=None, **fields) -> P
 
 def delete_profile(*, user, profile: PresenceProfile) -> None:
     if not profile.is_owned_by(user):
-        raise NotAllowed("System profiles cannot be deleted.")
+        raise NotAllowed(_("System profiles cannot be deleted."))
     if Selection.objects.filter(user=user, profile=profile).exists():
-        raise InUse("You cannot delete the profile you have selected. Select another profile first.")
+        raise InUse(_("You cannot delete the profile you have selected. Select another profile first."))
     profile.delete()
 
 
@@ -119,7 +120,7 @@ def copy_profile(*, user, profile: PresenceProfile, name: str | None = None) -> 
 def move_profile(*, user, profile: PresenceProfile, direction: int) -> None:
     """Move a personal profile up (-1) or down (+1) in the user's list."""
     if not profile.is_owned_by(user):
-        raise NotAllowed("System profiles cannot be reordered.")
+        raise NotAllowed(_("System profiles cannot be reordered."))
     move_in_list(PresenceProfile.objects.filter(owner=user), profile, direction)
 
 

@@ -38,6 +38,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from devices import services as device_services
 from devices.models import Mismatch, TargetState
@@ -505,21 +506,21 @@ def _plan(
 def _refusal(switch: Switch, user: catalogs.UserEntry, cat: catalogs.Catalog) -> SwitchResult | None:
     """The permission rule; None when the switch may go ahead."""
     if not user.has_account:
-        return SwitchResult(SwitchOutcome.DISABLED, "Presence profiles are not set up for this user.")
+        return SwitchResult(SwitchOutcome.DISABLED, _("Presence profiles are not set up for this user."))
     if not user.enabled:
         return SwitchResult(
-            SwitchOutcome.DISABLED, "Presence profiles are not enabled for this user; ask your administrator."
+            SwitchOutcome.DISABLED, _("Presence profiles are not enabled for this user; ask your administrator.")
         )
     entry = cat.profiles.get(switch.profile_id)
     profile = entry.profile if entry else None
     if profile is None:
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile does not exist.")
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, _("That profile does not exist."))
     if profile.kind == PresenceProfile.Kind.PERSONAL and profile.owner_id != switch.user_id:
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That profile belongs to someone else.")
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, _("That profile belongs to someone else."))
     if profile.kind == PresenceProfile.Kind.TEMPLATE:
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "Templates cannot be selected; they are copied to users.")
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, _("Templates cannot be selected; they are copied to users."))
     if profile.kind == PresenceProfile.Kind.SYSTEM and profile.pk not in cat.system.get(user.client_profile_id, ()):
-        return SwitchResult(SwitchOutcome.NOT_ALLOWED, "That system profile is not available to you.")
+        return SwitchResult(SwitchOutcome.NOT_ALLOWED, _("That system profile is not available to you."))
     return None
 
 

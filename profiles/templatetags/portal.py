@@ -10,6 +10,11 @@ from django import template
 from django.contrib.staticfiles import finders
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from profiles import stored_texts
+from profiles.defaults import display_profile_name
 
 register = template.Library()
 
@@ -55,7 +60,51 @@ def yesno_dash(value) -> str:
     if value is None:
         return "—"
     if value is True:
-        return "on"
+        return _("on")
     if value is False:
-        return "off"
+        return _("off")
     return value
+
+
+@register.filter
+def profile_name(name: str) -> str:
+    """``{{ profile.name|profile_name }}``: a seeded default name ("In the
+    office") in the reader's language; any other name as stored."""
+    return display_profile_name(name)
+
+
+# What caused a switch or an apply run, for people (the stored codes are
+# internal: "hot_desk_login", "service_start", …).
+EVENT_LABELS = {
+    "select": gettext_lazy("Profile switched"),
+    "reapply": gettext_lazy("Profile applied again"),
+    "edit": gettext_lazy("Profile changed"),
+    "hot_desk_login": gettext_lazy("Logged in at a hot desk"),
+    "hot_desk_logout": gettext_lazy("Logged out of a hot desk"),
+    "session_connect": gettext_lazy("Softphone client connected"),
+    "session_disconnect": gettext_lazy("Softphone client disconnected"),
+    "service_start": gettext_lazy("Portal started"),
+    "switch": gettext_lazy("Profile switched"),
+    "trigger": gettext_lazy("Time trigger"),
+    "clear_after": gettext_lazy("Timer ended"),
+    "sweep": gettext_lazy("Delayed change sent"),
+    "superseded": gettext_lazy("Newer change sent"),
+}
+
+
+@register.filter
+def event_label(code: str) -> str:
+    """``{{ run.reason|event_label }}``: the cause of a switch or run in words."""
+    return str(EVENT_LABELS.get(code, gettext_lazy("Phones updated")))
+
+
+@register.filter
+def source_detail(text: str) -> str:
+    """``{{ selection.source_detail|source_detail }}`` in the reader's language."""
+    return stored_texts.source_detail(text)
+
+
+@register.filter
+def calendar_status(text: str) -> str:
+    """``{{ calendar.status|calendar_status }}`` in the reader's language."""
+    return stored_texts.calendar_status(text)

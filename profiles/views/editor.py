@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from profiles import selectors, services
 from profiles.actions import action_type_choices, action_type_label
+from profiles.defaults import display_profile_name
 from profiles.errors import PortalError
 from profiles.forms import ACTION_FORMS, ActionTypeForm, ProfileForm, apply_errors
 from profiles.models import Action, PresenceProfile, Selection
@@ -58,7 +60,7 @@ def profile_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
-            messages.success(request, f"Profile “{profile.name}” created. Add its actions below.")
+            messages.success(request, _("Profile “%(name)s” created. Add its actions below.") % {"name": profile.name})
             return redirect("profiles:profile_edit", profile.pk)
     status = 422 if form.errors else 200
     return render(request, "profiles/profile_new.html", {"form": form}, status=status)
@@ -73,7 +75,11 @@ def profile_copy(request: HttpRequest, profile_id: int) -> HttpResponse:
     except (PortalError, ValidationError) as exc:
         error = exc if isinstance(exc, PortalError) else PortalError("; ".join(exc.messages))
         return refuse(request, error, fallback="profiles:profiles")
-    messages.success(request, f"Copied “{profile.name}” to “{copy.name}”. It is yours to change.")
+    messages.success(
+        request,
+        _("Copied “%(name)s” to “%(copy)s”. It is yours to change.")
+        % {"name": display_profile_name(profile.name), "copy": copy.name},
+    )
     return _redirect(request, reverse("profiles:profile_edit", args=[copy.pk]))
 
 
@@ -100,7 +106,7 @@ def profile_delete(request: HttpRequest, profile_id: int) -> HttpResponse:
             services.delete_profile(user=request.user, profile=profile)
         except PortalError as exc:
             return refuse(request, exc, fallback="profiles:profiles")
-        messages.success(request, f"Profile “{profile.name}” deleted.")
+        messages.success(request, _("Profile “%(name)s” deleted.") % {"name": display_profile_name(profile.name)})
         return _redirect(request, reverse("profiles:profiles"))
     context = {"profile": profile}
     if request.htmx:
@@ -158,7 +164,7 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
         except PortalError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             if not request.htmx:
                 return redirect("profiles:profile_edit", profile.pk)
             # The heading, badge and colour change too: re-render the editor.
@@ -204,12 +210,15 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
     if action_type not in ACTION_FORMS:
         context = {"profile": profile, "type_form": ActionTypeForm(request.GET or None)}
         return page(request, "profiles/action_form.html", context, "type-chooser")
-    phase = request.GET.get("phase") or Action.Phase.ENTER
+    # Add pressed inside a chain names its phase: the form does not ask again.
+    phase = request.POST.get("phase") or request.GET.get("phase") or ""
+    phase = phase if phase in Action.Phase.values else ""
     form = _action_form(
         action_type,
         request,
         data=request.POST if request.method == "POST" else None,
-        initial={"phase": phase if phase in Action.Phase.values else Action.Phase.ENTER},
+        initial={"phase": Action.Phase.ENTER},
+        with_phase=not phase,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -218,7 +227,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
                 profile=profile,
                 type=action_type,
                 params=form.params(),
-                phase=form.cleaned_data["phase"],
+                phase=phase or form.cleaned_data["phase"],
                 actor=request.user,
             )
         except ValidationError as exc:
@@ -231,6 +240,7 @@ def action_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         "profile": profile,
         "form": form,
         "action_type": action_type,
+        "phase": phase,
         "type_label": action_type_label(action_type),
     }
     return page(request, "profiles/action_form.html", context, "action-form", status=422 if form.errors else 200)

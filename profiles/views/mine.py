@@ -3,6 +3,7 @@ history (switches and apply runs)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +22,9 @@ HISTORY_PAGE_SIZE = 20
 def devices(request: HttpRequest) -> HttpResponse:
     context = selectors.my_devices(request.user, request.account)
     context["account"] = request.account
+    # The simulated PBX's handset page is where a newcomer tries a change
+    # made on a phone; a real PBX has real handsets.
+    context["simulated"] = settings.PBX_DRIVER == "simulated"
     return page(request, "profiles/devices.html", context, "devices")
 
 

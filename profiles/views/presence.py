@@ -170,12 +170,19 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     try:
         commands = services.preview_changes(user=request.user, profile=profile)
     except DriverError as exc:
-        error = f"The phone system could not be read: {exc}"
+        error = _("The phone system could not be read: %(error)s") % {"error": exc}
     except PortalError as exc:
         error = exc.message
     names = selectors.command_names(commands)
     changes = [selectors.command_text(c, names) for c in commands]
-    context = {"profile": profile, "changes": changes, "preview_error": error, "account": request.account}
+    selection = selectors.current_selection(request.user)
+    context = {
+        "profile": profile,
+        "is_current": selection is not None and selection.profile_id == profile.pk,
+        "changes": changes,
+        "preview_error": error,
+        "account": request.account,
+    }
     return page(request, "profiles/preview.html", context, "preview")
 
 

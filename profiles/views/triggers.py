@@ -93,7 +93,7 @@ def time_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         except PortalError as exc:
             return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
         else:
-            messages.success(request, "Time trigger added.")
+            messages.success(request, _("Time trigger added."))
             return _list_response(request, profile)
     context = _context(request, profile, time_form=form)
     return page(request, "profiles/triggers.html", context, "trigger-panel", status=422)
@@ -113,7 +113,7 @@ def time_trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
         except PortalError as exc:
             return refuse(request, exc, fallback=reverse("profiles:triggers", args=[trigger.profile_id]))
         else:
-            messages.success(request, "Time trigger saved.")
+            messages.success(request, _("Time trigger saved."))
             return _list_response(request, trigger.profile)
     context = {"trigger": trigger, "form": form, "profile": trigger.profile, **_holiday_lists(form)}
     return page(request, "profiles/trigger_edit.html", context, "trigger-form", status=422 if form.errors else 200)
@@ -128,7 +128,7 @@ def meeting_trigger_new(request: HttpRequest, profile_id: int) -> HttpResponse:
         trigger_services.create_meeting_trigger(user=request.user, profile=profile)
     except PortalError as exc:
         return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
-    messages.success(request, "Meeting trigger added.")
+    messages.success(request, _("Meeting trigger added."))
     return _list_response(request, profile)
 
 
@@ -154,7 +154,7 @@ def trigger_delete(request: HttpRequest, trigger_id: int) -> HttpResponse:
         trigger_services.delete_trigger(user=request.user, trigger=trigger)
     except PortalError as exc:
         return refuse(request, exc, fallback=reverse("profiles:triggers", args=[profile.pk]))
-    messages.success(request, "Trigger deleted.")
+    messages.success(request, _("Trigger deleted."))
     return _list_response(request, profile)
 
 

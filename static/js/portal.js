@@ -25,6 +25,15 @@
     // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
 
+  // A preview opens below the profiles: on a phone that is below the fold,
+  // so bring it into view (scroll-margin keeps it clear of the bottom bar).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "preview-panel" && target.firstElementChild) {
+      target.scrollIntoView({ block: "start", behavior: "auto" });
+    }
+  });
+
   // "Close preview" and Cancel in an action form loaded into the editor
   // ([data-close-panel]) empty their panel and give the focus back to the
   // control that opened it: static/js/focus.js (without JS both are links).
@@ -58,14 +67,20 @@
     box.replaceChildren(p);
   }
 
+  // The texts come translated from the page (data-error-* on #messages).
+  function text(kind) {
+    var box = document.getElementById("messages");
+    return (box && box.getAttribute("data-error-" + kind)) || "";
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    if (status === 404) say("That item no longer exists. Reload the page to see the current state.");
-    else if (status === 403) say("Your session has expired or this is not allowed. Reload the page and log in again.");
-    else say("Something went wrong on the server (" + status + "). Please try again.");
+    if (status === 404) say(text("404"));
+    else if (status === 403) say(text("403"));
+    else say(text("server") + " (" + status + ")");
   });
 
   document.addEventListener("htmx:sendError", function () {
-    say("The portal cannot be reached. Check your connection; the page keeps trying.");
+    say(text("network"));
   });
 })();

@@ -79,10 +79,11 @@ def test_add_an_action_with_field_errors_in_place(open_page, alice, live_server)
     holiday = profile_named(alice, "On holiday")
     page = open_page(alice)
     page.goto(f"{live_server.url}/profiles/{holiday.pk}/")
-    page.get_by_label("Action to add (when i select this profile)").select_option("change_destinations")
+    page.get_by_label("Action to add (When I select this profile)").select_option("change_destinations")
     page.locator("#chain-enter").locator("xpath=..").get_by_role("button", name="Add").click()
     form = page.locator(".action-form")
     expect(form).to_be_visible()
+    form.get_by_label("Active").select_option("")  # only the ring delay
     form.get_by_label("Ring delay (seconds)").fill("500")
     form.get_by_role("button", name="Add action").click()
     expect(form).to_contain_text("Enter a number from 0 to 120.")
@@ -209,3 +210,17 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
             shoot(page, f"{name}-{size}")
             if size == "desktop":  # axe checks both widths at once
                 assert_accessible(page)
+        # The same pages in German: the browser's language on the log-in
+        # page, then the language chosen on the page.
+        anonymous = page.context.browser.new_context(viewport=viewport, locale="de-DE")
+        login = anonymous.new_page()
+        login.goto(live_server.url + "/accounts/login/")
+        expect(login.get_by_role("button", name="Anmelden")).to_be_visible()
+        shoot(login, f"login-{size}-de")
+        anonymous.close()
+        page.get_by_role("button", name="Deutsch").click()
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        for name, path in pages.items():
+            page.goto(live_server.url + path)
+            expect(page.locator("main h1").first).to_be_visible()
+            shoot(page, f"{name}-{size}-de")

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from profiles.automation import meetings
 from profiles.errors import NotAllowed
@@ -332,9 +333,9 @@ def clean_url(url: str) -> str:
         url = "https://" + url[len("webcal://") :]
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError({"url": "Paste the calendar's address; it starts with https:// (or webcal://)."})
+        raise ValidationError({"url": _("Paste the calendar's address; it starts with https:// (or webcal://).")})
     if len(url) > 2000:
-        raise ValidationError({"url": "This address is longer than 2000 characters."})
+        raise ValidationError({"url": _("This address is longer than 2000 characters.")})
     return url
 
 
@@ -359,11 +360,11 @@ def link_calendar(
     the server's or the calendar's address, with ``username`` and
     ``password``). Its first fetch runs on the next due-scan tick."""
     if profile.kind != PresenceProfile.Kind.PERSONAL or profile.owner_id != user.pk:
-        raise NotAllowed("Calendars can only switch to your own profiles.")
+        raise NotAllowed(_("Calendars can only switch to your own profiles."))
     errors = {}
     name = (name or "").strip()[:100]
     if not name:
-        errors["name"] = "Give the calendar a name, e.g. Work calendar."
+        errors["name"] = _("Give the calendar a name, e.g. Work calendar.")
     try:
         url = clean_url(url)
     except ValidationError as exc:
@@ -384,12 +385,12 @@ def link_calendar(
     else:
         username = password = ""
     if match not in CalendarLink.Match.values:
-        errors["match"] = "Choose which events switch."
+        errors["match"] = _("Choose which events switch.")
     match_value = (match_value or "").strip()[:100]
     if match in (CalendarLink.Match.TITLE, CalendarLink.Match.CATEGORY) and not match_value:
-        errors["match_value"] = "Type the word or the category to look for."
+        errors["match_value"] = _("Type the word or the category to look for.")
     if not isinstance(poll_minutes, int) or not 5 <= poll_minutes <= 1440:
-        errors["poll_minutes"] = "Check the calendar every 5 to 1440 minutes."
+        errors["poll_minutes"] = _("Check the calendar every 5 to 1440 minutes.")
     if errors:
         raise ValidationError(errors)
     return CalendarLink.objects.create(
@@ -412,7 +413,7 @@ def link_calendar(
 def unlink_calendar(*, user, calendar: CalendarLink) -> None:
     """Remove a calendar; a switch it made ends as its event would."""
     if calendar.user_id != user.pk:
-        raise NotAllowed("That calendar belongs to someone else.")
+        raise NotAllowed(_("That calendar belongs to someone else."))
     if calendar.in_event:
         meetings.calendar_event_changed(calendar.pk, in_event=False)
     calendar.delete()
