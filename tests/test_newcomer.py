@@ -29,9 +29,27 @@ def test_run_refuses_a_taken_port_before_starting_anything(tmp_path):
         result = subprocess.run(["./run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
-    assert "PORT=8001 ./run" in result.stderr
+    assert "PORT=8010 ./run" in result.stderr
     assert "migrat" not in result.stdout.lower()  # nothing was started or migrated
     assert not (tmp_path / "var").exists()
+
+
+def test_run_refuses_a_taken_stream_port_and_gives_the_stream_the_next_port(tmp_path):
+    with socket.socket() as free, socket.socket() as busy:
+        free.bind(("127.0.0.1", 0))
+        web_port = free.getsockname()[1]
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        stream_port = busy.getsockname()[1]
+        free.close()
+        env = {**os.environ, "PORT": str(web_port), "STREAM_PORT": str(stream_port)}
+        env["PORTAL_VAR_DIR"] = str(tmp_path / "var")
+        result = subprocess.run(["./run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"port {stream_port} on 127.0.0.1 is already in use" in result.stderr
+    assert not (tmp_path / "var").exists()
+    run = (ROOT / "run").read_text()
+    assert 'STREAM_PORT="${STREAM_PORT:-$((PORT + 1))}"' in run and "$STREAM_PORT/live/events/" in run
 
 
 def test_run_refuses_a_port_that_is_not_a_number():
@@ -44,7 +62,8 @@ def test_run_refuses_a_port_that_is_not_a_number():
 
 def test_web_process_listens_on_port_and_readme_documents_it():
     assert "runserver 127.0.0.1:$PORT" in (ROOT / "Procfile.dev").read_text()
-    assert "PORT=8001 ./run" in (ROOT / "README.md").read_text()
+    assert "PORT=8010 ./run" in (ROOT / "README.md").read_text()
+    assert "--port ${STREAM_PORT:-8001}" in (ROOT / "Procfile.dev").read_text()
 
 
 def test_default_broker_starts_without_the_no_hostname_warning(caplog):
