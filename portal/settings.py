@@ -226,8 +226,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 if not PRODUCTION:
     # WhiteNoise warns on every request when the folder is missing; in
-    # development the files are served from the finders anyway.
+    # development the files are served from the finders, with debug on or
+    # off (DEBUG=0 ./run), so no collectstatic is needed.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    WHITENOISE_USE_FINDERS = True
 
 # --- Celery ---------------------------------------------------------------
 # Default broker: kombu's filesystem transport under var/, so a newcomer

@@ -96,3 +96,14 @@ def test_development_mode_generates_a_secret_key_once(tmp_path):
     assert key_file.read_text() == first
     assert len(first) >= 50
     assert key_file.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.django_db
+def test_development_serves_static_files_with_debug_off(client, settings):
+    """DEBUG=0 ./run: the pages keep their styles and scripts (WhiteNoise
+    serves from the finders in development; no collectstatic)."""
+    settings.DEBUG = False
+    for path in ("/static/css/portal.css", "/static/js/portal.js", "/static/admin/css/base.css"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        b"".join(response.streaming_content)
