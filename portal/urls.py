@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from api import api
 from api.views import api_not_found
@@ -8,6 +10,8 @@ from portal.views import PortalLogoutView
 from profiles.webhooks import graph_notifications, status_webhook
 
 urlpatterns = [
+    # Browsers ask for it on every page that names no icon (the admin's).
+    path("favicon.ico", RedirectView.as_view(url=static("icons/circle-check.svg")), name="favicon"),
     path("admin/", admin.site.urls),
     # Before accounts': GET asks, POST logs out and confirms (portal.views).
     path("accounts/logout/", PortalLogoutView.as_view(), name="logout"),

@@ -80,6 +80,7 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "logout": {"*": (200, 302, 200), **ANON},
     # Django's set_language: changes only the language cookie, for anyone.
     "set_language": {"*": (302, 302, 302)},
+    "favicon": {"*": (302, 302, 302)},
     "password_change": {"*": (200, 200, 200), **ANON},
     "password_change_done": {"*": (200, 405, 200), **ANON},
     "password_reset": {"*": (200, 200, 200)},

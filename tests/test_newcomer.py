@@ -159,3 +159,8 @@ def test_handset_page_has_styled_inputs_and_reloads_while_the_profile_is_applied
     assert 'hx-trigger="load delay:1s"' not in client.get(url).content.decode()
     devices_page = client.get(reverse("profiles:devices")).content.decode()
     assert f'href="{url}"' in devices_page  # linked from My devices while the PBX is simulated
+
+
+def test_favicon_is_the_portal_icon_not_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"].endswith("/static/icons/circle-check.svg")
