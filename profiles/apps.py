@@ -18,3 +18,15 @@ class ProfilesConfig(AppConfig):
         from profiles.automation import sessions
 
         events.listen_to_client_sessions(sessions.clients_changed)
+        # SQLite loses the catalog's triggers when a migration rebuilds a table.
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_ensure_catalog_triggers, sender=self)
+
+
+def _ensure_catalog_triggers(sender, using="default", **kwargs) -> None:
+    from django.db import connections
+
+    from profiles.catalog import ensure_sqlite_triggers
+
+    ensure_sqlite_triggers(connections[using])

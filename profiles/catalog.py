@@ -26,6 +26,58 @@ from profiles.engine import Devices
 from profiles.models import Account, Action, ClientProfile, PresenceProfile
 from profiles.selectors import load_devices_many
 
+# The tables whose every write gives CatalogVersion a new value (migrations
+# 0004 and 0015 install the triggers).
+WATCHED_TABLES = (
+    "profiles_presenceprofile",
+    "profiles_action",
+    "profiles_clientprofile",
+    "profiles_clientprofile_system_profiles",
+    "profiles_account",
+    "devices_extension",
+    "devices_destination",
+    "devices_team",
+    "devices_team_members",
+    "devices_clientsession",
+)
+_SQLITE_BUMP = (
+    "INSERT INTO profiles_catalogversion (id, value) VALUES (1, abs(random())) "
+    "ON CONFLICT (id) DO UPDATE SET value = excluded.value"
+)
+
+
+def ensure_sqlite_triggers(connection) -> list[str]:
+    """SQLite drops a table's triggers when a migration rebuilds the table
+    (most ALTERs there copy it into a new one), and the catalog would then
+    miss that table's writes: after every migrate the missing triggers are
+    created again (ProfilesConfig.ready connects this to post_migrate).
+    Returns the names created. PostgreSQL keeps triggers across ALTER TABLE."""
+    if connection.vendor != "sqlite":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'profiles_catalogversion'")
+        if cursor.fetchone() is None:
+            return []  # before migration 0004
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        present = {name for (name,) in cursor.fetchall()}
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {name for (name,) in cursor.fetchall()}
+        created = []
+        for table in WATCHED_TABLES:
+            if table not in tables:
+                continue
+            for op in ("insert", "update", "delete"):
+                name = f"{table}_catalog_{op}"
+                if name in present:
+                    continue
+                event = op.upper()
+                if table == "devices_clientsession" and op == "update":
+                    event = "UPDATE OF user_id, extension_id"  # not heartbeats (migration 0015)
+                cursor.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {_SQLITE_BUMP}; END")
+                created.append(name)
+    return created
+
+
 # Users kept per process; past this the cache starts again (memory bound).
 MAX_USERS = 50_000
 

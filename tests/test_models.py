@@ -215,3 +215,25 @@ def test_an_action_validates_its_params_when_cleaned():
     with pytest.raises(ValidationError) as exc:
         action.full_clean()
     assert "target" in exc.value.message_dict
+
+
+@pytest.mark.django_db
+def test_every_catalog_table_bumps_the_version_after_all_migrations():
+    """A write to each table the catalog caches gives CatalogVersion a new
+    value, after every migration ran (SQLite rebuilds a table on most
+    ALTERs and drops its triggers: profiles.catalog.ensure_sqlite_triggers
+    puts them back after migrate)."""
+    from django.db import connection
+
+    from profiles.catalog import WATCHED_TABLES, read_version
+
+    make_user("alice", "1000", teams=["Sales"])
+    for table in WATCHED_TABLES:
+        before = read_version()
+        with connection.cursor() as cursor:
+            # A no-op UPDATE still fires the per-statement/per-row trigger
+            # when it touches a row; a column every table has: id.
+            cursor.execute(f"UPDATE {table} SET id = id WHERE id = (SELECT min(id) FROM {table})")
+        if table == "devices_clientsession":
+            continue  # no session here; its trigger ignores this update anyway (heartbeats)
+        assert read_version() != before, table
