@@ -330,6 +330,21 @@ def test_moving_a_profile_keeps_the_focus(open_page, alice, live_server):
     expect(page.locator(f"#profile-{office.pk}-down")).to_be_focused()
 
 
+def test_paging_the_board_keeps_the_focus_on_the_pager(open_page, alice, live_server, monkeypatch):
+    monkeypatch.setattr("profiles.views.board.PAGE_SIZE", 2)
+    for number, name in (("1001", "bob"), ("1002", "carol"), ("1003", "dave")):
+        make_user(name, number)
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/colleagues/")
+    tab_to(page, page.locator("#board-next"))
+    page.keyboard.press("Enter")
+    expect(page.locator(".pager")).to_contain_text("2")
+    # The last page has no "Next": the focus goes to "Previous", not to <body>.
+    expect(page.locator("#board-previous")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#board-next")).to_be_focused()
+
+
 def test_adding_and_deleting_a_time_trigger_keep_the_focus(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
     page = open_page(alice)
