@@ -3,25 +3,23 @@
 (function () {
   "use strict";
 
-  // Dialogs sent by the server (prompt values, delete confirmation) arrive
-  // with data-open; show them as modal dialogs (focus moves into them).
-  // A profile's colour arrives as data-colour (the Content-Security-Policy
-  // allows no inline style attribute); set through the CSSOM, which it allows.
-  function paint(root) {
-    var found = root.matches && root.matches("[data-colour]") ? [root] : [];
-    if (root.querySelectorAll) root.querySelectorAll("[data-colour]").forEach(function (el) { found.push(el); });
-    found.forEach(function (el) {
-      var colour = el.getAttribute("data-colour");
-      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
-    });
+  // The element htmx loaded and everything in it that matches ``selector``.
+  function within(root, selector) {
+    var found = root.matches && root.matches(selector) ? [root] : [];
+    if (root.querySelectorAll) root.querySelectorAll(selector).forEach(function (el) { found.push(el); });
+    return found;
   }
 
   htmx.onLoad(function (root) {
-    paint(root);
-    var found = [];
-    if (root.matches && root.matches("dialog[data-open]")) found.push(root);
-    if (root.querySelectorAll) root.querySelectorAll("dialog[data-open]").forEach(function (d) { found.push(d); });
-    found.forEach(function (d) { if (!d.open) d.showModal(); });
+    // A profile's colour arrives as data-colour (the Content-Security-Policy
+    // allows no inline style attribute); set through the CSSOM, which it allows.
+    within(root, "[data-colour]").forEach(function (el) {
+      var colour = el.getAttribute("data-colour");
+      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
+    });
+    // Dialogs sent by the server (prompt values, delete confirmation) arrive
+    // with data-open; show them as modal dialogs (focus moves into them).
+    within(root, "dialog[data-open]").forEach(function (d) { if (!d.open) d.showModal(); });
     // Where the keyboard focus goes after a swap: static/js/focus.js.
   });
 
