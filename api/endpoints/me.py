@@ -171,5 +171,5 @@ def time_zone(request: HttpRequest):
 def set_time_zone(request: HttpRequest, payload: TimeZoneIn):
     """An IANA name such as Europe/Berlin (422 naming the field otherwise);
     my time triggers are recomputed in it at once, as on the page."""
-    trigger_services.set_time_zone(user=request.user, time_zone=payload.time_zone)
-    return _time_zone_body(request.user)
+    account = trigger_services.set_time_zone(user=request.user, time_zone=payload.time_zone)
+    return {"time_zone": account.time_zone}
