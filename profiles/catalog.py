@@ -55,13 +55,12 @@ def ensure_sqlite_triggers(connection) -> list[str]:
     if connection.vendor != "sqlite":
         return []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'profiles_catalogversion'")
-        if cursor.fetchone() is None:
+        cursor.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+        rows = cursor.fetchall()
+        tables = {name for kind, name in rows if kind == "table"}
+        present = {name for kind, name in rows if kind == "trigger"}
+        if "profiles_catalogversion" not in tables:
             return []  # before migration 0004
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        present = {name for (name,) in cursor.fetchall()}
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        tables = {name for (name,) in cursor.fetchall()}
         created = []
         for table in WATCHED_TABLES:
             if table not in tables:
