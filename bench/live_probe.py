@@ -43,7 +43,34 @@ def watch_gc(phase: str, info: dict) -> None:
         _gc_started[0] = time.perf_counter()
     elif info["generation"] == 2 or time.perf_counter() - _gc_started[0] > 0.02:
         took = (time.perf_counter() - _gc_started[0]) * 1000
-        out(f"gc generation {info['generation']} in {took:.0f} ms ({info['collected']} collected)")
+        import gc
+
+        tracked = len(gc.get_objects())
+        out(f"gc generation {info['generation']} in {took:.0f} ms ({info['collected']} collected, {tracked} tracked)")
+
+
+def census(streams: int) -> None:
+    """The garbage collector's objects by type, once, with every stream open."""
+    import gc
+    from collections import Counter
+
+    counts = Counter(type(o).__name__ for o in gc.get_objects())
+    top = ", ".join(f"{name} {n}" for name, n in counts.most_common(12))
+    out(
+        f"census with {streams} streams: {sum(counts.values())} tracked ({gc.get_freeze_count()} frozen not counted); {top}"
+    )
+
+
+async def census_when_open(hub) -> None:
+    """Once the number of streams stops growing."""
+    last = -1
+    while True:
+        await asyncio.sleep(5)
+        now = len(hub.everyone)
+        if now == last and now > 1:
+            census(now)
+            return
+        last = now
 
 
 def install() -> None:
@@ -90,6 +117,7 @@ def install() -> None:
     @wraps(start)
     async def start_watching(self):
         asyncio.get_running_loop().create_task(watch_lag())
+        asyncio.get_running_loop().create_task(census_when_open(self))
         return await start(self)
 
     hub.Hub.start = start_watching
