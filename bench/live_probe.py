@@ -83,11 +83,14 @@ def install() -> None:
     def timed_sync(name, function, size):
         @wraps(function)
         def wrapper(self, *args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return function(self, *args, **kwargs)
             finally:
-                out(f"{name} {size(self, *args)} in {(time.perf_counter() - started) * 1000:.1f} ms")
+                out(
+                    f"{name} {size(self, *args)} in {(time.perf_counter() - started) * 1000:.1f} ms"
+                    f" (CPU {(time.thread_time() - cpu) * 1000:.1f} ms)"
+                )
 
         return wrapper
 

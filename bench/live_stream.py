@@ -2,7 +2,7 @@
 127.0.0.1 against one uvicorn process (portal.asgi), then
 
 - memory per connection (the server's RSS before and after opening them),
-- the server's CPU while idle (a window that includes a heartbeat round),
+- the server's CPU while idle (heartbeats and login re-checks included),
 - commit -> arrival latency of a real switch at every connection (p50/p99),
 - beside it: the CPU the same viewers would cost polling the board every 3 s
   (the measured CPU of one unchanged 304 board poll x N / 3 per second,
@@ -10,12 +10,16 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_sse_bench \\
     LIVE_TRANSPORT_URL=redis://127.0.0.1:6379/4 \\
-    .venv/bin/python bench/live_stream.py [--connections 10000] [--users 10000] [--rounds 5]
+    .venv/bin/python bench/live_stream.py [--connections 10000] [--users 10000] [--rounds 5] [--probe]
 
 It EMPTIES the database it is given (migrate + flush): use a scratch one.
-The load generator is this process (asyncio + uvloop, one socket per
-viewer), on the same machine as the server: it competes for the CPU, so the
-latency includes the generator's own delay in reading 10,000 sockets.
+The load generator is this process: one asyncio protocol per viewer that
+only counts the bytes it is handed (no task, no parsing), an arrival stamped
+when its bytes are read. It shares the machine with the server, so the
+latency includes its own delay in reading 10,000 sockets; each round also
+says how long the server's event loop waited for a CPU (other processes'
+load). --probe instruments the server (bench/live_probe.py): event loop
+lag, each fan-out, heartbeat slot, re-check slot and garbage collection.
 """
 
 from __future__ import annotations
@@ -83,6 +87,14 @@ def setup(users: int):
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     return switcher, [s.session_key for s in sessions]
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds the process's main thread (the server's event loop) has spent
+    ready to run but waiting for a CPU (/proc/PID/schedstat): on a shared
+    machine, the part of a delay that is other processes' load."""
+    with open(f"/proc/{pid}/schedstat") as fh:
+        return int(fh.read().split()[1]) / 1e9
 
 
 def quantile(ordered: list[float], q: float) -> float:
@@ -251,7 +263,7 @@ async def main(args) -> None:
             f" {(rss1 - rss0) / max(1, viewers.open - 1) / 1024:.1f} KiB per connection"
         )
 
-        # Idle: nothing published; the window covers one heartbeat round.
+        # Idle: nothing published; heartbeats and re-checks go on.
         window = args.idle_seconds
         c0, _ = proc_stat(server.pid)
         me0 = time.process_time()
@@ -274,7 +286,7 @@ async def main(args) -> None:
                     transaction.on_commit(lambda: stamp.append(time.time()))  # runs first: the commit
                     select_profile(user=switcher, profile=profile_named(switcher, profiles[r % 2]))
 
-            server0, me0 = proc_stat(server.pid)[0], time.process_time()
+            server0, me0, wait0 = proc_stat(server.pid)[0], time.process_time(), run_queue_wait(server.pid)
             await asyncio.to_thread(switch)
             deadline = time.monotonic() + 30
             while len(viewers.arrivals.get(r, [])) < viewers.open and time.monotonic() < deadline:
@@ -283,11 +295,12 @@ async def main(args) -> None:
             lat = [t - stamp[0] for t in got] if stamp else []
             latencies += lat
             cpu_server, cpu_me = proc_stat(server.pid)[0] - server0, time.process_time() - me0
+            waited = run_queue_wait(server.pid) - wait0
             at = partial(quantile, sorted(lat) or [0.0])
             print(
                 f"  round {r + 1} (commit at {stamp[0] if stamp else 0:.3f}): {len(got)}/{viewers.open} received,"
                 f" first {at(0):.0f} ms, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, last {at(1):.0f} ms;"
-                f" CPU server {cpu_server:.2f} s, generator {cpu_me:.2f} s",
+                f" CPU server {cpu_server:.2f} s (its event loop waited {waited:.2f} s for a CPU), generator {cpu_me:.2f} s",
                 flush=True,
             )
             await asyncio.sleep(args.pause)
