@@ -5,9 +5,12 @@
 
 It EMPTIES the database it is given (seeded by bench.triggers.seed): use a
 scratch one. Makes ``users`` users due now, runs the due-scan without a
-worker (measured too), then the first firing batch (profiles.automation.firings.apply_firings)
-and its converge (devices.converge.converge_many), and prints the wall and
-CPU time and the number of queries of each and the top of both profiles.
+worker (measured too), then the firing batches (profiles.automation.firings.apply_firings)
+and their converges (devices.converge.converge_many). The last batch is
+measured (the ones before warm the process, as a worker's earlier batches
+do): the wall time, the CPU time of this process and of its PostgreSQL
+backend (from /proc: load-robust where the wall time is not), the number of
+queries of each, and the top of each profile.
 """
 
 from __future__ import annotations
@@ -39,24 +42,47 @@ from profiles.automation import duescan, firings  # noqa: E402
 from profiles.models import Trigger  # noqa: E402
 
 
+def backend_cpu() -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (a
+    local server: its /proc entry is readable), 0 when it is not."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def profiled(function, enabled: bool):
-    """The result, wall seconds, CPU seconds of this process, queries, profile."""
+    """The result, wall seconds, CPU seconds of this process and of the
+    database backend, queries, profile."""
     profile = cProfile.Profile()
+    db_cpu = backend_cpu()
     with CaptureQueriesContext(connection) as queries:
         started, cpu = time.perf_counter(), time.process_time()
         if enabled:
             profile.enable()
         result = function()
         profile.disable()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    db_cpu = backend_cpu() - db_cpu
     slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:5]
     for q in slowest:
         print(f"    {float(q['time']) * 1000:7.1f} ms  {q['sql'][:110]}")
-    return result, time.perf_counter() - started, time.process_time() - cpu, len(queries), profile
+    return result, wall, (cpu, db_cpu), len(queries), profile
+
+
+def _cpu(times: tuple[float, float]) -> str:
+    return f"CPU {times[0]:.3f} s + database {times[1]:.3f} s"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("users", type=int, nargs="?", default=1000)
+    parser.add_argument("users", type=int, nargs="?", default=1500)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--no-profile", action="store_true", help="only the times, without cProfile's overhead")
     parser.add_argument("--callers", help="also print the callers of functions matching this")
@@ -72,14 +98,17 @@ def main() -> None:
         ),
         on,
     )
-    print(f"due-scan ({[len(b) for b in batches]} firings): {scan_s:.3f} s, CPU {scan_cpu:.3f} s, {scan_q} queries")
+    print(f"due-scan ({[len(b) for b in batches]} firings): {scan_s:.3f} s, {_cpu(scan_cpu)}, {scan_q} queries")
     switched = []
+    for batch in batches[:-1]:  # warm-up, as a worker's earlier batches
+        firings.apply_firings(batch, converge=switched.append)
+        converge.converge_many(switched.pop(), reason="trigger")
     _, fire_s, fire_cpu, fire_q, fire_p = profiled(
-        lambda: firings.apply_firings(batches[0], converge=switched.append), on
+        lambda: firings.apply_firings(batches[-1], converge=switched.append), on
     )
     left, conv_s, conv_cpu, conv_q, conv_p = profiled(lambda: converge.converge_many(switched[0], reason="trigger"), on)
-    print(f"apply_firings ({len(batches[0])} firings): {fire_s:.3f} s, CPU {fire_cpu:.3f} s, {fire_q} queries")
-    print(f"converge_many ({len(switched[0])} users): {conv_s:.3f} s, CPU {conv_cpu:.3f} s, {conv_q} queries; {left}")
+    print(f"apply_firings ({len(batches[-1])} firings): {fire_s:.3f} s, {_cpu(fire_cpu)}, {fire_q} queries")
+    print(f"converge_many ({len(switched[0])} users): {conv_s:.3f} s, {_cpu(conv_cpu)}, {conv_q} queries; {left}")
     print(f"load average: {os.getloadavg()[0]:.2f}" + (" (under cProfile)" if on else ""))
     if not on:
         return

@@ -114,7 +114,7 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
     columns = "trigger_id, scheduled_for, fired_at, outcome, detail"
     if connection.vendor == "postgresql":
         # Three array parameters instead of four placeholders per row.
-        source = "SELECT t, s, %s, o, '' FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[]) AS v(t, s, o)"
+        source = "SELECT t, s, %s, o, '' FROM unnest(%b::bigint[], %b::timestamptz[], %b::varchar[]) AS v(t, s, o)"
         params = [now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
     else:
         source = "VALUES " + ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
@@ -127,6 +127,8 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
         f"INSERT INTO {table} ({columns}) {source}"
         " ON CONFLICT (trigger_id, scheduled_for) DO NOTHING RETURNING id, outcome"
     )
+    if connection.vendor == "postgresql":
+        return [(row[0], row[1]) for row in bulk.execute(sql, params)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(row[0], row[1]) for row in cursor.fetchall()]

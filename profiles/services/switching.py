@@ -572,9 +572,9 @@ def _switched(
 WRITE_SQL = """
 WITH v AS (
     SELECT * FROM unnest(
-        %(user_id)s::bigint[], %(profile_id)s::bigint[], %(previous_id)s::bigint[], %(detail)s::text[],
-        %(prompts)s::text[], %(until)s::timestamptz[], %(states)s::text[], %(plain)s::text[],
-        %(actor_id)s::bigint[], %(new_name)s::text[]
+        %(user_id)b::bigint[], %(profile_id)b::bigint[], %(previous_id)b::bigint[], %(detail)b::text[],
+        %(prompts)b::text[], %(until)b::timestamptz[], %(states)b::text[], %(plain)b::text[],
+        %(actor_id)b::bigint[], %(new_name)b::text[]
     ) AS v(user_id, profile_id, previous_id, detail, prompts, until, states, plain, actor_id, new_name)
 ),
 current AS (
@@ -651,7 +651,7 @@ audit AS (
 remembered AS (
     INSERT INTO profiles_recentvalue (user_id, kind, value, last_used)
     SELECT r.user_id, r.kind, r.value, %(now)s
-    FROM unnest(%(recent_user)s::bigint[], %(recent_kind)s::text[], %(recent_value)s::text[]) AS r(user_id, kind, value)
+    FROM unnest(%(recent_user)b::bigint[], %(recent_kind)b::text[], %(recent_value)b::text[]) AS r(user_id, kind, value)
     WHERE r.user_id IN (SELECT user_id FROM done)
     ON CONFLICT (user_id, kind, value) DO UPDATE SET last_used = EXCLUDED.last_used
 )
@@ -696,9 +696,7 @@ def _write_postgresql(
     }
     by_user = {p.switch.user_id: p for p in planned}
     results, again = {}, {}
-    with connection.cursor() as cursor:
-        cursor.execute(WRITE_SQL, params)
-        rows = cursor.fetchall()
+    rows = bulk.execute(WRITE_SQL, params)
     for user_id, status, version, applied, old_id, old_name, mismatches in rows:
         if status == "switched":
             results[user_id] = _switched(
