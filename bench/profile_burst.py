@@ -6,11 +6,12 @@
 It EMPTIES the database it is given (seeded by bench.triggers.seed): use a
 scratch one. Makes ``users`` users due now, runs the due-scan without a
 worker (measured too), then the firing batches (profiles.automation.firings.apply_firings)
-and their converges (devices.converge.converge_many). The last batch is
-measured (the ones before warm the process, as a worker's earlier batches
-do): the wall time, the CPU time of this process and of its PostgreSQL
-backend (from /proc: load-robust where the wall time is not), the number of
-queries of each, and the top of each profile.
+and their converges (devices.converge.converge_many), one after the other.
+The last batch is shown: the wall time, the CPU time of this process and
+of its PostgreSQL backend (from /proc: load-robust where the wall time is
+not), the number of queries of each, and the top of each profile. The
+batches between the first (it warms the process, as a worker's earlier
+batches do) and a profiled last give the min and median CPU per batch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import cProfile
 import datetime as dt
 import os
 import pstats
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -57,10 +59,12 @@ def backend_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def profiled(function, enabled: bool):
+def profiled(function, enabled: bool, quiet: bool = False):
     """The result, wall seconds, CPU seconds of this process and of the
     database backend, queries, profile."""
-    profile = cProfile.Profile()
+    # CPU time, not wall time: on a shared machine the wall clock counts the
+    # time the process waited for a CPU, wherever it was preempted.
+    profile = cProfile.Profile(time.process_time)
     db_cpu = backend_cpu()
     with CaptureQueriesContext(connection) as queries:
         started, cpu = time.perf_counter(), time.process_time()
@@ -70,7 +74,7 @@ def profiled(function, enabled: bool):
         profile.disable()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     db_cpu = backend_cpu() - db_cpu
-    slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:5]
+    slowest = [] if quiet else sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:5]
     for q in slowest:
         print(f"    {float(q['time']) * 1000:7.1f} ms  {q['sql'][:110]}")
     return result, wall, (cpu, db_cpu), len(queries), profile
@@ -82,7 +86,7 @@ def _cpu(times: tuple[float, float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("users", type=int, nargs="?", default=1500)
+    parser.add_argument("users", type=int, nargs="?", default=3000)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--no-profile", action="store_true", help="only the times, without cProfile's overhead")
     parser.add_argument("--callers", help="also print the callers of functions matching this")
@@ -100,15 +104,27 @@ def main() -> None:
     )
     print(f"due-scan ({[len(b) for b in batches]} firings): {scan_s:.3f} s, {_cpu(scan_cpu)}, {scan_q} queries")
     switched = []
-    for batch in batches[:-1]:  # warm-up, as a worker's earlier batches
-        firings.apply_firings(batch, converge=switched.append)
-        converge.converge_many(switched.pop(), reason="trigger")
-    _, fire_s, fire_cpu, fire_q, fire_p = profiled(
-        lambda: firings.apply_firings(batches[-1], converge=switched.append), on
-    )
-    left, conv_s, conv_cpu, conv_q, conv_p = profiled(lambda: converge.converge_many(switched[0], reason="trigger"), on)
-    print(f"apply_firings ({len(batches[-1])} firings): {fire_s:.3f} s, {_cpu(fire_cpu)}, {fire_q} queries")
-    print(f"converge_many ({len(switched[0])} users): {conv_s:.3f} s, {_cpu(conv_cpu)}, {conv_q} queries; {left}")
+    fire_cpu, conv_cpu = [], []
+    for i, batch in enumerate(batches):
+        last = i == len(batches) - 1
+        _, fire_s, fire_c, fire_q, fire_p = profiled(
+            lambda batch=batch: firings.apply_firings(batch, converge=switched.append), on and last, quiet=not last
+        )
+        users = switched.pop()
+        left, conv_s, conv_c, conv_q, conv_p = profiled(
+            lambda users=users: converge.converge_many(users, reason="trigger"), on and last, quiet=not last
+        )
+        if i and not (on and last):  # the first batch warms the process, as a worker's earlier batches
+            fire_cpu.append(sum(fire_c))
+            conv_cpu.append(sum(conv_c))
+    print(f"apply_firings ({len(batches[-1])} firings): {fire_s:.3f} s, {_cpu(fire_c)}, {fire_q} queries")
+    print(f"converge_many ({len(users)} users): {conv_s:.3f} s, {_cpu(conv_c)}, {conv_q} queries; {left}")
+    if fire_cpu:
+        print(
+            f"CPU of process + database per warm batch ({len(fire_cpu)} unprofiled):"
+            f" apply_firings min {min(fire_cpu):.3f} s, median {statistics.median(fire_cpu):.3f} s;"
+            f" converge_many min {min(conv_cpu):.3f} s, median {statistics.median(conv_cpu):.3f} s"
+        )
     print(f"load average: {os.getloadavg()[0]:.2f}" + (" (under cProfile)" if on else ""))
     if not on:
         return

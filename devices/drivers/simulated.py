@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from devices.drivers.base import StepResult
 from devices.models import Destination, Extension, SimulatedDevice, Team
@@ -152,7 +153,11 @@ def save_states(states: dict[int, ExtensionState], existing: set[int] | None = N
     update = [ext_id for ext_id in states if ext_id in existing]
     bulk.update_rows(SimulatedDevice, update, {"state": [states[ext_id].to_json() for ext_id in update]})
     new = [ext_id for ext_id in states if ext_id not in existing]
-    if new:
-        SimulatedDevice.objects.bulk_create(
-            [SimulatedDevice(extension_id=ext_id, state=states[ext_id].to_json()) for ext_id in new]
-        )
+    # Plain rows as bulk_create would write them: the other fields' defaults.
+    defaults = [SimulatedDevice._meta.get_field(name).get_default() for name in ("fault", "fault_count", "line")]
+    now = timezone.now()
+    bulk.insert_rows(
+        SimulatedDevice,
+        ["extension", "state", "fault", "fault_count", "line", "updated_at"],
+        [(ext_id, states[ext_id].to_json(), *defaults, now) for ext_id in new],
+    )
