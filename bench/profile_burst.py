@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import gc
 import os
 import pstats
 import statistics
@@ -40,8 +41,27 @@ from django.utils import timezone  # noqa: E402
 
 from bench.triggers import seed  # noqa: E402
 from devices import converge  # noqa: E402
+from portal import celery  # noqa: E402
 from profiles.automation import duescan, firings  # noqa: E402
 from profiles.models import Trigger  # noqa: E402
+
+
+class GcTime:
+    """CPU seconds spent in the cyclic garbage collector, by generation."""
+
+    def __init__(self):
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds[info["generation"]] += time.process_time() - self._started
+
+
+GC = GcTime()
 
 
 def backend_cpu() -> float:
@@ -66,6 +86,7 @@ def profiled(function, enabled: bool, quiet: bool = False):
     # time the process waited for a CPU, wherever it was preempted.
     profile = cProfile.Profile(time.process_time)
     db_cpu = backend_cpu()
+    GC.seconds = [0.0, 0.0, 0.0]
     with CaptureQueriesContext(connection) as queries:
         started, cpu = time.perf_counter(), time.process_time()
         if enabled:
@@ -77,6 +98,8 @@ def profiled(function, enabled: bool, quiet: bool = False):
     slowest = [] if quiet else sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:5]
     for q in slowest:
         print(f"    {float(q['time']) * 1000:7.1f} ms  {q['sql'][:110]}")
+    if not quiet:
+        print(f"    garbage collector: {', '.join(f'{t:.3f}' for t in GC.seconds)} s (generations 0, 1, 2)")
     return result, wall, (cpu, db_cpu), len(queries), profile
 
 
@@ -89,6 +112,9 @@ def main() -> None:
     parser.add_argument("users", type=int, nargs="?", default=3000)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--no-profile", action="store_true", help="only the times, without cProfile's overhead")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="Python's garbage collector settings, not the worker's"
+    )
     parser.add_argument("--callers", help="also print the callers of functions matching this")
     args = parser.parse_args()
     minute = (timezone.now() + dt.timedelta(minutes=10)).replace(second=0, microsecond=0)
@@ -96,6 +122,8 @@ def main() -> None:
     Trigger.objects.filter(profile__name="Away").update(next_fire_at=timezone.now() - dt.timedelta(seconds=5))
     batches = []
     on = not args.no_profile
+    if not args.default_gc:
+        celery.collect_less()  # as a worker process does when it starts
     _, scan_s, scan_cpu, scan_q, scan_p = profiled(
         lambda: duescan.scan(
             send_firings=batches.append, send_clear_after=lambda ids: None, send_calendars=lambda ids: None

@@ -22,6 +22,8 @@ to varchar(n) and does cut: tests/test_bulk.py shows both.)
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 
 from django.db import connection
@@ -89,8 +91,7 @@ def update_rows(model, pks: list, values: dict[str, list]) -> None:
     meta = model._meta
     pk = meta.pk
     columns = [meta.get_field(name) for name in values]
-    params = [[pk.get_db_prep_value(v, connection) for v in pks]]
-    params += [[field.get_db_prep_save(v, connection) for v in values[field.name]] for field in columns]
+    params = [_column(pk, pks), *(_column(field, values[field.name]) for field in columns)]
     _update(meta, pk, columns, params)
 
 
@@ -141,8 +142,18 @@ _PLAIN = {
 
 
 def _column(field, values: list) -> list:
-    if field.get_internal_type() in _PLAIN and all(v is None or type(v) in (int, str, bool) for v in values):
-        return values
+    """One column's values as psycopg sends them, with get_db_prep_save only
+    where a value needs it."""
+    kind = field.get_internal_type()
+    if kind in _PLAIN and all(v is None or type(v) in (int, bool) or isinstance(v, str) for v in values):
+        return values  # str subclasses too: a TextChoices member is its value
+    if kind == "DateTimeField" and all(v is None or (type(v) is dt.datetime and v.tzinfo) for v in values):
+        return values  # aware datetimes: get_db_prep_save only warns about naive ones
+    if kind == "JSONField":
+        # JSON text for a ``::jsonb[]`` array (get_db_prep_save would wrap
+        # each value for psycopg, which then encodes it the same way); None
+        # is SQL NULL, as get_db_prep_save makes it.
+        return [None if v is None else json.dumps(v, cls=field.encoder) for v in values]
     return [field.get_db_prep_save(v, connection) for v in values]
 
 
