@@ -9,7 +9,7 @@ commands: the portal's (apply) or a person's at the "handset"
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from devices.drivers.base import StepResult
 from devices.models import Destination, Extension, SimulatedDevice, Team
-from devices.state import Command, ExtensionState, apply_command, idle_extension, overlay
+from devices.state import Command, ExtensionState, apply_command, evolve, idle_extension, overlay
 from portal import bulk
 
 
@@ -68,7 +68,7 @@ def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
         if stored:
             saved = ExtensionState.from_json(stored)
             # Only keys the configuration still has: a removed destination is gone.
-            saved = replace(
+            saved = evolve(
                 saved,
                 destinations={k: v for k, v in saved.destinations.items() if k in base.destinations},
                 teams={k: v for k, v in saved.teams.items() if k in base.teams},
