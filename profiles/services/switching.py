@@ -610,7 +610,7 @@ WRITE_SQL = """
 WITH v AS (
     SELECT * FROM unnest(
         %(user_id)b::bigint[], %(profile_id)b::bigint[], %(previous_id)b::bigint[], %(detail)b::text[],
-        %(prompts)b::text[], %(until)b::timestamptz[], %(states)b::text[], %(plain)b::text[],
+        %(prompts)b::jsonb[], %(until)b::timestamptz[], %(states)b::jsonb[], %(plain)b::jsonb[],
         %(actor_id)b::bigint[], %(new_name)b::text[]
     ) AS v(user_id, profile_id, previous_id, detail, prompts, until, states, plain, actor_id, new_name)
 ),
@@ -633,19 +633,19 @@ plan AS (
         CASE
             WHEN l.user_id IS NULL THEN 'stale'
             WHEN %(automatic)s AND o.sticky AND o.selected_by IS DISTINCT FROM %(returns_from)s THEN 'sticky'
-            WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id OR v.states::jsonb ? o.profile_id::text
-                OR v.plain::jsonb @> to_jsonb(o.profile_id) THEN 'go'
+            WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id OR v.states ? o.profile_id::text
+                OR v.plain @> to_jsonb(o.profile_id) THEN 'go'
             ELSE 'unplanned'
         END AS status,
-        CASE WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id THEN v.states::jsonb -> '*'
-            ELSE COALESCE(v.states::jsonb -> o.profile_id::text, v.states::jsonb -> '*')
+        CASE WHEN o.profile_id IS NULL OR o.profile_id = v.profile_id THEN v.states -> '*'
+            ELSE COALESCE(v.states -> o.profile_id::text, v.states -> '*')
         END AS state
     FROM v LEFT JOIN locked l ON l.user_id = v.user_id LEFT JOIN old o ON o.user_id = v.user_id
 ),
 moved AS (
     UPDATE profiles_selection s
     SET profile_id = plan.profile_id, previous_profile_id = COALESCE(plan.previous_id, plan.old_id),
-        since = %(now)s, source = %(source)s, source_detail = plan.detail, prompt_values = plan.prompts::jsonb,
+        since = %(now)s, source = %(source)s, source_detail = plan.detail, prompt_values = plan.prompts,
         until = plan.until
     FROM plan
     WHERE s.user_id = plan.user_id AND plan.status = 'go' AND plan.old_id IS NOT NULL
@@ -655,7 +655,7 @@ created AS (
     INSERT INTO profiles_selection
         (user_id, profile_id, previous_profile_id, since, source, source_detail, prompt_values, until,
          until_profile_id)
-    SELECT plan.user_id, plan.profile_id, plan.previous_id, %(now)s, %(source)s, plan.detail, plan.prompts::jsonb,
+    SELECT plan.user_id, plan.profile_id, plan.previous_id, %(now)s, %(source)s, plan.detail, plan.prompts,
         plan.until, NULL
     FROM plan WHERE plan.status = 'go' AND plan.old_id IS NULL
     ON CONFLICT (user_id) DO NOTHING
@@ -682,7 +682,7 @@ audit AS (
         (user_id, actor_id, source, source_detail, event, old_profile_id, new_profile_id, old_name, new_name,
          prompt_values, target_version, created_at)
     SELECT plan.user_id, plan.actor_id, %(source)s, plan.detail, 'select', plan.old_id, plan.profile_id,
-        COALESCE(plan.old_name, ''), plan.new_name, plan.prompts::jsonb, target.version, %(now)s
+        COALESCE(plan.old_name, ''), plan.new_name, plan.prompts, target.version, %(now)s
     FROM plan JOIN target ON target.user_id = plan.user_id
 ),
 remembered AS (
