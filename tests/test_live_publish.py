@@ -118,6 +118,37 @@ def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
     assert asyncio.run(scenario()) == {gone: True, staying: False, joining: False}
 
 
+def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settings):
+    """The periodic re-check serves one slot a second, not all streams at
+    once; over the period's slots every stream is checked exactly once (a
+    deactivated user is still cut off within LIVE_RECHECK_SECONDS)."""
+    import asyncio
+
+    from live import hub as hubs
+    from live.auth import SESSION, Principal
+
+    settings.LIVE_RECHECK_SECONDS = 30
+    checked = []
+
+    async def nobody_allowed(function, principals):
+        checked.extend(principals)
+        return set()
+
+    async def scenario():
+        hub = hubs.Hub()
+        subs = [hub.subscribe(Principal(user_id=n, kind=SESSION, key=f"k{n}")) for n in range(300)]
+        monkeypatch.setattr(hubs, "db", nobody_allowed)
+        assert len(hub._checks) == 30
+        assert max(len(slot) for slot in hub._checks) < 300  # spread
+        for slot in hub._checks:
+            await hub.recheck(slot)
+        return subs
+
+    subs = asyncio.run(scenario())
+    assert sorted(p.user_id for p in checked) == list(range(300))
+    assert all(sub.closed for sub in subs)
+
+
 def test_two_portals_on_one_redis_use_different_channels(settings):
     """Redis pub/sub ignores the database number: the channel is the portal
     database's, or a bench beside a test run would swap events (found by
@@ -127,3 +158,43 @@ def test_two_portals_on_one_redis_use_different_channels(settings):
     here = settings.DATABASES["default"]
     assert channel() == channel(dict(here))
     assert channel() != channel({**here, "NAME": here["NAME"] + "_other"})
+
+
+def test_the_hub_writes_each_event_inside_its_fan_out_and_keeps_order_when_a_write_waits():
+    """After its replay a stream is written by the fan-out itself (no task
+    per stream and event); a write the server holds back (a slow reader) is
+    finished by a task and what follows waits behind it, in order; events
+    the replay already sent are skipped."""
+    import asyncio
+
+    from live import hub as hubs
+    from live.auth import SESSION, Principal
+
+    async def scenario():
+        hub = hubs.Hub()
+        sub = hub.subscribe(Principal(user_id=1, kind=SESSION, key="k1"))
+        written, held = [], asyncio.get_running_loop().create_future()
+
+        async def send(message):
+            if message["body"] == b"held":
+                await held
+            written.append(message["body"])
+
+        sub.put((7, b"replayed"))  # queued while the stream replays up to 7
+        sub.put((8, b"queued"))
+        ended = sub.write_directly(send, after=7)
+        assert written == [b"queued"]
+        sub.put((9, b"direct"))
+        assert written == [b"queued", b"direct"]  # written at once, inside put
+        sub.put((10, b"held"))
+        sub.put((0, b"after"))
+        assert written == [b"queued", b"direct"]
+        held.set_result(None)
+        await sub._writing
+        assert written == [b"queued", b"direct", b"held", b"after"]
+        sub.put((11, b"again"))
+        assert written[-1] == b"again"
+        sub.close()
+        assert ended.done()
+
+    asyncio.run(scenario())
