@@ -44,7 +44,7 @@ from devices import services as device_services
 from devices.models import Mismatch, TargetState
 from devices.state import UserState
 from live import publish as live
-from portal import bulk
+from portal import bulk, prepared
 from profiles import catalog as catalogs
 from profiles.actions import clean_prompt_values, prompts_needed
 from profiles.engine import desired_state, released_softphone_state
@@ -668,6 +668,25 @@ FROM plan LEFT JOIN target ON target.user_id = plan.user_id LEFT JOIN published 
 """
 
 
+WRITE = prepared.Prepared(
+    "profiles_switch_write",
+    WRITE_SQL,
+    {
+        "now": "timestamptz",
+        "source": "text",
+        "automatic": "boolean",
+        "returns_from": "text",
+        "version": "bigint",
+        "event_kind": "text",
+        **dict.fromkeys(("user_id", "profile_id", "previous_id", "actor_id", "recent_user"), "bigint[]"),
+        **dict.fromkeys(
+            ("detail", "prompts", "states", "plain", "new_name", "event", "recent_kind", "recent_value"), "text[]"
+        ),
+        "until": "timestamptz[]",
+    },
+)
+
+
 def _write_postgresql(
     planned: list[_Planned], source: str, cat: catalogs.Catalog
 ) -> tuple[dict[int, SwitchResult], dict[int, int | None]]:
@@ -705,7 +724,7 @@ def _write_postgresql(
     by_user = {p.switch.user_id: p for p in planned}
     results, again, stored = {}, {}, []
     with connection.cursor() as cursor:
-        cursor.execute(WRITE_SQL, params)
+        WRITE.execute(cursor, params)
         rows = cursor.fetchall()
     for user_id, status, version, applied, old_id, old_name, mismatches, event_id in rows:
         if status == "switched":
