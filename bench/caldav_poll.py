@@ -6,7 +6,7 @@ way a calendar poll reads it.
   (calendar-query with a time range), merged and expanded;
 - an unchanged calendar: the one PROPFIND that finds the tag unchanged.
 
-    .venv/bin/python bench/caldav_poll.py   (not caldav.py: that name would shadow the library)
+    .venv/bin/python bench/caldav_poll.py
 """
 
 from __future__ import annotations

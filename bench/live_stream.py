@@ -2,7 +2,7 @@
 127.0.0.1 against one uvicorn process (portal.asgi), then
 
 - memory per connection (the server's RSS before and after opening them),
-- the server's CPU while idle (a window that includes a heartbeat round),
+- the server's CPU while idle (heartbeats and login re-checks included),
 - commit -> arrival latency of a real switch at every connection (p50/p99),
 - beside it: the CPU the same viewers would cost polling the board every 3 s
   (the measured CPU of one unchanged 304 board poll x N / 3 per second,
@@ -10,24 +10,30 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_sse_bench \\
     LIVE_TRANSPORT_URL=redis://127.0.0.1:6379/4 \\
-    .venv/bin/python bench/live_stream.py [--connections 10000] [--users 10000] [--rounds 5]
+    .venv/bin/python bench/live_stream.py [--connections 10000] [--users 10000] [--rounds 5] [--probe]
 
 It EMPTIES the database it is given (migrate + flush): use a scratch one.
-The load generator is this process (asyncio + uvloop, one socket per
-viewer), on the same machine as the server: it competes for the CPU, so the
-latency includes the generator's own delay in reading 10,000 sockets.
+The load generator is this process: one asyncio protocol per viewer that
+only counts the bytes it is handed (no task, no parsing), an arrival stamped
+when its bytes are read. It shares the machine with the server, so the
+latency includes its own delay in reading 10,000 sockets; each round also
+says how long the server's event loop waited for a CPU (other processes'
+load). --probe instruments the server (bench/live_probe.py): event loop
+lag, each fan-out, heartbeat slot, re-check slot and garbage collection.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import subprocess
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +89,19 @@ def setup(users: int):
     return switcher, [s.session_key for s in sessions]
 
 
+def run_queue_wait(pid: int) -> float:
+    """Seconds the process's main thread (the server's event loop) has spent
+    ready to run but waiting for a CPU (/proc/PID/schedstat): on a shared
+    machine, the part of a delay that is other processes' load."""
+    with open(f"/proc/{pid}/schedstat") as fh:
+        return int(fh.read().split()[1]) / 1e9
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted seconds, in ms."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
 def proc_stat(pid: int) -> tuple[float, int]:
     """(CPU seconds, RSS bytes) of a process."""
     with open(f"/proc/{pid}/stat") as fh:
@@ -93,33 +112,70 @@ def proc_stat(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
+class Viewer(asyncio.Protocol):
+    """One viewer: a raw socket whose bytes are only counted (no task, no
+    line parsing), so that reading 10,000 streams costs the generator as
+    little as possible beside the server. Arrival = when the bytes are read."""
+
+    __slots__ = ("viewers", "request", "head", "opened")
+
+    def __init__(self, viewers: Viewers, session: str, opened: asyncio.Future):
+        self.viewers, self.opened, self.head = viewers, opened, b""
+        self.request = f"GET /live/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n\r\n".encode()
+
+    def connection_made(self, transport):
+        transport.write(self.request)
+
+    def data_received(self, data: bytes):
+        if self.head is not None:
+            self.head += data
+            if b": connected" not in self.head:
+                if len(self.head) > 4096 or (b"\r\n\r\n" in self.head and b" 200 " not in self.head[:16]):
+                    self.finish(f"refused: {self.head[:40]!r}")
+                return
+            self.head = None
+            self.viewers.open += 1
+            self.opened.set_result(True)
+            return
+        n = data.count(b"event: presence\n")
+        if n:
+            stamp = time.time()
+            self.viewers.current.extend([stamp] * n)
+
+    def finish(self, why: str):
+        if not self.opened.done():
+            self.viewers.failed += 1
+            self.viewers.errors[why[:120]] += 1
+            self.opened.set_result(False)
+
+    def connection_lost(self, exc):
+        if self.head is None:
+            self.viewers.open -= 1
+            self.viewers.lost += 1
+        else:
+            self.finish(f"closed before the stream began: {exc}")
+
+
 class Viewers:
     def __init__(self):
         self.round = -1
         self.arrivals: dict[int, list[float]] = {}
+        self.current: list[float] = []
         self.open = 0
         self.failed = 0
+        self.lost = 0
         self.errors: Counter[str] = Counter()
 
+    def next_round(self, r: int) -> None:
+        self.round, self.current = r, self.arrivals.setdefault(r, [])
+
     async def viewer(self, session: str, ready: asyncio.Semaphore):
+        loop = asyncio.get_running_loop()
         try:
             async with ready:
-                reader, writer = await asyncio.open_connection("127.0.0.1", PORT, limit=65536)
-                writer.write(
-                    f"GET /live/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n\r\n".encode()
-                )
-                await writer.drain()
-                while (line := await reader.readline()) and not line.startswith(b": connected"):
-                    pass
-                if not line:
-                    self.failed += 1
-                    return
-                self.open += 1
-            # Chunks, not lines: the generator must cost little beside the server.
-            while chunk := await reader.read(65536):
-                for _ in range(chunk.count(b"event: presence\n")):
-                    self.arrivals.setdefault(self.round, []).append(time.time())
-            self.open -= 1
+                opened = loop.create_future()
+                await loop.create_connection(lambda: Viewer(self, session, opened), "127.0.0.1", PORT)
+                await opened
         except Exception as exc:  # counted and shown, never silent
             self.failed += 1
             self.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
@@ -155,7 +211,9 @@ async def main(args) -> None:
         [
             sys.executable,
             "-c",
-            "import faulthandler, signal, uvicorn; faulthandler.register(signal.SIGUSR1); uvicorn.main()",
+            "import faulthandler, signal, uvicorn; faulthandler.register(signal.SIGUSR1)\n"
+            + ("import portal.asgi, bench.live_probe; bench.live_probe.install()\n" if args.probe else "")
+            + "uvicorn.main()",
         ]
         + ["portal.asgi:application", "--host", "127.0.0.1", "--port", str(PORT)]
         + ["--no-access-log", "--log-level", "warning", "--backlog", "4096", "--timeout-graceful-shutdown", "2"],
@@ -196,7 +254,8 @@ async def main(args) -> None:
         opened_in = time.monotonic() - started
         await asyncio.sleep(2)
         cpu1, rss1 = proc_stat(server.pid)
-        print(f"connections open: {viewers.open} (failed {viewers.failed}) in {opened_in:.1f} s")
+        gc.freeze()  # 10,000 viewers' objects: no collection pauses in the generator while measuring
+        print(f"connections open: {viewers.open} (failed {viewers.failed}, lost {viewers.lost}) in {opened_in:.1f} s")
         for error, count in viewers.errors.most_common(5):
             print(f"  {count} × {error}")
         print(
@@ -204,7 +263,7 @@ async def main(args) -> None:
             f" {(rss1 - rss0) / max(1, viewers.open - 1) / 1024:.1f} KiB per connection"
         )
 
-        # Idle: nothing published; the window covers one heartbeat round.
+        # Idle: nothing published; heartbeats and re-checks go on.
         window = args.idle_seconds
         c0, _ = proc_stat(server.pid)
         me0 = time.process_time()
@@ -219,7 +278,7 @@ async def main(args) -> None:
         latencies: list[float] = []
         profiles = ["In a meeting", "In the office"]
         for r in range(args.rounds):
-            viewers.round = r
+            viewers.next_round(r)
             stamp: list[float] = []
 
             def switch(r=r, stamp=stamp):
@@ -227,7 +286,7 @@ async def main(args) -> None:
                     transaction.on_commit(lambda: stamp.append(time.time()))  # runs first: the commit
                     select_profile(user=switcher, profile=profile_named(switcher, profiles[r % 2]))
 
-            server0, me0 = proc_stat(server.pid)[0], time.process_time()
+            server0, me0, wait0 = proc_stat(server.pid)[0], time.process_time(), run_queue_wait(server.pid)
             await asyncio.to_thread(switch)
             deadline = time.monotonic() + 30
             while len(viewers.arrivals.get(r, [])) < viewers.open and time.monotonic() < deadline:
@@ -236,16 +295,19 @@ async def main(args) -> None:
             lat = [t - stamp[0] for t in got] if stamp else []
             latencies += lat
             cpu_server, cpu_me = proc_stat(server.pid)[0] - server0, time.process_time() - me0
+            waited = run_queue_wait(server.pid) - wait0
+            at = partial(quantile, sorted(lat) or [0.0])
             print(
-                f"  round {r + 1}: {len(got)}/{viewers.open} received, last after"
-                f" {max(lat, default=0) * 1000:.0f} ms; CPU server {cpu_server:.2f} s, generator {cpu_me:.2f} s",
+                f"  round {r + 1} (commit at {stamp[0] if stamp else 0:.3f}): {len(got)}/{viewers.open} received,"
+                f" first {at(0):.0f} ms, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, last {at(1):.0f} ms;"
+                f" CPU server {cpu_server:.2f} s (its event loop waited {waited:.2f} s for a CPU), generator {cpu_me:.2f} s",
                 flush=True,
             )
             await asyncio.sleep(args.pause)
         latencies.sort()
         if not latencies:
             sys.exit("no event arrived")
-        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        p = partial(quantile, latencies)
         print(
             f"commit -> arrival over {len(latencies)} deliveries: p50 {p(0.50):.0f} ms, p99 {p(0.99):.0f} ms,"
             f" max {latencies[-1] * 1000:.0f} ms"
@@ -272,7 +334,10 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=200, help="connections being opened at once")
     parser.add_argument("--idle-seconds", type=int, default=30)
     parser.add_argument("--pause", type=float, default=2.0)
+    parser.add_argument("--port", type=int, default=PORT, help="the server's port on 127.0.0.1")
+    parser.add_argument("--probe", action="store_true", help="instrument the server (bench/live_probe.py)")
     args = parser.parse_args()
+    PORT = args.port
     try:
         import uvloop
 

@@ -15,7 +15,7 @@ from django.http.cookie import parse_cookie
 
 from live import stream
 from live.auth import authenticate
-from live.hub import db
+from live.hub import db, get_hub
 
 PATH = "/live/events/"
 
@@ -42,27 +42,33 @@ async def app(scope, receive, send) -> None:
         return await _answer(send, 400, str(exc), cors)
 
     await send({"type": "http.response.start", "status": 200, "headers": _raw({**stream.HEADERS, **cors})})
-    events = stream.events(principal, last_id)
-
-    async def pump():
-        async for chunk in events:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    async def disconnected():
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(disconnected())
+    hub = await get_hub()
+    sub = hub.subscribe(principal)  # before the replay: nothing falls between the two
+    watching = asyncio.ensure_future(_disconnected(receive))
     try:
-        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+        await _body(send, stream.CONNECTED)
+        chunks, replayed = await stream.replay(hub, principal, last_id)
+        for chunk in chunks:
+            await _body(send, chunk)
+        # From here the hub writes each event itself, inside its fan-out.
+        ended = sub.write_directly(send, replayed)
+        await asyncio.wait({ended, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (pumping, watching):
-            task.cancel()
-        await asyncio.gather(pumping, watching, return_exceptions=True)
-        await events.aclose()
-    if not watching.cancelled() and watching.done():
+        hub.unsubscribe(sub)
+        sub.stop()
+        watching.cancel()
+    if watching.done() and not watching.cancelled():
         return  # the client went away
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _body(send, chunk: bytes) -> None:
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 
 async def _answer(send, status: int, text: str, headers: dict[str, str]) -> None:

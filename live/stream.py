@@ -43,23 +43,28 @@ def cors_headers(origin: str) -> dict[str, str]:
     return {}
 
 
+async def replay(hub, principal: Principal, last_id: int | None) -> tuple[list[bytes], int]:
+    """What a stream resuming after ``last_id`` missed (or "refresh"), and
+    the id up to which that covers: the hub's items up to it are skipped."""
+    if last_id is None:
+        return [], 0
+    missed = await db(store.replay, user_id=principal.user_id, after_id=last_id)
+    if missed is None:
+        return [encode({"id": hub.last_id, "kind": REFRESH, "data": {}})], hub.last_id
+    return [encode(event) for event in missed], (missed[-1]["id"] if missed else last_id)
+
+
 async def events(principal: Principal, last_id: int | None):
-    """The stream's bytes: the missed events (or "refresh"), then each event
-    the hub hands this subscriber, until the hub closes it."""
+    """The stream's bytes as a generator (the Django view): the missed
+    events (or "refresh"), then each event the hub hands this subscriber,
+    until the hub closes it. live/asgi.py does the same with direct writes."""
     hub = await get_hub()
     sub = hub.subscribe(principal)  # before the replay: nothing falls between the two
     try:
         yield CONNECTED
-        replayed = 0
-        if last_id is not None:
-            missed = await db(store.replay, user_id=principal.user_id, after_id=last_id)
-            if missed is None:
-                yield encode({"id": hub.last_id, "kind": REFRESH, "data": {}})
-                replayed = hub.last_id
-            else:
-                for event in missed:
-                    yield encode(event)
-                replayed = missed[-1]["id"] if missed else last_id
+        chunks, replayed = await replay(hub, principal, last_id)
+        for chunk in chunks:
+            yield chunk
         while True:
             event_id, item = await sub.queue.get()
             if item is CLOSE:

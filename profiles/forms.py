@@ -24,6 +24,7 @@ from profiles.actions import (
     validate_params,
 )
 from profiles.automation.until import Until
+from profiles.defaults import display_profile_name
 from profiles.icons import ICONS
 from profiles.models import Action, CalendarLink, validate_colour
 
@@ -197,6 +198,45 @@ class TimeZoneForm(forms.Form):
         help_text=_("Type to search, e.g. Berlin or New_York; IANA names such as Europe/Berlin."),
         widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}),
     )
+
+
+# --- the session trigger ----------------------------------------------------------------------
+
+
+class SessionTriggerForm(forms.Form):
+    """The user's session trigger (profiles.automation.sessions): a profile
+    to switch to when the last client leaves, and whether to come back. The
+    choices are the profiles the user may select (selectors.available_profiles);
+    whether one may be chosen is the service's rule."""
+
+    profile = forms.TypedChoiceField(
+        label=_("When my last client disconnects or expires, switch to"),
+        coerce=int,
+        error_messages={
+            "required": _("Choose a profile."),
+            "invalid_choice": _("Choose one of your profiles or a system profile."),
+        },
+    )
+    return_on_connect = forms.BooleanField(
+        label=_("Switch back when a client connects again"),
+        required=False,
+        help_text=_("Only if the session trigger's profile is still selected then."),
+    )
+
+    def __init__(self, *args, profiles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profiles = {p.pk: p for p in profiles}
+        own = [(p.pk, display_profile_name(p.name)) for p in profiles if p.kind != p.Kind.SYSTEM]
+        system = [(p.pk, display_profile_name(p.name)) for p in profiles if p.kind == p.Kind.SYSTEM]
+        choices = [("", _("Choose a profile…"))]
+        if own:
+            choices.append((_("My profiles"), own))
+        if system:
+            choices.append((_("System profiles"), system))
+        self.fields["profile"].choices = choices
+
+    def chosen_profile(self):
+        return self.profiles[self.cleaned_data["profile"]]
 
 
 # --- triggers -------------------------------------------------------------------------------

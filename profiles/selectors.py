@@ -42,6 +42,21 @@ def account_for(user) -> Account | None:
     return Account.objects.select_related("client_profile", "primary_extension").filter(user=user).first()
 
 
+def session_trigger_account(user) -> Account | None:
+    """The account with its own session trigger and its client profile's
+    default (profiles.automation.sessions.effective reads both; one query)."""
+    return (
+        Account.objects.select_related("client_profile__session_end_profile", "session_end_profile")
+        .filter(user=user)
+        .first()
+    )
+
+
+def client_sessions(user) -> list[ClientSession]:
+    """The user's connected clients, oldest first (one query)."""
+    return list(ClientSession.objects.filter(user=user).select_related("extension").order_by("connected_at"))
+
+
 # --- my presence --------------------------------------------------------------------
 
 
@@ -368,7 +383,7 @@ def my_devices(user, account: Account | None) -> dict:
     sessions, with the devices' actual state next to what the profile
     implies. A fixed number of queries plus one driver read."""
     primary = account.primary_extension if account else None
-    sessions = list(ClientSession.objects.filter(user=user).select_related("extension").order_by("connected_at"))
+    sessions = client_sessions(user)
     destinations = list(primary.destinations.order_by("position", "id")) if primary else []
     teams = list(primary.teams.order_by("name")) if primary else []
     target = TargetState.objects.filter(user=user).first()

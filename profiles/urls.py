@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from profiles.views import board, editor, mine, presence, triggers
+from profiles.views import board, editor, mine, presence, session_trigger, triggers
 
 app_name = "profiles"
 
@@ -35,5 +35,7 @@ urlpatterns = [
     path("calendars/<int:calendar_id>/delete/", triggers.calendar_delete, name="calendar_delete"),
     path("colleagues/", board.colleagues, name="colleagues"),
     path("devices/", mine.devices, name="devices"),
+    path("devices/session-trigger/", session_trigger.session_trigger, name="session_trigger"),
+    path("devices/session-trigger/clear/", session_trigger.session_trigger_clear, name="session_trigger_clear"),
     path("history/", mine.history, name="history"),
 ]

@@ -117,6 +117,11 @@ PAGES: dict[str, dict[str, tuple[int, int, int]]] = {
     "profiles:colleagues": {"*": (200, 405, 200), **ANON},
     "profiles:devices": {"*": (200, 405, 200), **ANON},
     "profiles:history": {"*": (200, 405, 200), **ANON},
+    # The user's own session trigger (no ids: nobody else's to reach). An
+    # empty POST is a form error; clear is refused without an account (the
+    # staff users: a message and back to the page).
+    "profiles:session_trigger": {"*": (200, 422, 200), **ANON},
+    "profiles:session_trigger_clear": {"*": (405, 302, 405), **ANON},
     "profiles:time_zone": {"*": (200, 200, 200), **ANON},
     "profiles:calendar_new": {"*": (405, 404, 405), **ANON, "alice": (405, 422, 405)},
     "profiles:calendar_delete": {"*": (405, 404, 405), **ANON},

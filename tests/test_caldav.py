@@ -12,11 +12,15 @@ as clear statuses on the Triggers page, the due-scan switching and
 returning, and the password stored encrypted and never shown again."""
 
 import datetime as dt
+import hashlib
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -302,3 +306,115 @@ def test_an_ics_link_keeps_no_caldav_credentials(client, alice):
     assert response.status_code == 302
     link = CalendarLink.objects.get(user=alice)
     assert (link.source, link.username, link.password_encrypted) == ("ics", "", "")
+
+
+# --- what Radicale does not do: Digest, redirects, an answer too big ---------------------------
+
+EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:digest@example.com\r\n"
+    "DTSTAMP:20261101T080000Z\r\nSUMMARY:Behind Digest\r\nDTSTART:20261201T100000Z\r\n"
+    "DTEND:20261201T110000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+REALM, NONCE = "dav", "6d1f0c"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 2617 Digest is MD5
+
+
+class DigestDav(BaseHTTPRequestHandler):
+    """A WebDAV server that takes only Digest (as Baïkal's default does),
+    moves /old/ to /cal/ and answers PROPFIND and REPORT in the RFC 4791
+    wire format; ``padding`` bytes of comment make the REPORT large."""
+
+    log: list[tuple[str, str, str]] = []
+    padding = 0
+
+    def log_message(self, *args):
+        pass
+
+    def _authorised(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Digest "):
+            return False
+        fields = dict(re.findall(r'(\w+)="?([^",]+)"?', header[7:]))
+        ha1 = _md5(f"{USER}:{REALM}:{PASSWORD}")
+        ha2 = _md5(f"{self.command}:{fields.get('uri')}")
+        expected = _md5(f"{ha1}:{NONCE}:{fields.get('nc')}:{fields.get('cnonce')}:{fields.get('qop')}:{ha2}")
+        return fields.get("response") == expected
+
+    def _answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        scheme = self.headers.get("Authorization", " ").split(" ")[0]
+        self.log.append((self.command, self.path, scheme))
+        if not self._authorised():
+            challenge = f'Digest realm="{REALM}", nonce="{NONCE}", qop="auth", algorithm=MD5'
+            return self._send(401, b"", {"WWW-Authenticate": challenge})
+        if self.path == "/old/":
+            return self._send(301, b"", {"Location": "/cal/"})
+        if self.command == "PROPFIND":
+            body = (
+                '<?xml version="1.0"?><multistatus xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                "<response><href>/cal/</href><propstat><prop><resourcetype><collection/><C:calendar/>"
+                '</resourcetype><getetag>"c1"</getetag></prop><status>HTTP/1.1 200 OK</status></propstat>'
+                "</response></multistatus>"
+            )
+        else:
+            data = EVENT.replace("\r\nEND:VCALENDAR", "\r\nX-PAD:" + "x" * self.padding + "\r\nEND:VCALENDAR")
+            body = (
+                '<?xml version="1.0"?><multistatus xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                "<response><href>/cal/digest.ics</href><propstat><prop><C:calendar-data>"
+                f"{data}</C:calendar-data></prop><status>HTTP/1.1 200 OK</status></propstat></response>"
+                "</multistatus>"
+            )
+        self._send(207, body.encode(), {"Content-Type": "application/xml; charset=utf-8"})
+
+    def _send(self, status, body, headers):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if not self.padding:  # a large answer streams with no length (HTTP/1.0: until the close)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the portal stopped reading at its limit
+
+    do_PROPFIND = do_REPORT = _answer
+
+
+@pytest.fixture
+def digest_dav():
+    DigestDav.log, DigestDav.padding = [], 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), DigestDav)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_digest_server_behind_a_redirect_is_read(digest_dav):
+    fetched = calendar.fetch_caldav(f"{digest_dav}/old/", USER, PASSWORD, tag="", start=WEEK[0], end=WEEK[1])
+    assert b"Behind Digest" in fetched.body and fetched.etag == '"c1"'
+    # Basic first (refused), then requests' Digest handshake (a bare request
+    # for the challenge, then the answer); the redirect keeps the method.
+    assert DigestDav.log == [
+        ("PROPFIND", "/old/", "Basic"),
+        ("PROPFIND", "/old/", ""),
+        ("PROPFIND", "/old/", "Digest"),
+        ("PROPFIND", "/cal/", "Digest"),
+        ("REPORT", "/cal/", "Digest"),
+    ]
+    unchanged = calendar.fetch_caldav(f"{digest_dav}/cal/", USER, PASSWORD, tag='"c1"', start=WEEK[0], end=WEEK[1])
+    assert unchanged.body is None
+
+
+def test_a_wrong_digest_password_and_a_large_answer_are_clear_errors(digest_dav, settings):
+    with pytest.raises(calendar.CalendarError, match=r"refused the user name or password \(401\)"):
+        calendar.fetch_caldav(f"{digest_dav}/cal/", USER, "wrong", tag="", start=WEEK[0], end=WEEK[1])
+    # The byte limit holds over the whole conversation, while the answer streams in.
+    settings.CALENDAR_MAX_BYTES = 2_000_000
+    DigestDav.padding = 2_500_000
+    with pytest.raises(calendar.CalendarError, match="larger than 2 MB"):
+        calendar.fetch_caldav(f"{digest_dav}/cal/", USER, PASSWORD, tag="", start=WEEK[0], end=WEEK[1])

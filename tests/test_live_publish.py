@@ -131,3 +131,43 @@ def test_two_portals_on_one_redis_use_different_channels(settings):
     here = settings.DATABASES["default"]
     assert channel() == channel(dict(here))
     assert channel() != channel({**here, "NAME": here["NAME"] + "_other"})
+
+
+def test_the_hub_writes_each_event_inside_its_fan_out_and_keeps_order_when_a_write_waits():
+    """After its replay a stream is written by the fan-out itself (no task
+    per stream and event); a write the server holds back (a slow reader) is
+    finished by a task and what follows waits behind it, in order; events
+    the replay already sent are skipped."""
+    import asyncio
+
+    from live import hub as hubs
+    from live.auth import SESSION, Principal
+
+    async def scenario():
+        hub = hubs.Hub()
+        sub = hub.subscribe(Principal(user_id=1, kind=SESSION, key="k1"))
+        written, held = [], asyncio.get_running_loop().create_future()
+
+        async def send(message):
+            if message["body"] == b"held":
+                await held
+            written.append(message["body"])
+
+        sub.put((7, b"replayed"))  # queued while the stream replays up to 7
+        sub.put((8, b"queued"))
+        ended = sub.write_directly(send, after=7)
+        assert written == [b"queued"]
+        sub.put((9, b"direct"))
+        assert written == [b"queued", b"direct"]  # written at once, inside put
+        sub.put((10, b"held"))
+        sub.put((0, b"after"))
+        assert written == [b"queued", b"direct"]
+        held.set_result(None)
+        await sub._writing
+        assert written == [b"queued", b"direct", b"held", b"after"]
+        sub.put((11, b"again"))
+        assert written[-1] == b"again"
+        sub.close()
+        assert ended.done()
+
+    asyncio.run(scenario())

@@ -38,6 +38,7 @@ def pages(alice):
         ("triggers", reverse("profiles:triggers", args=[office.pk])),
         ("colleagues", reverse("profiles:colleagues")),
         ("devices", reverse("profiles:devices")),
+        ("session trigger", reverse("profiles:session_trigger")),
         ("history", reverse("profiles:history")),
         ("history runs", reverse("profiles:history") + "?runs=1"),
     ]

@@ -248,18 +248,12 @@ def _meeting_started(state: UserState, event: MeetingStarted) -> Decision:
     profile = event.profile
     if profile is None:
         return Decision(Outcome.IGNORED, "the user has no meeting trigger")
-    if not state.enabled:
-        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-    phase = state.phase
-    if phase == Phase.MEETING:
-        return Decision(Outcome.UNCHANGED, "already switched for a meeting")
-    if phase == Phase.STICKY:
-        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
-    if state.profile is not None and state.profile.id == profile.id:
-        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    blocked = _switch_blocked(state, profile, in_meeting="already switched for a meeting")
+    if blocked is not None:
+        return blocked
     # A running timer is suspended: its end time and its profile ride along
     # on the meeting selection (meeting > clear-after).
-    timer = phase == Phase.TIMER
+    timer = state.phase == Phase.TIMER
     return Decision(
         Outcome.APPLIED,
         f"switched to {profile.name}",
@@ -272,6 +266,24 @@ def _meeting_started(state: UserState, event: MeetingStarted) -> Decision:
             until_profile=state.previous if timer else None,
         ),
     )
+
+
+def _switch_blocked(state: UserState, profile: Ref, *, in_meeting: str) -> Decision | None:
+    """Why an automation may not switch the user to ``profile`` now (None: it may).
+
+    The checks in their order of precedence: presence profiles off, a running
+    meeting (which wins; ``in_meeting`` says why), a sticky profile, and the
+    profile already selected.
+    """
+    if not state.enabled:
+        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
+    if state.phase == Phase.MEETING:
+        return Decision(Outcome.UNCHANGED, in_meeting)
+    if state.phase == Phase.STICKY:
+        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
+    if state.profile is not None and state.profile.id == profile.id:
+        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    return None
 
 
 def _meeting_ended(state: UserState, event: MeetingEnded) -> Decision:
@@ -310,15 +322,9 @@ def _meeting_ended(state: UserState, event: MeetingEnded) -> Decision:
 
 def _clients_left(state: UserState, event: ClientsLeft) -> Decision:
     profile = event.profile
-    if not state.enabled:
-        return Decision(Outcome.SKIPPED_DISABLED, "presence profiles are not enabled for this user")
-    phase = state.phase
-    if phase == Phase.MEETING:
-        return Decision(Outcome.UNCHANGED, "a meeting is running")
-    if phase == Phase.STICKY:
-        return Decision(Outcome.SKIPPED_STICKY, f"{state.profile.name} is sticky")
-    if state.profile is not None and state.profile.id == profile.id:
-        return Decision(Outcome.SKIPPED_SAME, f"{profile.name} is already selected")
+    blocked = _switch_blocked(state, profile, in_meeting="a meeting is running")
+    if blocked is not None:
+        return blocked
     return Decision(
         Outcome.APPLIED,
         f"switched to {profile.name}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from devices.models import ClientSession
 from profiles.automation import acting
@@ -40,11 +41,11 @@ def set_session_trigger(*, user, profile: PresenceProfile | None, return_on_conn
     """The user's own session trigger (None: use the client profile's
     default, if any)."""
     if profile is not None and not PresenceProfile.objects.available_to(user).filter(pk=profile.pk).exists():
-        raise NotAllowed("That profile is not available to you.")
+        raise NotAllowed(_("That profile is not available to you."))
     try:
         account = Account.objects.get(user=user)
     except ObjectDoesNotExist:
-        raise PresenceDisabled("Presence profiles are not set up for this user.") from None
+        raise PresenceDisabled(_("Presence profiles are not set up for this user.")) from None
     account.session_end_profile = profile
     account.session_return_on_connect = bool(return_on_connect) and profile is not None
     account.save(update_fields=["session_end_profile", "session_return_on_connect"])

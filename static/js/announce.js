@@ -30,8 +30,6 @@
 
   htmx.onLoad(function (root) {
     if (root === document.body || !root.querySelectorAll) return;
-    var found = root.matches("[data-announce-key]") ? [root] : [];
-    root.querySelectorAll("[data-announce-key]").forEach(function (el) { found.push(el); });
-    found.forEach(announce);
+    window.portal.within(root, "[data-announce-key]").forEach(announce);
   });
 })();

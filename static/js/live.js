@@ -82,11 +82,7 @@
     var d = event.detail;
     var row = document.querySelector('#board li[data-user-id="' + d.user + '"]');
     if (row) {
-      if (/^#[0-9a-fA-F]{6}$/.test(d.colour)) {
-        // Through the CSSOM, as portal.js paints data-colour (the CSP allows no inline style).
-        row.setAttribute("data-colour", d.colour);
-        row.style.setProperty("--profile", d.colour);
-      }
+      window.portal.paint(row, d.colour);
       row.querySelector(".person-status").textContent = d.profile;
       var time = row.querySelector("time");
       if (time) {

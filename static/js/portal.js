@@ -10,13 +10,19 @@
     return found;
   }
 
+  // A profile's colour arrives as data-colour (the Content-Security-Policy
+  // allows no inline style attribute); set through the CSSOM, which it allows.
+  function paint(el, colour) {
+    if (!/^#[0-9a-fA-F]{6}$/.test(colour)) return;
+    el.setAttribute("data-colour", colour);
+    el.style.setProperty("--profile", colour);
+  }
+
+  // Shared with announce.js and live.js (loaded after this file).
+  window.portal = { within: within, paint: paint };
+
   htmx.onLoad(function (root) {
-    // A profile's colour arrives as data-colour (the Content-Security-Policy
-    // allows no inline style attribute); set through the CSSOM, which it allows.
-    within(root, "[data-colour]").forEach(function (el) {
-      var colour = el.getAttribute("data-colour");
-      if (/^#[0-9a-fA-F]{6}$/.test(colour)) el.style.setProperty("--profile", colour);
-    });
+    within(root, "[data-colour]").forEach(function (el) { paint(el, el.getAttribute("data-colour")); });
     // Dialogs sent by the server (prompt values, delete confirmation) arrive
     // with data-open; show them as modal dialogs (focus moves into them).
     within(root, "dialog[data-open]").forEach(function (d) { if (!d.open) d.showModal(); });

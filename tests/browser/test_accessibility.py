@@ -84,6 +84,7 @@ def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_s
         f"/profiles/{holiday.pk}/delete/",
         "/colleagues/",
         "/devices/",
+        "/devices/session-trigger/",
         "/history/",
         "/phone/1000/",
     ]
@@ -421,6 +422,49 @@ def test_trigger_switch_is_named_by_what_it_is_and_keeps_focus(open_page, alice,
     expect(switch).to_have_attribute("aria-checked", "false")
     expect(page.locator(f"#trigger-{trigger.pk}-toggle")).to_be_focused()
     assert Trigger.objects.get(pk=trigger.pk).enabled is False
+
+
+def test_session_trigger_form_error_save_and_clear_keep_the_focus(open_page, alice, live_server):
+    """axe on each state of the session trigger page (empty, a form error,
+    a trigger of the user's own over the client profile's default, a
+    connected client), and the focus after each htmx answer."""
+    from devices.models import Extension
+    from profiles import events
+    from profiles.models import ClientProfile
+
+    unavailable = PresenceProfile.objects.get(kind=PresenceProfile.Kind.SYSTEM, name="Unavailable")
+    ext = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    events.connect_client(user=alice, extension=ext, client=events.ClientInfo("desk-1", "Phone Manager", "7.2"))
+    page = open_page(alice)
+    page.goto(f"{live_server.url}/devices/session-trigger/")
+    expect(page.locator("main h1")).to_have_text("Session trigger")
+    assert_accessible(page)
+    save = page.locator("#session-trigger-save")
+    tab_to(page, save)
+    page.keyboard.press("Enter")
+    error = page.locator("#id_profile_error")
+    expect(error).to_have_text("Choose a profile.")
+    expect(page.locator("#id_profile")).to_have_attribute("aria-invalid", "true")
+    expect(save).to_be_focused()  # the panel was replaced; the button keeps the focus
+    assert_accessible(page)
+    ClientProfile.objects.filter(accounts__user=alice).update(session_end_profile=unavailable)
+    page.get_by_label("When my last client disconnects or expires, switch to").select_option(label="In a meeting")
+    page.get_by_label("Switch back when a client connects again").check()
+    tab_to(page, save)
+    page.keyboard.press("Enter")
+    expect(page.locator("#messages")).to_contain_text("Session trigger saved.")
+    expect(page.locator("#session-panel")).to_contain_text("you switch to In a meeting")
+    expect(page.locator("#session-trigger-save")).to_be_focused()
+    assert_accessible(page)
+    clear = page.locator("#session-trigger-clear")
+    expect(clear).to_have_text("Clear (use the default)")
+    shift_tab_to(page, clear)
+    page.keyboard.press("Enter")
+    expect(page.locator("#messages")).to_contain_text("Session trigger cleared.")
+    expect(page.locator("#session-panel")).to_contain_text("you switch to Unavailable")
+    # The button is gone with the user's own trigger: the focus goes to the heading.
+    expect(page.locator("#now-title")).to_be_focused()
+    assert_accessible(page)
 
 
 def test_the_current_profile_tile_shows_a_focus_ring(open_page, alice):

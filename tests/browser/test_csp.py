@@ -16,7 +16,16 @@ from tests.factories import make_user, profile_named
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-USER_PAGES = ["/", "/profiles/", "/colleagues/", "/devices/", "/history/", "/presence/time-zone/", "/api-tokens/"]
+USER_PAGES = [
+    "/",
+    "/profiles/",
+    "/colleagues/",
+    "/devices/",
+    "/devices/session-trigger/",
+    "/history/",
+    "/presence/time-zone/",
+    "/api-tokens/",
+]
 
 
 @pytest.fixture
@@ -92,3 +101,24 @@ def test_the_api_docs_render_under_the_policy(open_page, alice, live_server):
     page = open_page(alice)
     page.goto(live_server.url + "/api/v1/docs")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+
+
+def test_session_trigger_set_error_and_clear_under_the_policy(open_page, alice, live_server):
+    """The session trigger page's htmx answers (saved, a form error, cleared)
+    swap in without a refusal; a connected client is listed."""
+    from devices.models import Extension
+    from profiles import events
+
+    ext = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    events.connect_client(user=alice, extension=ext, client=events.ClientInfo("desk-1", "Phone Manager", "7.2"))
+    page = open_page(alice, PHONE)
+    page.goto(live_server.url + "/devices/session-trigger/")
+    expect(page.locator("#session-panel")).to_contain_text("Softphone 2000 · Phone Manager 7.2")
+    page.locator("#session-trigger-save").click()
+    expect(page.locator("#id_profile_error")).to_have_text("Choose a profile.")
+    page.get_by_label("When my last client disconnects or expires, switch to").select_option(label="On holiday")
+    page.locator("#session-trigger-save").click()
+    expect(page.locator("#messages")).to_contain_text("Session trigger saved.")
+    page.locator("#session-trigger-clear").click()
+    expect(page.locator("#messages")).to_contain_text("Session trigger cleared.")
+    expect(page.locator("#session-trigger-clear")).to_have_count(0)

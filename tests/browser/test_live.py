@@ -49,9 +49,13 @@ def test_a_switch_shows_on_a_colleagues_open_board_without_a_poll(open_page, liv
     polls = []
     page.on("request", lambda request: polls.append(request.url) if request.url.startswith(board) else None)
 
-    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    meeting = profile_named(alice, "In a meeting")
+    select_profile(user=alice, profile=meeting)
     card = page.locator('li[data-user="alice"]')
     expect(card.locator(".person-status")).to_have_text("In a meeting")
+    # The row takes the new profile's colour (painted through the CSSOM).
+    expect(card).to_have_attribute("data-colour", meeting.colour)
+    assert card.evaluate("el => el.style.getPropertyValue('--profile')") == meeting.colour
     record_line_states({"1000": "ringing"})
     expect(card.locator(".person-line")).to_contain_text("ringing")
     assert polls == []

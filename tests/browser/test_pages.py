@@ -9,10 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from devices.models import Mismatch
+from devices.models import Extension, Mismatch
 from devices.services import manual_change
 from devices.state import Command
+from profiles.automation.sessions import set_session_trigger
 from profiles.automation.triggers import create_time_trigger
+from profiles.events import ClientInfo, connect_client
 from profiles.models import Action, Selection, Trigger
 from profiles.services import select_profile
 from tests.browser.axe import assert_accessible
@@ -186,6 +188,10 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
     create_time_trigger(user=alice, profile=office, time_of_day=dt.time(8, 30))
     select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
+    # A connected desktop client and a session trigger (its page).
+    set_session_trigger(user=alice, profile=profile_named(alice, "On holiday"), return_on_connect=True)
+    softphone = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    connect_client(user=alice, extension=softphone, client=ClientInfo("desk-1", "Phone Manager", "7.2"))
     pages = {
         "presence": "/",
         "profiles": "/profiles/",
@@ -193,6 +199,7 @@ def test_screenshots_of_the_main_pages(open_page, alice, live_server):
         "triggers": f"/profiles/{office.pk}/triggers/",
         "colleagues": "/colleagues/",
         "devices": "/devices/",
+        "session-trigger": "/devices/session-trigger/",
         "history": "/history/",
     }
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

@@ -4,8 +4,8 @@ them, with meeting precedence
 
 A user links a calendar by its secret address (Outlook "ICS link", Google
 "secret address in iCal format") or by a CalDAV account (server or calendar
-address, user name, password; read with the `caldav` library, see
-``fetch_caldav``). The portal fetches an ICS address with a timeout and
+address, user name, password; read by a small WebDAV reader on
+`requests`, see ``fetch_caldav``). The portal fetches an ICS address with a timeout and
 a size limit, sending ETag / If-Modified-Since so an unchanged calendar
 costs a 304, and expands the events of the next hours with `icalendar` and
 `recurring-ical-events` (RRULE, EXDATE, moved occurrences by
@@ -29,7 +29,8 @@ import hashlib
 import itertools
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -90,23 +91,29 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
                 raise CalendarError("The calendar server has no calendar at this address (404).")
             if response.status_code >= 400:
                 raise CalendarError(f"The calendar server answered {response.status_code}.")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
-            body = bytearray()
-            for chunk in response.iter_content(CHUNK):
-                body += chunk
-                if len(body) > limit:
-                    raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
-                if time.monotonic() > deadline:
-                    raise CalendarError(
-                        f"The calendar server took longer than {settings.CALENDAR_FETCH_SECONDS} s to send it."
-                    )
-            return Fetched(bytes(body), response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
+            body = _read_limited(response, limit, deadline, "calendar server")
+            return Fetched(body, response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
     except requests.Timeout:
         raise CalendarError("The calendar server did not answer in time.") from None
     except requests.RequestException as exc:
         raise CalendarError(f"The calendar server cannot be reached ({type(exc).__name__}).") from None
+
+
+def _read_limited(response, limit: int, deadline: float, who: str) -> bytes:
+    """The body of a streamed ``response``; a CalendarError once it passes
+    ``limit`` bytes (the declared length first) or the ``deadline``."""
+    too_big = f"The calendar is larger than {settings.CALENDAR_MAX_BYTES // 1_000_000} MB."
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise CalendarError(too_big)
+    body = bytearray()
+    for chunk in response.iter_content(CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise CalendarError(too_big)
+        if time.monotonic() > deadline:
+            raise CalendarError(f"The {who} took longer than {settings.CALENDAR_FETCH_SECONDS} s to send it.")
+    return bytes(body)
 
 
 @dataclass(frozen=True)
@@ -192,49 +199,164 @@ def busy_intervals(
 
 
 # --- CalDAV ------------------------------------------------------------------------------------
+# A small reader on `requests` (RFC 4918 PROPFIND, RFC 4791 calendar-query), not
+# the `caldav` library: that one depends on niquests, whose urllib3 fork
+# replaces `urllib3` for every package in the environment. Three to five
+# requests a poll, one total deadline and one size limit over all of them.
+
+DAV, CAL = "DAV:", "urn:ietf:params:xml:ns:caldav"
+MAX_HOPS = 3  # redirects followed (method and body kept)
+
+_PROPFIND = (
+    '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" xmlns:C="{cal}"><D:prop>{props}'
+    "</D:prop></D:propfind>"
+)
+_FIND = _PROPFIND.format(
+    cal=CAL, props="<D:resourcetype/><D:getetag/><D:sync-token/><D:current-user-principal/>"
+).encode()
+_HOME = _PROPFIND.format(cal=CAL, props="<C:calendar-home-set/>").encode()
+_LIST = _PROPFIND.format(
+    cal=CAL, props="<D:resourcetype/><D:getetag/><D:sync-token/><C:supported-calendar-component-set/>"
+).encode()
+_QUERY = (
+    '<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="DAV:" xmlns:C="{cal}">'
+    '<D:prop><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+    '<C:time-range start="{start}" end="{end}"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>'
+)
+
+
+def _dav(name: str) -> str:
+    return f"{{{DAV}}}{name}"
+
+
+def _cal(name: str) -> str:
+    return f"{{{CAL}}}{name}"
+
+
+class _Dav:
+    """One poll's conversation with a CalDAV server: Basic authentication
+    (Digest when the server asks for it), one deadline, one byte budget."""
+
+    def __init__(self, username: str, password: str):
+        self.http = requests.Session()
+        self.http.headers["User-Agent"] = "presence-portal"
+        self.http.auth = requests.auth.HTTPBasicAuth(username, password)
+        self.credentials = (username, password)
+        self.deadline = time.monotonic() + settings.CALENDAR_FETCH_SECONDS
+        self.budget = settings.CALENDAR_MAX_BYTES
+
+    def multistatus(self, method: str, url: str, body: bytes, depth: str) -> list[tuple[str, dict]]:
+        """The (absolute href, {property tag: element}) of each resource in
+        the server's 207 answer, with the properties it found (status 200)."""
+        for _hop in range(MAX_HOPS + 1):
+            response = self.http.request(
+                method,
+                url,
+                data=body,
+                headers={"Depth": depth, "Content-Type": "application/xml; charset=utf-8"},
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                challenge = response.headers.get("WWW-Authenticate", "").lower()
+                if response.status_code == 401 and "digest" in challenge and "basic" not in challenge:
+                    if not isinstance(self.http.auth, requests.auth.HTTPDigestAuth):
+                        self.http.auth = requests.auth.HTTPDigestAuth(*self.credentials)
+                        continue
+                if response.status_code in (301, 302, 307, 308) and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code in (401, 403):
+                    raise CalendarError(
+                        f"The CalDAV server refused the user name or password ({response.status_code}); "
+                        "enter them again."
+                    )
+                if response.status_code == 404:
+                    raise CalendarError("The CalDAV server has no calendar at this address (404).")
+                if response.status_code != 207:
+                    raise CalendarError(
+                        f"The CalDAV server answered {response.status_code}, not a WebDAV answer; "
+                        "is this a CalDAV address?"
+                    )
+                content = _read_limited(response, self.budget, self.deadline, "CalDAV server")
+                self.budget -= len(content)
+            return _responses(url, content)
+        raise CalendarError("The CalDAV server redirects too often.")
+
+
+def _responses(base: str, content: bytes) -> list[tuple[str, dict]]:
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        raise CalendarError("The CalDAV server's answer cannot be read; is this a CalDAV address?") from None
+    found = []
+    for response in root.iter(_dav("response")):
+        href = (response.findtext(_dav("href")) or "").strip()
+        props = {}
+        for propstat in response.iter(_dav("propstat")):
+            if " 200 " in f"{propstat.findtext(_dav('status')) or ''} ":
+                for prop in propstat.iter(_dav("prop")):
+                    props.update({child.tag: child for child in prop})
+        found.append((urljoin(base, href), props))
+    return found
+
+
+def _href(prop) -> str:
+    return (prop.findtext(_dav("href")) or "").strip() if prop is not None else ""
+
+
+def _is_calendar(props: dict) -> bool:
+    kind = props.get(_dav("resourcetype"))
+    return kind is not None and kind.find(_cal("calendar")) is not None
+
+
+def _has_events(props: dict) -> bool:
+    components = props.get(_cal("supported-calendar-component-set"))
+    if components is None:  # a server without the property: assume events
+        return True
+    return any(c.get("name", "").upper() == "VEVENT" for c in components.iter(_cal("comp")))
 
 
 def _caldav_tag(props: dict) -> str:
     """What changes whenever an event in the collection does: its ETag (or
     sync token); empty when the server offers neither."""
-    from caldav.elements import dav
+    for name in ("getetag", "sync-token"):
+        prop = props.get(_dav(name))
+        if prop is not None and (prop.text or "").strip():
+            return prop.text.strip()[:200]
+    return ""
 
-    return str(props.get(dav.GetEtag.tag) or props.get(dav.SyncToken.tag) or "")[:200]
 
-
-def _caldav_collection(client, url: str):
-    """(the calendar, its tag): the calendar at ``url`` if it is one (one
-    PROPFIND); otherwise (a server or principal address) the account's
-    first calendar with events."""
-    from caldav.elements import cdav, dav
-
-    wanted = [dav.ResourceType(), dav.GetEtag(), dav.SyncToken()]
-    collection = client.calendar(url=url)
-    props = collection.get_properties(wanted)
-    if cdav.Calendar.tag in (props.get(dav.ResourceType.tag) or []):
-        return collection, _caldav_tag(props)
-    for candidate in client.principal().get_calendars():
-        try:
-            components = candidate.get_supported_components()
-        except Exception:  # noqa: BLE001 - a server without the property: assume events
-            components = ["VEVENT"]
-        if "VEVENT" in components:
-            return candidate, _caldav_tag(candidate.get_properties(wanted))
+def _caldav_collection(dav: _Dav, url: str) -> tuple[str, str]:
+    """(the calendar's address, its tag): ``url`` if it is a calendar (one
+    PROPFIND); otherwise (a server or principal address) the account's first
+    calendar with events, found through its principal and calendar home."""
+    found = dav.multistatus("PROPFIND", url, _FIND, "0")
+    props = found[0][1] if found else {}
+    if _is_calendar(props):
+        return found[0][0], _caldav_tag(props)
+    principal = _href(props.get(_dav("current-user-principal")))
+    if not principal:
+        raise CalendarError("The address is no CalDAV calendar or account; is this a CalDAV address?")
+    homes = dav.multistatus("PROPFIND", urljoin(url, principal), _HOME, "0")
+    home = _href(homes[0][1].get(_cal("calendar-home-set"))) if homes else ""
+    if not home:
+        raise CalendarError("The CalDAV account names no calendar home.")
+    for address, props in dav.multistatus("PROPFIND", urljoin(url, home), _LIST, "1"):
+        if _is_calendar(props) and _has_events(props):
+            return address, _caldav_tag(props)
     raise CalendarError("The CalDAV account has no calendar with events.")
 
 
-def _merge(objects, limit: int) -> bytes:
-    """The events of the CalDAV objects as one VCALENDAR (each object is
+def _merge(resources: list[str]) -> bytes:
+    """The events of the CalDAV resources as one VCALENDAR (each resource is
     one event with its overrides and time zones), for the ICS reader."""
     merged = icalendar.Calendar()
     merged.add("prodid", "-//presence-portal//caldav//EN")
     merged.add("version", "2.0")
-    zones, size = set(), 0
-    for item in objects:
-        data = item.data or ""
-        size += len(data)
-        if size > limit:
-            raise CalendarError(f"The calendar is larger than {limit // 1_000_000} MB.")
+    zones = set()
+    for data in resources:
         for component in parse(data.encode()).subcomponents:
             if component.name == "VTIMEZONE":
                 if str(component.get("TZID")) in zones:
@@ -245,59 +367,40 @@ def _merge(objects, limit: int) -> bytes:
     return merged.to_ical()
 
 
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def fetch_caldav(url: str, username: str, password: str, *, tag: str, start: dt.datetime, end: dt.datetime) -> Fetched:
     """Ask a CalDAV server for the events overlapping [start, end)
     (recurring ones whole, with their exceptions), unless the collection's
     tag says nothing changed (``Fetched.body`` None). Every failure is a
     CalendarError with a sentence for the page."""
-    import caldav
-    import niquests
-    from caldav.lib import error as dav_error
-
-    def read(auth_type: str | None) -> Fetched:
-        client = caldav.DAVClient(
-            url=url,
-            username=username,
-            password=password,
-            auth_type=auth_type,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            enable_rfc6764=False,  # no DNS look-ups: the address the user gave is the server
-            rate_limit_handle=False,  # a 429 is a status, not a sleep inside a task
-            headers={"User-Agent": "presence-portal"},
-        )
-        with client:
-            collection, current = _caldav_collection(client, url)
-            if tag and current == tag:
-                return Fetched(None, tag)
-            objects = collection.search(event=True, start=start, end=end, expand=False)
-            if len(objects) > MAX_OCCURRENCES:
-                raise CalendarError(f"The calendar has more than {MAX_OCCURRENCES} events in the next hours.")
-            return Fetched(_merge(objects, settings.CALENDAR_MAX_BYTES), current)
-
+    dav = _Dav(username, password)
     try:
-        # Basic first: asking without credentials costs a 401 per poll, and
-        # servers delay 401s (Radicale by a second). A server that wants
-        # Digest refuses Basic; then the client negotiates from its 401.
-        try:
-            return read("basic")
-        except dav_error.AuthorizationError:
-            return read(None)
+        address, current = _caldav_collection(dav, url)
+        if tag and current == tag:
+            return Fetched(None, tag)
+        query = _QUERY.format(cal=CAL, start=_utc(start), end=_utc(end)).encode()
+        found = dav.multistatus("REPORT", address, query, "1")
+        resources = [
+            props[_cal("calendar-data")].text or "" for _href_, props in found if _cal("calendar-data") in props
+        ]
+        if len(resources) > MAX_OCCURRENCES:
+            raise CalendarError(f"The calendar has more than {MAX_OCCURRENCES} events in the next hours.")
+        return Fetched(_merge(resources), current)
     except CalendarError:
         raise
-    except dav_error.AuthorizationError:
-        raise CalendarError("The CalDAV server refused the user name or password (401); enter them again.") from None
-    except dav_error.NotFoundError:
-        raise CalendarError("The CalDAV server has no calendar at this address (404).") from None
-    except dav_error.DAVError as exc:
-        raise CalendarError(f"The CalDAV server answered with an error ({type(exc).__name__}).") from None
-    except niquests.Timeout:
+    except requests.Timeout:
         raise CalendarError("The CalDAV server did not answer in time.") from None
-    except niquests.RequestException as exc:
+    except requests.RequestException as exc:
         raise CalendarError(f"The CalDAV server cannot be reached ({type(exc).__name__}).") from None
     except Exception as exc:  # noqa: BLE001 - whatever a foreign server sends is a status, never a crash
         raise CalendarError(
             f"The CalDAV server's answer cannot be read ({type(exc).__name__}); is this a CalDAV address?"
         ) from None
+    finally:
+        dav.http.close()
 
 
 # --- the secrets (address, CalDAV password) ---------------------------------------------------
