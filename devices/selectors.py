@@ -30,11 +30,14 @@ def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
             queryset = queryset.filter(pk__in=ids)
         return queryset
 
+    # get_family_display() without an instance per row: each family's label
+    # is translated once per call (a batch describes thousands of commands).
+    labels = {value: str(label) for value, label in Destination.Family.choices}
     return CommandNames(
         teams={str(pk): name for pk, name in rows(Team, teams).values_list("pk", "name")},
         destinations={
-            str(d.pk): f"{d.get_family_display()} {d.number}"
-            for d in rows(Destination, destinations).only("family", "number")
+            str(pk): f"{labels.get(family, family)} {number}"
+            for pk, family, number in rows(Destination, destinations).values_list("pk", "family", "number")
         },
         locations={str(pk): name for pk, name in rows(Location, locations).values_list("pk", "name")},
     )

@@ -19,11 +19,27 @@ d) == []``: converging twice changes nothing the second time (docs/rules.md#rule
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+
+def evolve(value, /, **changes):
+    """dataclasses.replace for the state values here (frozen dataclasses with
+    every field in __init__ and no __post_init__): a copy of the instance's
+    fields with the changes, without the generic field-by-field __init__,
+    which is several times slower. A batch converge of 500 users and its
+    switch make about 7,500 of these."""
+    if not changes.keys() <= value.__dataclass_fields__.keys():
+        raise TypeError(
+            f"{type(value).__name__} has no field {sorted(changes.keys() - value.__dataclass_fields__.keys())}"
+        )
+    new = object.__new__(type(value))
+    new.__dict__.update(value.__dict__, **changes)
+    return new
+
 
 # Location value meaning "no location" (location ids start at 1).
 NO_LOCATION = 0
@@ -132,27 +148,27 @@ def _team(state: ExtensionState, a: dict) -> tuple[str, TeamState]:
 
 
 def _set_team(state: ExtensionState, key: str, team: TeamState) -> ExtensionState:
-    return replace(state, teams={**state.teams, key: team})
+    return evolve(state, teams={**state.teams, key: team})
 
 
 def _apply_destination(state: ExtensionState, a: dict) -> ExtensionState:
     key = str(a["destination"])
     current = state.destinations.get(key, DestinationState())
     changes = {f: a[f] for f in ("active", "ring_delay", "ring_timeout") if f in a}
-    return replace(state, destinations={**state.destinations, key: replace(current, **changes)})
+    return evolve(state, destinations={**state.destinations, key: evolve(current, **changes)})
 
 
 def _apply_pause(paused: bool):
     def apply(state: ExtensionState, a: dict) -> ExtensionState:
         key, current = _team(state, a)
-        return _set_team(state, key, replace(current, paused=paused))
+        return _set_team(state, key, evolve(current, paused=paused))
 
     return apply
 
 
 def _apply_pickup(state: ExtensionState, a: dict) -> ExtensionState:
     key, current = _team(state, a)
-    return _set_team(state, key, replace(current, pickup=bool(a["on"])))
+    return _set_team(state, key, evolve(current, pickup=bool(a["on"])))
 
 
 def apply_command(state: ExtensionState, command: Command) -> ExtensionState:
@@ -259,7 +275,7 @@ def _merge(base, top):
     if base is None:
         return top
     changes = {k: v for k, v in asdict(top).items() if v is not None}
-    return replace(base, **changes)
+    return evolve(base, **changes)
 
 
 # --- user-level values ---------------------------------------------------------
@@ -369,11 +385,11 @@ class Op:
 
 OPS: dict[str, Op] = {
     "set_dnd": Op(  # on, message
-        lambda s, a: replace(s, dnd=bool(a["on"]), dnd_message=a.get("message", "") if a["on"] else ""),
+        lambda s, a: evolve(s, dnd=bool(a["on"]), dnd_message=a.get("message", "") if a["on"] else ""),
         _describe_dnd,
     ),
     "set_forward": Op(  # target ("" clears)
-        lambda s, a: replace(s, forward=a["target"]),
+        lambda s, a: evolve(s, forward=a["target"]),
         lambda a, n: _("forward to %(target)s") % {"target": a["target"]} if a["target"] else _("remove forward"),
     ),
     "set_destination": Op(
@@ -390,12 +406,12 @@ OPS: dict[str, Op] = {
     "team_pause": Op(_apply_pause(True), _describe_team(gettext_lazy("pause in %(team)s"))),  # team
     "team_unpause": Op(_apply_pause(False), _describe_team(gettext_lazy("end pause in %(team)s"))),  # team
     "set_pickup": Op(_apply_pickup, _describe_pickup),  # team, on
-    "set_location": Op(lambda s, a: replace(s, location=int(a["location"])), _describe_location),  # location
+    "set_location": Op(lambda s, a: evolve(s, location=int(a["location"])), _describe_location),  # location
     "set_gsm": Op(  # on
-        lambda s, a: replace(s, gsm=bool(a["on"])),
+        lambda s, a: evolve(s, gsm=bool(a["on"])),
         lambda a, n: _("GSM mode on") if a["on"] else _("GSM mode off"),
     ),
-    "set_presence": Op(lambda s, a: replace(s, presence=a["text"]), _describe_presence),  # text
+    "set_presence": Op(lambda s, a: evolve(s, presence=a["text"]), _describe_presence),  # text
 }
 
 

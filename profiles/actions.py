@@ -17,7 +17,7 @@ the caller passes, and described with the names the caller passes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from devices.state import NO_LOCATION, DestinationState, ExtensionState, TeamState
+from devices.state import NO_LOCATION, DestinationState, ExtensionState, TeamState, evolve
 from devices.validators import CONTROL_CHARACTERS, normalise_number
 
 FAMILIES = ("desk", "softphone", "mobile", "dect", "external", "voicemail")
@@ -178,7 +178,7 @@ def _apply_dnd(state, params, ctx, prompts):
     message = params.get("message", "")
     if on and params.get("prompt"):
         message = prompts.get(PROMPT_DND_MESSAGE, message)
-    return replace(state, dnd=bool(on), dnd_message=message if on else "")
+    return evolve(state, dnd=bool(on), dnd_message=message if on else "")
 
 
 def _describe_dnd(params, names):
@@ -227,7 +227,7 @@ def _apply_forward(state, params, ctx, prompts):
     target = params.get("target", "")
     if params.get("prompt"):
         target = prompts.get(PROMPT_FORWARD) or target
-    return replace(state, forward=target)
+    return evolve(state, forward=target)
 
 
 def _describe_forward(params, names):
@@ -258,7 +258,7 @@ SET_FORWARD = ActionType(
 UNSET_FORWARD = ActionType(
     label=gettext_lazy("Remove forward"),
     validate=lambda params, errors, teams, locations: {},
-    apply=lambda state, params, ctx, prompts: replace(state, forward=""),
+    apply=lambda state, params, ctx, prompts: evolve(state, forward=""),
     describe=lambda params, names: _("No forward"),
 )
 
@@ -287,8 +287,8 @@ def _apply_destinations(state, params, ctx, prompts):
     destinations = dict(state.destinations)
     for dest_id, dest_family in ctx.destinations.items():
         if family in ("all", dest_family):
-            destinations[dest_id] = replace(destinations.get(dest_id, DestinationState()), **changes)
-    return replace(state, destinations=destinations)
+            destinations[dest_id] = evolve(destinations.get(dest_id, DestinationState()), **changes)
+    return evolve(state, destinations=destinations)
 
 
 FAMILY_LABELS = {
@@ -360,7 +360,7 @@ CHANGE_DESTINATIONS = ActionType(
 SET_GSM_MODE = ActionType(
     label=gettext_lazy("Set GSM mode"),
     validate=lambda params, errors, teams, locations: {"on": _bool(params, "on", errors, default=True)},
-    apply=lambda state, params, ctx, prompts: replace(state, gsm=bool(params.get("on", True))),
+    apply=lambda state, params, ctx, prompts: evolve(state, gsm=bool(params.get("on", True))),
     describe=lambda params, names: _("GSM mode on") if params.get("on", True) else _("GSM mode off"),
     fields=lambda: {"on": on_off_field(gettext_lazy("GSM mode"))},
     initial=lambda p: {"on": _on_off_initial(p)},
@@ -390,7 +390,7 @@ def _team_type(label, new_state: Callable[[TeamState], TeamState], all_teams, on
         teams = dict(state.teams)
         for key in targets:
             teams[key] = new_state(teams.get(key, TeamState()))
-        return replace(state, teams=teams)
+        return evolve(state, teams=teams)
 
     def describe(params, names):
         team = params.get("team")
@@ -425,13 +425,13 @@ TEAM_LOGOUT = _team_type(
 )
 TEAM_PAUSE = _team_type(
     gettext_lazy("Team pause"),
-    lambda t: replace(t, paused=True),
+    lambda t: evolve(t, paused=True),
     gettext_lazy("Pause in all teams"),
     gettext_lazy("Pause in %(team)s"),
 )
 TEAM_UNPAUSE = _team_type(
     gettext_lazy("End team pause"),
-    lambda t: replace(t, paused=False),
+    lambda t: evolve(t, paused=False),
     gettext_lazy("End pause in all teams"),
     gettext_lazy("End pause in %(team)s"),
 )
@@ -463,7 +463,7 @@ def _describe_location(params, names):
 SET_LOCATION = ActionType(
     label=gettext_lazy("Set location"),
     validate=_validate_location,
-    apply=lambda state, params, ctx, prompts: replace(state, location=int(params["location"])),
+    apply=lambda state, params, ctx, prompts: evolve(state, location=int(params["location"])),
     describe=_describe_location,
     # Not required here: validate says "Choose a location." at the field.
     fields=lambda: {"location": forms.ChoiceField(required=False, label=gettext_lazy("Location"))},
@@ -474,7 +474,7 @@ SET_LOCATION = ActionType(
 REMOVE_LOCATION = ActionType(
     label=gettext_lazy("Remove location"),
     validate=lambda params, errors, teams, locations: {},
-    apply=lambda state, params, ctx, prompts: replace(state, location=NO_LOCATION),
+    apply=lambda state, params, ctx, prompts: evolve(state, location=NO_LOCATION),
     describe=lambda params, names: _("Remove location"),
 )
 

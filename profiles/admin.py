@@ -298,6 +298,9 @@ class ActionAdmin(PortalModelAdmin):
     list_select_related = ("profile", "profile__owner")
     autocomplete_fields = ("profile",)
 
+    class Media:
+        js = ("js/admin-action-type.js",)
+
     # Fields and groups come from the action-type registry on each request.
     def get_fieldsets(self, request, obj=None):
         return typed_action_fieldsets()

@@ -200,7 +200,11 @@ def typed_action_fieldsets() -> list[tuple]:
         *[
             (
                 action_type_label(name),
-                {"fields": [param_field_name(name, p) for p in params], "classes": ("action-params",)},
+                # static/js/admin-action-type.js shows only the chosen type's group.
+                {
+                    "fields": [param_field_name(name, p) for p in params],
+                    "classes": ("action-params", f"action-type-{name}"),
+                },
             )
             for name, params in _param_fields().items()
             if params

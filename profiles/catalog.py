@@ -17,6 +17,7 @@ is dropped whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import connection
 
@@ -24,7 +25,7 @@ from portal import bulk
 from profiles.actions import prompts_needed
 from profiles.engine import Devices
 from profiles.models import Account, Action, ClientProfile, PresenceProfile
-from profiles.selectors import load_devices_many
+from profiles.selectors import DEVICE_FIELDS, devices_of
 
 # The tables whose every write gives CatalogVersion a new value (migrations
 # 0004 and 0015 install the triggers).
@@ -103,10 +104,39 @@ class ChainAction:
     params: dict
 
 
+# PresenceProfile's columns in the model's field order: a catalog row, from
+# which the model instance is made only when a caller asks for it.
+_PROFILE_FIELDS = tuple(f.attname for f in PresenceProfile._meta.concrete_fields)
+_AT = {name: i for i, name in enumerate(_PROFILE_FIELDS)}
+
+
+def _column(name: str) -> property:
+    at = _AT[name]
+    return property(lambda entry: entry.row[at], doc=f"The profile's {name}.")
+
+
 @dataclass(frozen=True)
 class ProfileEntry:
-    profile: PresenceProfile
+    """A profile as a switch reads it: its row as plain values (a batch of
+    500 users reads a thousand profiles, most of which no page shows) and
+    its actions; ``profile`` is the model instance, made on first use."""
+
+    row: tuple  # the values of _PROFILE_FIELDS
     actions: tuple[ChainAction, ...]
+
+    pk = _column("id")
+    owner_id = _column("owner_id")
+    kind = _column("kind")
+    name = _column("name")
+    colour = _column("colour")
+    icon = _column("icon")
+    icon_visible = _column("icon_visible")
+    sticky = _column("sticky")
+    position = _column("position")
+
+    @cached_property
+    def profile(self) -> PresenceProfile:
+        return PresenceProfile.from_db(connection.alias, _PROFILE_FIELDS, self.row)
 
     @property
     def has_exit_chain(self) -> bool:
@@ -144,33 +174,34 @@ class Catalog:
         if missing:
             self._add_profiles(PresenceProfile.objects.filter(bulk.any_of("pk", missing)))
 
-    def _add_profiles(self, queryset) -> list[PresenceProfile]:
-        rows = list(queryset)
+    def _add_profiles(self, queryset) -> list[ProfileEntry]:
+        rows = list(queryset.values_list(*_PROFILE_FIELDS))
         actions: dict[int, list[ChainAction]] = {}
         for row in (
-            Action.objects.filter(bulk.any_of("profile_id", [p.pk for p in rows]))
+            Action.objects.filter(bulk.any_of("profile_id", [row[_AT["id"]] for row in rows]))
             .order_by("phase", "position", "id")
             .values_list("id", "profile_id", "phase", "position", "enabled", "type", "params")
         ):
             actions.setdefault(row[1], []).append(ChainAction(*row))
-        for profile in rows:
-            self.profiles[profile.pk] = ProfileEntry(profile, tuple(actions.get(profile.pk, ())))
-        return rows
+        added = []
+        for row in rows:
+            entry = ProfileEntry(row, tuple(actions.get(row[_AT["id"]], ())))
+            self.profiles[entry.pk] = entry
+            added.append(entry)
+        return added
 
     def load_users(self, user_ids) -> None:
         """Users not yet here: their selectable profiles and devices, in a
-        fixed number of queries whatever their number."""
+        fixed number of queries whatever their number, read as plain rows."""
         missing = [pk for pk in user_ids if pk not in self.users]
         if not missing:
             return
         accounts = list(
-            Account.objects.select_related("client_profile", "primary_extension").filter(
-                bulk.any_of("user_id", missing)
+            Account.objects.filter(bulk.any_of("user_id", missing)).values_list(
+                "client_profile_id", "client_profile__presence_profiles_enabled", "time_zone", *DEVICE_FIELDS
             )
         )
-        clients = {
-            a.client_profile_id for a in accounts if a.client_profile_id and a.client_profile_id not in self.system
-        }
+        clients = {row[0] for row in accounts if row[0] and row[0] not in self.system}
         if clients:
             links: dict[int, list[int]] = {c: [] for c in clients}
             for client_id, profile_id in ClientProfile.system_profiles.through.objects.filter(
@@ -179,35 +210,37 @@ class Catalog:
                 links[client_id].append(profile_id)
             self.load_profiles({pk for ids in links.values() for pk in ids})
             for client_id, ids in links.items():
-                self.system[client_id] = tuple(pk for pk in ids if self.profiles[pk].profile.is_system)
+                self.system[client_id] = tuple(
+                    pk for pk in ids if self.profiles[pk].kind == PresenceProfile.Kind.SYSTEM
+                )
         personal: dict[int, list[int]] = {}
-        for profile in self._add_profiles(
+        for entry in self._add_profiles(
             PresenceProfile.objects.filter(bulk.any_of("owner_id", missing), kind=PresenceProfile.Kind.PERSONAL)
         ):
-            personal.setdefault(profile.owner_id, []).append(profile.pk)
-        devices = load_devices_many(accounts)
+            personal.setdefault(entry.owner_id, []).append(entry.pk)
+        devices = devices_of([row[3:] for row in accounts if row[4] is not None])
         if len(self.users) + len(accounts) > MAX_USERS:
             self.users.clear()
         for user_id in missing:
             self.users[user_id] = NO_ACCOUNT
-        for account in accounts:
-            ids = [*personal.get(account.user_id, ()), *self.system.get(account.client_profile_id, ())]
-            ids.sort(key=lambda pk: _display_order(self.profiles[pk].profile))
-            self.users[account.user_id] = UserEntry(
+        for client_id, enabled, time_zone, user_id, *_ in accounts:
+            ids = [*personal.get(user_id, ()), *self.system.get(client_id, ())]
+            ids.sort(key=lambda pk: _display_order(self.profiles[pk]))
+            self.users[user_id] = UserEntry(
                 has_account=True,
-                enabled=account.presence_enabled,
-                client_profile_id=account.client_profile_id,
-                time_zone=account.time_zone,
+                enabled=bool(client_id and enabled),
+                client_profile_id=client_id,
+                time_zone=time_zone,
                 available=tuple(ids),
-                devices=devices.get(account.user_id),
+                devices=devices.get(user_id),
             )
 
     def available_profiles(self, user_id: int) -> list[PresenceProfile]:
         return [self.profiles[pk].profile for pk in self.users[user_id].available]
 
 
-def _display_order(profile: PresenceProfile):
-    return (profile.kind, profile.position, profile.pk)
+def _display_order(entry: ProfileEntry):
+    return (entry.kind, entry.position, entry.pk)
 
 
 _current = Catalog(version=None)

@@ -7,9 +7,9 @@ number of queries and stores the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from devices.state import DestinationState, ExtensionState, TeamState, UserState
+from devices.state import DestinationState, ExtensionState, TeamState, UserState, evolve
 from profiles.actions import ActionContext, fold
 
 
@@ -55,7 +55,7 @@ def desired_state(
         state = _restore_dee_ucd(state, devices)
     state = fold(state, _chain(exit_actions, "exit"), ctx)
     state = fold(state, _chain(profile_actions, "enter"), ctx, prompts)
-    state = replace(state, presence=profile.name)
+    state = evolve(state, presence=profile.name)
     if devices.hot_desk_logged_out and devices.disable_when_logged_out:
         state = _disable_dee_ucd(state, devices)
     extensions = {devices.primary: state}
@@ -79,13 +79,13 @@ def released_softphone_state() -> ExtensionState:
 
 def _disable_dee_ucd(state: ExtensionState, devices: Devices) -> ExtensionState:
     destinations = {
-        d: replace(state.destinations.get(d, DestinationState()), active=False) for d in devices.destinations
+        d: evolve(state.destinations.get(d, DestinationState()), active=False) for d in devices.destinations
     }
     teams = {t: TeamState(logged_in=False, paused=False, pickup=False) for t in devices.teams}
-    return replace(state, destinations={**state.destinations, **destinations}, teams={**state.teams, **teams})
+    return evolve(state, destinations={**state.destinations, **destinations}, teams={**state.teams, **teams})
 
 
 def _restore_dee_ucd(state: ExtensionState, devices: Devices) -> ExtensionState:
     destinations = {d: DestinationState(active=True) for d in devices.destinations}
     teams = {t: TeamState(logged_in=True, paused=False, pickup=True) for t in devices.teams}
-    return replace(state, destinations=destinations, teams=teams)
+    return evolve(state, destinations=destinations, teams=teams)

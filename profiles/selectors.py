@@ -109,10 +109,39 @@ def load_devices(account: Account) -> Devices | None:
 def load_devices_many(accounts) -> dict[int, Devices]:
     """load_devices for many accounts in three queries whatever their number
     (accounts come with client_profile and primary_extension loaded)."""
-    with_primary = [a for a in accounts if a.primary_extension is not None]
-    if not with_primary:
+    return devices_of(
+        [
+            (
+                a.user_id,
+                a.primary_extension_id,
+                a.primary_extension.number,
+                a.primary_extension.is_hot_desk,
+                a.primary_extension.hot_desk_logged_in,
+                bool(a.client_profile and a.client_profile.disable_dee_ucd_when_logged_out),
+            )
+            for a in accounts
+            if a.primary_extension is not None
+        ]
+    )
+
+
+# What devices_of needs of an account, as Account.objects.values_list() reads it.
+DEVICE_FIELDS = (
+    "user_id",
+    "primary_extension_id",
+    "primary_extension__number",
+    "primary_extension__is_hot_desk",
+    "primary_extension__hot_desk_logged_in",
+    "client_profile__disable_dee_ucd_when_logged_out",
+)
+
+
+def devices_of(rows: list[tuple]) -> dict[int, Devices]:
+    """User id -> Devices, in three queries whatever their number, from plain
+    rows of DEVICE_FIELDS (accounts with a primary extension)."""
+    if not rows:
         return {}
-    primary_ids = [a.primary_extension_id for a in with_primary]
+    primary_ids = [row[1] for row in rows]
     destinations: dict[int, dict[str, str]] = {}
     for ext_id, dest_id, family in Destination.objects.filter(bulk.any_of("extension_id", primary_ids)).values_list(
         "extension_id", "id", "family"
@@ -127,24 +156,22 @@ def load_devices_many(accounts) -> dict[int, Devices]:
         teams.setdefault(ext_id, []).append(str(team_id))
     softphones: dict[int, list[tuple[int, str]]] = {}
     for user_id, ext_id, number in (
-        ClientSession.objects.filter(bulk.any_of("user_id", [a.user_id for a in with_primary]))
+        ClientSession.objects.filter(bulk.any_of("user_id", [row[0] for row in rows]))
         .order_by("extension__number")
         .values_list("user_id", "extension_id", "extension__number")
     ):
         softphones.setdefault(user_id, []).append((ext_id, number))
-    result = {}
-    for account in with_primary:
-        primary = account.primary_extension
-        client = account.client_profile
-        result[account.user_id] = Devices(
-            primary=primary.number,
-            destinations=destinations.get(primary.pk, {}),
-            teams=tuple(teams.get(primary.pk, ())),
-            softphones=tuple(n for ext_id, n in softphones.get(account.user_id, ()) if ext_id != primary.pk),
-            hot_desk_logged_out=primary.is_hot_desk and not primary.hot_desk_logged_in,
-            disable_when_logged_out=bool(client and client.disable_dee_ucd_when_logged_out),
+    return {
+        user_id: Devices(
+            primary=number,
+            destinations=destinations.get(primary_id, {}),
+            teams=tuple(teams.get(primary_id, ())),
+            softphones=tuple(n for ext_id, n in softphones.get(user_id, ()) if ext_id != primary_id),
+            hot_desk_logged_out=is_hot_desk and not logged_in,
+            disable_when_logged_out=bool(disable_when_logged_out),
         )
-    return result
+        for user_id, primary_id, number, is_hot_desk, logged_in, disable_when_logged_out in rows
+    }
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def page_urls(alice):
         reverse("profiles:triggers", args=[office.pk]),
         reverse("profiles:colleagues"),
         reverse("profiles:devices"),
+        reverse("profiles:session_trigger"),
         reverse("profiles:history"),
     ]
 

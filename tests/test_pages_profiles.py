@@ -68,6 +68,23 @@ def test_edit_profile_settings_with_htmx_rerenders_the_editor(client, alice):
     assert (profile.name, profile.icon, profile.sticky, profile.icon_visible) == ("Vacation", "plane", True, False)
 
 
+def test_a_seeded_name_is_edited_in_the_readers_language_and_stays_stored_in_english(client, alice):
+    client.cookies["django_language"] = "de"
+    profile = profile_named(alice, "In the office")
+    url = reverse("profiles:profile_edit", args=[profile.pk])
+    assert 'value="Im Büro"' in client.get(url).content.decode()
+    form = {"name": "Im Büro", "icon": "building-2", "colour": "#2e7d32", "icon_visible": "on", "sticky": "on"}
+    assert client.post(url, form).status_code == 302
+    profile.refresh_from_db()
+    assert (profile.name, profile.sticky) == ("In the office", True)  # not renamed; the other change saved
+    client.cookies["django_language"] = "en"
+    assert 'value="In the office"' in client.get(url).content.decode()
+    # Typing another name renames it, in any language.
+    client.post(url, {**form, "name": "Büro"})
+    profile.refresh_from_db()
+    assert profile.name == "Büro"
+
+
 def test_system_profile_is_read_only(client, alice):
     system = system_profile()
     html = client.get(reverse("profiles:profile_edit", args=[system.pk])).content.decode()

@@ -9,14 +9,15 @@ commands: the portal's (apply) or a person's at the "handset"
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from devices.drivers.base import StepResult
 from devices.models import Destination, Extension, SimulatedDevice, Team
-from devices.state import Command, ExtensionState, apply_command, idle_extension, overlay
+from devices.state import Command, ExtensionState, apply_command, evolve, idle_extension, overlay
 from portal import bulk
 
 
@@ -67,7 +68,7 @@ def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
         if stored:
             saved = ExtensionState.from_json(stored)
             # Only keys the configuration still has: a removed destination is gone.
-            saved = replace(
+            saved = evolve(
                 saved,
                 destinations={k: v for k, v in saved.destinations.items() if k in base.destinations},
                 teams={k: v for k, v in saved.teams.items() if k in base.teams},
@@ -152,7 +153,11 @@ def save_states(states: dict[int, ExtensionState], existing: set[int] | None = N
     update = [ext_id for ext_id in states if ext_id in existing]
     bulk.update_rows(SimulatedDevice, update, {"state": [states[ext_id].to_json() for ext_id in update]})
     new = [ext_id for ext_id in states if ext_id not in existing]
-    if new:
-        SimulatedDevice.objects.bulk_create(
-            [SimulatedDevice(extension_id=ext_id, state=states[ext_id].to_json()) for ext_id in new]
-        )
+    # Plain rows as bulk_create would write them: the other fields' defaults.
+    defaults = [SimulatedDevice._meta.get_field(name).get_default() for name in ("fault", "fault_count", "line")]
+    now = timezone.now()
+    bulk.insert_rows(
+        SimulatedDevice,
+        ["extension", "state", "fault", "fault_count", "line", "updated_at"],
+        [(ext_id, states[ext_id].to_json(), *defaults, now) for ext_id in new],
+    )

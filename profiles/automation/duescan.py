@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from devices.models import ClientSession
 from portal import bulk
 from profiles.automation.connectors.calendar import due_calendars
-from profiles.automation.triggers import trigger_next_fire
+from profiles.automation.triggers import SCHEDULE_FIELDS as _SCHEDULE_FIELDS
+from profiles.automation.triggers import schedule_next_fire
 from profiles.events import due_client_sessions
 from profiles.models import CalendarLink, Selection, Trigger, TriggerFiring
 
@@ -114,7 +114,7 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
     columns = "trigger_id, scheduled_for, fired_at, outcome, detail"
     if connection.vendor == "postgresql":
         # Three array parameters instead of four placeholders per row.
-        source = "SELECT t, s, %s, o, '' FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[]) AS v(t, s, o)"
+        source = "SELECT t, s, %s, o, '' FROM unnest(%b::bigint[], %b::timestamptz[], %b::varchar[]) AS v(t, s, o)"
         params = [now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
     else:
         source = "VALUES " + ", ".join(["(%s, %s, %s, %s, '')"] * len(rows))
@@ -127,6 +127,8 @@ def _insert_firings(rows: list[tuple[int, dt.datetime, str]], now: dt.datetime) 
         f"INSERT INTO {table} ({columns}) {source}"
         " ON CONFLICT (trigger_id, scheduled_for) DO NOTHING RETURNING id, outcome"
     )
+    if connection.vendor == "postgresql":
+        return [(row[0], row[1]) for row in bulk.execute(sql, params)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(row[0], row[1]) for row in cursor.fetchall()]
@@ -141,22 +143,25 @@ def claim_triggers(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> tuple[l
         if not ids:
             return [], 0, 0
         triggers = list(
-            Trigger.objects.filter(pk__in=ids)
-            .annotate(zone=F("profile__owner__account__time_zone"))
+            Trigger.objects.filter(bulk.any_of("pk", ids))
             .order_by("next_fire_at", "id")
+            .values_list("pk", "next_fire_at", *_SCHEDULE_FIELDS, "profile__owner__account__time_zone")
         )
-        rows = []
-        for trigger in triggers:
-            scheduled = trigger.next_fire_at
+        rows, next_fire = [], []
+        computed: dict[tuple, dt.datetime | None] = {}
+        for pk, scheduled, *schedule, zone in triggers:
             late = now - scheduled > grace
-            rows.append(
-                (trigger.pk, scheduled, TriggerFiring.Outcome.MISSED if late else TriggerFiring.Outcome.PENDING)
-            )
+            rows.append((pk, scheduled, TriggerFiring.Outcome.MISSED if late else TriggerFiring.Outcome.PENDING))
             # After a late firing, look again from the start of the grace
             # window: an occurrence inside it still fires on the next pass.
-            trigger.next_fire_at = trigger_next_fire(trigger, trigger.zone or "UTC", max(scheduled, now - grace))
+            # Triggers of one minute mostly share their schedule: each
+            # schedule is computed once per batch.
+            key = (*schedule, zone or "UTC", max(scheduled, now - grace))
+            if key not in computed:
+                computed[key] = schedule_next_fire(*key)
+            next_fire.append(computed[key])
         inserted = _insert_firings(rows, now)
-        bulk.bulk_update(Trigger, triggers, ["next_fire_at"])
+        bulk.update_rows(Trigger, [row[0] for row in triggers], {"next_fire_at": next_fire})
     pending = [pk for pk, outcome in inserted if outcome == TriggerFiring.Outcome.PENDING]
     return pending, len(inserted) - len(pending), len(triggers)
 

@@ -146,20 +146,50 @@ def next_fire_time(
     return None
 
 
+# What a trigger's next firing depends on, besides the zone and the instant
+# after which (schedule_next_fire's arguments, in order).
+SCHEDULE_FIELDS = (
+    "kind",
+    "enabled",
+    "time_of_day",
+    "weekdays",
+    "holiday_country",
+    "holiday_subdivision",
+    "active_from",
+    "active_until",
+)
+
+
 def trigger_next_fire(trigger: Trigger, zone: ZoneInfo | str, after: dt.datetime) -> dt.datetime | None:
     """The trigger's next firing after ``after``; None for meeting or
     disabled triggers (they never sit in the due index)."""
-    if trigger.kind != Trigger.Kind.TIME or not trigger.enabled or trigger.time_of_day is None:
+    return schedule_next_fire(*(getattr(trigger, name) for name in SCHEDULE_FIELDS), zone, after)
+
+
+def schedule_next_fire(
+    kind: str,
+    enabled: bool,
+    time_of_day: dt.time | None,
+    weekdays: int,
+    holiday_country: str,
+    holiday_subdivision: str,
+    active_from: dt.date | None,
+    active_until: dt.date | None,
+    zone: ZoneInfo | str,
+    after: dt.datetime,
+) -> dt.datetime | None:
+    """trigger_next_fire from the trigger's SCHEDULE_FIELDS as plain values."""
+    if kind != Trigger.Kind.TIME or not enabled or time_of_day is None:
         return None
     return next_fire_time(
-        time_of_day=trigger.time_of_day,
+        time_of_day=time_of_day,
         zone=ZoneInfo(zone) if isinstance(zone, str) else zone,
         after=after,
-        weekdays=trigger.weekdays,
-        holiday_country=trigger.holiday_country,
-        holiday_subdivision=trigger.holiday_subdivision,
-        active_from=trigger.active_from,
-        active_until=trigger.active_until,
+        weekdays=weekdays,
+        holiday_country=holiday_country,
+        holiday_subdivision=holiday_subdivision,
+        active_from=active_from,
+        active_until=active_until,
     )
 
 

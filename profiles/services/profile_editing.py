@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
+from profiles.defaults import display_profile_name
 from profiles.errors import InUse, NotAllowed
 from profiles.models import Account, Action, ClientProfile, PresenceProfile, Selection
 from profiles.services.switching import Source, reapply
@@ -73,6 +74,11 @@ def update_profile(*, user, profile: PresenceProfile, actor=None, **fields) -> P
     if unknown:
         raise ValueError(f"not profile fields: {sorted(unknown)}")
     selection = check_editable(user, profile)
+    if fields.get("name") == display_profile_name(profile.name):
+        # A seeded name as the editor shows it in the reader's language
+        # ("Im Büro"): not renamed, so it stays stored in English and keeps
+        # showing in each reader's language.
+        fields["name"] = profile.name
     if (
         "name" in fields
         and PresenceProfile.objects.filter(owner=user, name=fields["name"]).exclude(pk=profile.pk).exists()

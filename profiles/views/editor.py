@@ -138,9 +138,9 @@ def _editor_context(request: HttpRequest, profile: PresenceProfile, **extra) -> 
         "is_selected": Selection.objects.filter(user=request.user, profile=profile).exists(),
     }
     if editable and "settings_form" not in extra:
-        context["settings_form"] = ProfileForm(
-            initial={f: getattr(profile, f) for f in ("name", "icon", "colour", "icon_visible", "sticky")}
-        )
+        initial = {f: getattr(profile, f) for f in ("icon", "colour", "icon_visible", "sticky")}
+        # A seeded name in the reader's language, as the heading shows it.
+        context["settings_form"] = ProfileForm(initial={**initial, "name": display_profile_name(profile.name)})
     context.update(extra)
     return context
 

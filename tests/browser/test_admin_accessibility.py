@@ -68,3 +68,23 @@ def test_presence_profile_change_form_fits_1280_px(admin_page, live_server):
     admin_page.goto(f"{live_server.url}/admin/profiles/presenceprofile/{office.pk}/change/")
     width = admin_page.evaluate("document.documentElement.scrollWidth")
     assert width <= DESKTOP["width"], width
+
+
+def test_action_form_shows_only_the_chosen_types_fields(admin_page, live_server):
+    alice = make_user("alice", "1000", teams=["Sales"])
+    saved = Action.objects.filter(profile=profile_named(alice, "In the office")).first()
+    admin_page.goto(live_server.url + "/admin/profiles/action/add/")
+    groups = admin_page.locator("fieldset.action-params")
+    assert groups.count() > 5  # one per action type with fields, all in the page
+    expect(groups.locator("visible=true")).to_have_count(0)  # no type chosen yet
+    admin_page.select_option("#id_type", "set_forward")
+    expect(groups.locator("visible=true")).to_have_count(1)
+    expect(admin_page.get_by_label("Forward to")).to_be_visible()
+    expect(admin_page.get_by_label("DND")).to_be_hidden()
+    admin_page.select_option("#id_type", "set_dnd")
+    expect(admin_page.get_by_label("DND")).to_be_visible()
+    expect(admin_page.get_by_label("Forward to")).to_be_hidden()
+    # A saved action opens with its own type's fields.
+    admin_page.goto(f"{live_server.url}/admin/profiles/action/{saved.pk}/change/")
+    expect(groups.locator("visible=true")).to_have_count(1)
+    expect(admin_page.locator(f"fieldset.action-type-{saved.type}")).to_be_visible()

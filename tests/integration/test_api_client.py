@@ -129,6 +129,10 @@ def test_example_client_connects_switches_follows_and_its_death_releases_the_sof
         first_beat = session.expires_at
         wait_for("a heartbeat", lambda: ClientSession.objects.get(pk=session.pk).expires_at > first_beat)
         wait_for("the colleagues poll", lambda: "colleagues:" in (tmp_path / "client.log").read_text())
+    except AssertionError as failure:
+        log.flush()
+        said = (tmp_path / "client.log").read_text()[-4000:]
+        raise AssertionError(f"{failure}\n--- examples/client.py said:\n{said}") from None
     finally:
         client.kill()  # no disconnect: the client just dies
         client.wait(timeout=10)
