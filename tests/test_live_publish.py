@@ -121,6 +121,37 @@ def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
     assert asyncio.run(scenario()) == {gone: True, staying: False, joining: False}
 
 
+def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settings):
+    """The periodic re-check serves one slot a second, not all streams at
+    once; over the period's slots every stream is checked exactly once (a
+    deactivated user is still cut off within LIVE_RECHECK_SECONDS)."""
+    import asyncio
+
+    from live import hub as hubs
+    from live.auth import SESSION, Principal
+
+    settings.LIVE_RECHECK_SECONDS = 30
+    checked = []
+
+    async def nobody_allowed(function, principals):
+        checked.extend(principals)
+        return set()
+
+    async def scenario():
+        hub = hubs.Hub()
+        subs = [hub.subscribe(Principal(user_id=n, kind=SESSION, key=f"k{n}")) for n in range(300)]
+        monkeypatch.setattr(hubs, "db", nobody_allowed)
+        assert len(hub._checks) == 30
+        assert max(len(slot) for slot in hub._checks) < 300  # spread
+        for slot in hub._checks:
+            await hub.recheck(slot)
+        return subs
+
+    subs = asyncio.run(scenario())
+    assert sorted(p.user_id for p in checked) == list(range(300))
+    assert all(sub.closed for sub in subs)
+
+
 def test_two_portals_on_one_redis_use_different_channels(settings):
     """Redis pub/sub ignores the database number: the channel is the portal
     database's, or a bench beside a test run would swap events (found by
