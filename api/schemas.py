@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 Name = Field(..., min_length=1, max_length=64)
+# An id in a body: what the database's bigint holds (a larger number is a
+# field error, not a failed query).
+Id = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 def text_fits_the_database(value):
@@ -152,7 +155,7 @@ class TimeTriggerPatch(In):
 
 
 class MeetingTriggerIn(In):
-    connector_id: StrictInt | None = None
+    connector_id: Id | None = None
 
 
 class ApplyOut(Schema):
@@ -184,7 +187,7 @@ class MeOut(Schema):
 
 
 class SwitchIn(In):
-    profile_id: StrictInt
+    profile_id: Id
     prompt_values: dict[str, StrictStr] | None = None
     until: dt.datetime | None = None
 
@@ -336,10 +339,10 @@ class HeartbeatOut(Schema):
 
 
 class StaffSwitchIn(In):
-    profile_id: StrictInt = Field(..., description="A system profile.")
-    client_profile_id: StrictInt | None = None
-    team_id: StrictInt | None = None
-    user_ids: list[StrictInt] | None = Field(None, max_length=10000)
+    profile_id: Id = Field(..., description="A system profile.")
+    client_profile_id: Id | None = None
+    team_id: Id | None = None
+    user_ids: list[Id] | None = Field(None, max_length=10000)
     until: dt.datetime | None = None
     prompt_values: dict[str, StrictStr] | None = Field(
         None, description="Values for what the profile asks (e.g. a DND message), the same for everyone."
@@ -360,7 +363,7 @@ class StaffSwitchOut(Schema):
 
 
 class StaffReapplyIn(In):
-    client_profile_id: StrictInt | None = None
+    client_profile_id: Id | None = None
     everyone: StrictBool = False
 
 
@@ -384,5 +387,5 @@ class TimeZoneOut(Schema):
 
 
 class SessionTriggerIn(In):
-    profile_id: StrictInt | None = None
+    profile_id: Id | None = None
     return_on_connect: StrictBool = False

@@ -52,7 +52,10 @@ async def app(scope, receive, send) -> None:
             await _body(send, chunk)
         # From here the hub writes each event itself, inside its fan-out.
         ended = sub.write_directly(send, replayed)
-        await asyncio.wait({ended, watching}, return_when=asyncio.FIRST_COMPLETED)
+        # A callback, not asyncio.wait: fewer objects per stream for the
+        # garbage collector to walk (two coroutines, a future, a set).
+        watching.add_done_callback(lambda _: ended.done() or ended.set_result(None))
+        await ended
     finally:
         hub.unsubscribe(sub)
         sub.stop()

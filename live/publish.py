@@ -1,7 +1,9 @@
 """Publishing live events: the service layer calls ``publish`` inside its
 transaction, next to the audit row it writes; the events are stored and the
 stream servers woken only after that transaction commits (a rolled-back
-switch sends nothing).
+switch sends nothing). A writer that stores its events in its own
+statement (the switching core on PostgreSQL: one statement, no second
+round trip) calls ``announce`` with the stored rows instead.
 
 This module is below profiles and devices (both call it) and imports
 neither (.importlinter)."""
@@ -35,12 +37,25 @@ def publish(events: list[tuple[str, int | None, dict]]) -> None:
         transaction.on_commit(lambda: _send(list(events)))
 
 
+def announce(rows: list[dict]) -> None:
+    """Wake the stream servers for events the caller stored itself in the
+    current transaction (rows as store.write returns them: the switching
+    core inserts its presence events in its own statement), once it
+    commits. Never raises for the caller."""
+    if rows:
+        transaction.on_commit(lambda: _notify(list(rows)))
+
+
 def _send(events: list[tuple[str, int | None, dict]]) -> None:
     try:
         rows = store.write(events)
     except Exception:  # the change itself is committed; only its push is lost
         log.exception("could not store %d live events", len(events))
         return
+    _notify(rows)
+
+
+def _notify(rows: list[dict]) -> None:
     try:
         transport().notify(rows)
     except Exception as exc:

@@ -1,5 +1,7 @@
-"""The event table: written after commit by the publishers, read by the
-stream servers (catch-up after a wake-up, replay for Last-Event-ID)."""
+"""The event table: written after commit by the publishers (the switching
+core on PostgreSQL inserts its presence events in its own statement, see
+profiles/services/switching.py), read by the stream servers (catch-up after
+a wake-up, replay for Last-Event-ID)."""
 
 from __future__ import annotations
 

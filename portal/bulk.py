@@ -23,6 +23,7 @@ to varchar(n) and does cut: tests/test_bulk.py shows both.)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 
@@ -33,22 +34,45 @@ from django.db.models import F, Lookup
 _MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
 
 
-def execute(sql: str, params) -> list[tuple]:
+def execute(sql: str, params, *, prepare: bool = False) -> list[tuple]:
     """Run one PostgreSQL statement with the parameters bound by the server:
     ``%b`` placeholders (arrays of hundreds of values) are sent in binary,
     ``%s`` ones as text. Returns the rows (none for a statement without
     result). Goes through Django's cursor wrapper, so the query is counted
-    and logged like any other (django_assert_num_queries, connection.queries)."""
+    and logged like any other (django_assert_num_queries, connection.queries).
+
+    ``prepare``: a statement run on every request: the driver prepares it
+    on the server once per connection (and per parameter types), so
+    PostgreSQL plans it once, not each time. Prepared statements belong to
+    the database session: a pooler in front of PostgreSQL must keep a client
+    on one server connection (pgbouncer's session mode)."""
     import psycopg  # only with PostgreSQL
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = psycopg.Cursor(connection.connection)
+        raw = (_preparing_cursor() if prepare else psycopg.Cursor)(connection.connection)
     connection.validate_thread_sharing()
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(raw) as cursor:
         cursor.execute(sql, params)
+        if prepare and connection.queries_logged and connection.queries_log[-1]["sql"] is None:
+            # The driver keeps no text of a prepared statement's run for Django's log.
+            connection.queries_log[-1]["sql"] = sql
         return cursor.fetchall() if cursor.description is not None else []
+
+
+@functools.cache
+def _preparing_cursor():
+    import psycopg  # only with PostgreSQL
+
+    class Preparing(psycopg.Cursor):
+        """A server-binding cursor whose statements are prepared (Django's
+        cursor wrapper passes no ``prepare``)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return Preparing
 
 
 def bulk_update(model, objs: list, fields: list[str]) -> None:

@@ -291,6 +291,14 @@ def test_text_the_database_cannot_store_is_a_field_error(api, alice):
     assert search.status_code == 400 and error_fields(search) == {"q"}
 
 
+def test_an_id_larger_than_the_database_holds_is_a_field_error(api, alice):
+    # Found by schemathesis: 2**105 reached the catalog's query ("bigint out of range", 500).
+    response = api.post("/api/v1/me/switch", {"profile_id": 2**105})
+    assert response.status_code == 422 and error_fields(response) == {"profile_id"}
+    trigger = api.put("/api/v1/me/session-trigger", {"profile_id": -(2**64), "return_on_connect": False})
+    assert trigger.status_code == 422 and error_fields(trigger) == {"profile_id"}
+
+
 def test_a_body_that_is_not_an_object_is_refused(api, alice):
     for body in ([None, None], [1], "x", 5):
         response = api.put("/api/v1/me/session-trigger", body)
