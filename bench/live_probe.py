@@ -108,8 +108,8 @@ def install() -> None:
 
         return wrapper
 
-    def subscribers(self, *args):
-        return f"{len(self.everyone)} streams"
+    def subscribers(self, subs=None, *args):
+        return f"{len(self.everyone) if subs is None else len(subs)} of {len(self.everyone)} streams"
 
     hub.Hub.dispatch = timed_sync("dispatch", hub.Hub.dispatch, lambda self, events: f"{len(events)} events")
     for name in ("heartbeat", "recheck"):

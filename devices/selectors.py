@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from devices.models import Destination, Location, Team
 from devices.state import OPS, Command, CommandNames
+from portal import bulk
 
 
 def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
@@ -27,7 +28,7 @@ def command_names(commands: Iterable[Command] | None = None) -> CommandNames:
             ids = [int(x) for x in wanted if x.isdigit()]
             if not ids:
                 return model.objects.none()
-            queryset = queryset.filter(pk__in=ids)
+            queryset = queryset.filter(bulk.any_of("pk", ids))
         return queryset
 
     # get_family_display() without an instance per row: each family's label

@@ -1,5 +1,6 @@
 """Who is on the other end of a stream: checked at connect and re-checked
-for every open stream at once, every LIVE_RECHECK_SECONDS.
+every LIVE_RECHECK_SECONDS, many streams in one call (the hub's slot of
+the second: live/hub.py).
 
 One place for both checks, so another way of signing in (the API's tokens)
 adds a kind here and nowhere else."""

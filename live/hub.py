@@ -5,14 +5,15 @@ Events arrive from the transport (live/transport.py) as stored rows; each
 is encoded once and written to every subscriber entitled to it (public
 events to everyone, private ones only to their owner's streams) inside the
 fan-out itself: the ASGI server's send is run by hand, so no task wakes up
-per stream and event (10,000 streams: about 0.1 s of CPU per event instead
-of 0.3 s, and nothing left behind for the garbage collector).
+per stream and event (10,000 streams: about half the CPU per event, and
+nothing left behind for the garbage collector, whose full collections had
+stalled fan-outs for seconds: README, "Live updates").
 
 Timers are the hub's, not the connections': a heartbeat, a session
 re-check and a prune for all streams, so an idle stream costs no CPU. The
 heartbeat and the re-check serve a slice of the streams every second (each
 stream has a random slot), never all at once: a round over 10,000 streams
-delayed any event that fell on it."""
+held up any event that arrived during it."""
 
 from __future__ import annotations
 

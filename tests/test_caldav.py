@@ -32,6 +32,7 @@ from django.urls import reverse
 from profiles.automation.connectors import calendar
 from profiles.automation.tasks import due_scan
 from profiles.models import Account, CalendarLink, Selection
+from tests.ami_server import QUICK_STOP
 from tests.factories import make_user, profile_named
 from tests.test_calendar import server  # noqa: F401 - the plain HTTP (not CalDAV) server fixture
 
@@ -388,7 +389,7 @@ class DigestDav(BaseHTTPRequestHandler):
 def digest_dav():
     DigestDav.log, DigestDav.padding = [], 0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), DigestDav)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     httpd.server_close()

@@ -19,6 +19,7 @@ from profiles.automation.connectors import calendar
 from profiles.automation.tasks import due_scan
 from profiles.models import Account, CalendarLink, Selection
 from profiles.services import select_profile, update_profile
+from tests.ami_server import QUICK_STOP
 from tests.factories import make_user, profile_named
 
 UTC = dt.UTC
@@ -191,7 +192,7 @@ def server():
     }
     CalendarServer.log = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), CalendarServer)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs=QUICK_STOP, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()

@@ -22,18 +22,31 @@ from tests.stream import Stream, session_cookie, stream_server
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def wake_file(tmp_path, settings):
+@pytest.fixture(scope="module")
+def module_wake_file(tmp_path_factory):
     """The embedded transport (a file's modification time), as under ./run."""
-    settings.LIVE_TRANSPORT_URL = f"file://{tmp_path / 'live.wake'}"
-    return settings.LIVE_TRANSPORT_URL
+    return f"file://{tmp_path_factory.mktemp('live') / 'live.wake'}"
+
+
+@pytest.fixture(scope="module")
+def module_server(django_db_setup, module_wake_file):
+    """One server for the module's tests (starting one costs about 2 s):
+    each test's data is new (row ids never repeat), and the server
+    reads everything it sends from the database."""
+    # Catch-up only hourly: an event arriving proves the wake-up worked.
+    with stream_server(LIVE_TRANSPORT_URL=module_wake_file, LIVE_RECHECK_SECONDS=1, LIVE_CATCH_UP_SECONDS=3600) as base:
+        yield base
 
 
 @pytest.fixture
-def server(wake_file):
-    # Catch-up only hourly: an event arriving proves the wake-up worked.
-    with stream_server(LIVE_TRANSPORT_URL=wake_file, LIVE_RECHECK_SECONDS=1, LIVE_CATCH_UP_SECONDS=3600) as base:
-        yield base
+def wake_file(settings, module_wake_file):
+    settings.LIVE_TRANSPORT_URL = module_wake_file
+    return module_wake_file
+
+
+@pytest.fixture
+def server(wake_file, module_server):
+    return module_server
 
 
 @pytest.fixture

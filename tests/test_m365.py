@@ -27,6 +27,7 @@ from profiles.automation import triggers
 from profiles.automation.connectors import m365 as connectors
 from profiles.automation.tasks import poll_status_connectors
 from profiles.models import MeetingPresence, Selection, StatusConnector
+from tests.ami_server import QUICK_STOP
 from tests.factories import make_user, profile_named
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -285,7 +286,7 @@ def microsoft(tmp_path, monkeypatch):
     context.load_cert_chain(cert, key)
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeMicrosoft)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs=QUICK_STOP, daemon=True)
     thread.start()
     # requests (used by msal and the connector) trusts the test certificate
     # and talks to 127.0.0.1 directly.
