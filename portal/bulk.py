@@ -28,7 +28,7 @@ import json
 import re
 
 from django.db import connection
-from django.db.models import F, Lookup
+from django.db.models import F, IntegerField, Lookup
 
 # varchar(200), char(8), numeric(10,2) ... -> the type without the modifier
 _MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
@@ -190,6 +190,12 @@ class _AnyOf(Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         values = list(self.rhs)
+        field = self.lhs.output_field
+        if isinstance(field, IntegerField):
+            # A number beyond the column's range matches nothing (as in
+            # Django's own lookups); sent, it is an error of the database.
+            low, high = connection.ops.integer_field_range(field.get_internal_type())
+            values = [v for v in values if (low is None or v >= low) and (high is None or v <= high)]
         if connection.vendor == "postgresql":
             db_type = _MODIFIER.sub("", self.lhs.output_field.db_type(connection))
             return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, values]

@@ -19,7 +19,6 @@ from django.db import connection
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTS = range(8440, 8500)  # this worktree's range (TEAM.md); tests take the first free one
 TIMEOUT = 30  # generous: the machine is shared
 
 
@@ -31,21 +30,15 @@ def test_database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8440-8499")
-
-
 @contextmanager
 def stream_server(**env):
-    """uvicorn portal.asgi on a free port; yields its base URL."""
-    port = free_port()
+    """uvicorn portal.asgi on a free port; yields its base URL. The test
+    binds the socket (port 0: the system's choice) and hands it to uvicorn
+    (--fd), so no other program can take the port between the two."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    port = listener.getsockname()[1]
     environment = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -54,23 +47,31 @@ def stream_server(**env):
         **{k: str(v) for k, v in env.items()},
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--fd", str(listener.fileno())]
         + ["--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT,
         env=environment,
+        pass_fds=[listener.fileno()],
     )
+    listener.close()  # the server holds its own copy
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"the stream server exited with {process.returncode}")
+            # The socket accepts at once (it listens already): an answer to
+            # a request shows that uvicorn serves it.
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                probe.request("GET", "/live/events/")
+                probe.getresponse().read()
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+            finally:
+                probe.close()
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -75,3 +75,13 @@ def test_bulk_update_of_json_state_and_counters():
     for target in targets:
         stored = TargetState.objects.get(pk=target.pk)
         assert (stored.version, stored.state, stored.error) == (target.version, target.state, target.error)
+
+
+def test_any_of_ignores_numbers_beyond_the_column():
+    # (Django's own __in sends them: an error on PostgreSQL and on SQLite.)
+    alice, bob = _two_users()
+    ids = [alice.pk, 2**63, -(2**63) - 1, 2**105]
+    found = set(Selection.objects.filter(bulk.any_of("user_id", ids)).values_list("user_id", flat=True))
+    assert found == {alice.pk}
+    assert not Selection.objects.filter(bulk.any_of("user_id", [2**70])).exists()
+    assert Selection.objects.filter(bulk.any_of("user_id", [])).count() == 0

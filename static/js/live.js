@@ -78,6 +78,18 @@
     });
   }
 
+  // A time as the pages show it ("Mon 30 Nov, 09:00"): in the reader's time
+  // zone and language, which the page names (<html lang data-time-zone>).
+  function shortDateTime(iso) {
+    var root = document.documentElement;
+    var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      return new Intl.DateTimeFormat(root.lang || undefined, Object.assign({ timeZone: root.dataset.timeZone || undefined }, options)).format(new Date(iso));
+    } catch (error) {  // a zone this browser does not know: its own
+      return new Intl.DateTimeFormat(root.lang || undefined, options).format(new Date(iso));
+    }
+  }
+
   document.addEventListener("live:presence", function (event) {
     var d = event.detail;
     var row = document.querySelector('#board li[data-user-id="' + d.user + '"]');
@@ -87,7 +99,7 @@
       var time = row.querySelector("time");
       if (time) {
         time.setAttribute("datetime", d.since);
-        time.textContent = new Date(d.since).toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+        time.textContent = shortDateTime(d.since);
       }
       var badge = row.querySelector(".person-badge");
       iconMarkup(d.icon, function (markup) { badge.innerHTML = markup; badge.dataset.icon = d.icon; });

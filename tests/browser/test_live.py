@@ -4,6 +4,7 @@ Colleagues board shows alice's switch and her ringing phone, and alice's My
 presence shows a mismatch the moment it is recorded."""
 
 import copy
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 from devices.converge import replace_mismatches
 from devices.services import record_line_states
 from devices.state import Command
+from profiles.models import Account, Selection
 from profiles.services import select_profile
 from tests.factories import make_user, profile_named
 from tests.stream import stream_server
@@ -43,6 +45,7 @@ def open_live(page, url, poll):
 
 def test_a_switch_shows_on_a_colleagues_open_board_without_a_poll(open_page, live_server, stream):
     alice, bob = make_user("alice", "1000"), make_user("bob", "1001")
+    Account.objects.filter(user=bob).update(time_zone="Pacific/Kiritimati")  # UTC+14, not the browser's
     page = open_page(bob)
     board = live_server.url + "/colleagues/"
     open_live(page, board, board)
@@ -56,6 +59,9 @@ def test_a_switch_shows_on_a_colleagues_open_board_without_a_poll(open_page, liv
     # The row takes the new profile's colour (painted through the CSSOM).
     expect(card).to_have_attribute("data-colour", meeting.colour)
     assert card.evaluate("el => el.style.getPropertyValue('--profile')") == meeting.colour
+    # "since" in bob's time zone, as the page renders it.
+    since = Selection.objects.get(user=alice).since.astimezone(ZoneInfo("Pacific/Kiritimati"))
+    expect(card.locator("time")).to_contain_text(since.strftime("%H:%M"))
     record_line_states({"1000": "ringing"})
     expect(card.locator(".person-line")).to_contain_text("ringing")
     assert polls == []
