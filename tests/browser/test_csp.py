@@ -37,9 +37,10 @@ def test_the_policy_refuses_an_inline_style_and_the_guard_sees_it(open_page, ali
     page = open_page(alice)
     policy = page.request.get(page.url).headers["content-security-policy"]
     assert "style-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
-    page.evaluate("document.body.setAttribute('style', 'background: red')")
+    # The console message arrives asynchronously: wait for it, not a while.
+    with page.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        page.evaluate("document.body.setAttribute('style', 'background: red')")
     page.wait_for_function("document.body.getAttribute('style') !== null")
-    page.wait_for_timeout(200)  # the console message arrives asynchronously
     assert any("style-src" in text for text in CSP_VIOLATIONS)
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
     CSP_VIOLATIONS.clear()  # seen on purpose; the guard checks the rest of the test
