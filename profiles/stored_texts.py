@@ -79,6 +79,51 @@ _CALENDAR_ERRORS = [
         re.compile(r"^The calendar has more than (?P<count>\d+) events in the next hours\.$"),
         gettext_lazy("The calendar has more than %(count)s events in the next hours."),
     ),
+    # CalDAV accounts (fetch_caldav)
+    (
+        re.compile(r"^The CalDAV server refused the user name or password \((?P<status>\d+)\); enter them again\.$"),
+        gettext_lazy("The CalDAV server refused the user name or password (%(status)s); enter them again."),
+    ),
+    (
+        re.compile(r"^The CalDAV server has no calendar at this address \(404\)\.$"),
+        gettext_lazy("The CalDAV server has no calendar at this address (404)."),
+    ),
+    (
+        re.compile(r"^The CalDAV server answered (?P<status>\d+), not a WebDAV answer; is this a CalDAV address\?$"),
+        gettext_lazy("The CalDAV server answered %(status)s, not a WebDAV answer; is this a CalDAV address?"),
+    ),
+    (
+        re.compile(r"^The CalDAV server(?:'|’)s answer cannot be read \((?P<error>\w+)\); is this a CalDAV address\?$"),
+        gettext_lazy("The CalDAV server’s answer cannot be read (%(error)s); is this a CalDAV address?"),
+    ),
+    (
+        re.compile(r"^This address is neither a CalDAV calendar nor a CalDAV account\.$"),
+        gettext_lazy("This address is neither a CalDAV calendar nor a CalDAV account."),
+    ),
+    (
+        re.compile(r"^The CalDAV account names no calendar home\.$"),
+        gettext_lazy("The CalDAV account names no calendar home."),
+    ),
+    (
+        re.compile(r"^The CalDAV account has no calendar with events\.$"),
+        gettext_lazy("The CalDAV account has no calendar with events."),
+    ),
+    (
+        re.compile(r"^The CalDAV server redirects too often\.$"),
+        gettext_lazy("The CalDAV server redirects too often."),
+    ),
+    (
+        re.compile(r"^The CalDAV server did not answer in time\.$"),
+        gettext_lazy("The CalDAV server did not answer in time."),
+    ),
+    (
+        re.compile(r"^The CalDAV server cannot be reached \((?P<error>\w+)\)\.$"),
+        gettext_lazy("The CalDAV server cannot be reached (%(error)s)."),
+    ),
+    (
+        re.compile(r"^The CalDAV server took longer than (?P<seconds>\d+) s to send it\.$"),
+        gettext_lazy("The CalDAV server took longer than %(seconds)s s to send it."),
+    ),
     (
         re.compile(r"^The calendar address cannot be read \(the portal(?:'|’)s secret key changed\); link it again\.$"),
         gettext_lazy("The calendar address cannot be read (the portal's secret key changed); link it again."),

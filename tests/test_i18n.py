@@ -261,7 +261,7 @@ def alice(client):
 def test_browser_language_is_the_default(client, alice):
     german = client.get(reverse("profiles:presence"), HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9,en;q=0.5")
     html = german.content.decode()
-    assert '<html lang="de">' in html
+    assert '<html lang="de" ' in html
     assert "Meine Präsenz" in html
     assert "Im Büro" in html  # the seeded profile name, in German for a German reader
     english = client.get(reverse("profiles:presence"), HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9")
@@ -369,3 +369,61 @@ def test_why_sentence_reads_in_german_with_the_stored_detail_translated(client, 
     html = client.get(reverse("profiles:presence"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Ihr Zeitauslöser um 08:30 hat Sie in dieses Profil gewechselt." in html
     assert "time trigger" not in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "german"),
+    [
+        (
+            "The CalDAV server refused the user name or password (401); enter them again.",
+            "Der CalDAV-Server hat Benutzername oder Passwort abgelehnt (401); geben Sie beide erneut ein.",
+        ),
+        (
+            "The CalDAV server answered 405, not a WebDAV answer; is this a CalDAV address?",
+            "Der CalDAV-Server antwortete mit 405, nicht mit einer WebDAV-Antwort; ist das eine CalDAV-Adresse?",
+        ),
+        (
+            "The CalDAV server's answer cannot be read (ParseError); is this a CalDAV address?",
+            "Die Antwort des CalDAV-Servers ist nicht lesbar (ParseError); ist das eine CalDAV-Adresse?",
+        ),
+        (
+            "The CalDAV server took longer than 20 s to send it.",
+            "Der CalDAV-Server brauchte länger als 20 s, um ihn zu senden.",
+        ),
+        (
+            "The CalDAV server cannot be reached (ConnectionError).",
+            "Der CalDAV-Server ist nicht erreichbar (ConnectionError).",
+        ),
+        ("The CalDAV account has no calendar with events.", "Das CalDAV-Konto hat keinen Kalender mit Terminen."),
+    ],
+)
+def test_caldav_statuses_read_in_german(stored, german):
+    from profiles.stored_texts import calendar_status
+
+    with translation.override("de"):
+        assert calendar_status(f"error: {stored}") == f"Fehler: {german}"
+
+
+def test_every_caldav_error_of_the_reader_has_a_german_reading():
+    """Each CalendarError sentence written in fetch_caldav's part of the module
+    matches a pattern of profiles.stored_texts (else a German reader sees English)."""
+    import ast
+    import inspect
+
+    from profiles.automation.connectors import calendar
+    from profiles.stored_texts import _CALENDAR_ERRORS
+
+    source = inspect.getsource(calendar)
+    caldav_part = source[source.index("# --- CalDAV") : source.index("# --- the secrets")]
+    sentences = []
+    for node in ast.walk(ast.parse(caldav_part)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "CalendarError" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.JoinedStr):  # an f-string: its values become a sample
+                parts = [v.value if isinstance(v, ast.Constant) else "401" for v in arg.values]
+                sentences.append("".join(parts))
+            elif isinstance(arg, ast.Constant):
+                sentences.append(arg.value)
+    assert len(sentences) >= 10
+    for sentence in sentences:
+        assert any(pattern.match(sentence) for pattern, _ in _CALENDAR_ERRORS), sentence

@@ -234,7 +234,7 @@ def test_the_page_reads_in_german(client, alice):
     client.post(URL, {"profile": profile_named(alice, "In a meeting").pk, "return_on_connect": "on"})
     softphone(alice, "2000", "desk-1", "Phone Manager", "7.2")
     html = client.get(URL, HTTP_ACCEPT_LANGUAGE="de").content.decode()
-    assert '<html lang="de">' in html
+    assert '<html lang="de" ' in html
     assert "<h1>Sitzungsauslöser</h1>" in html
     assert "Wenn Ihr letzter Client geht, wechseln Sie zu <strong>In einer Besprechung</strong>." in html
     assert "Ihre eigene Wahl; sie ersetzt den Standard Ihres Client-Profils" in html

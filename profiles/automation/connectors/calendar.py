@@ -289,7 +289,9 @@ def _responses(base: str, content: bytes) -> list[tuple[str, dict]]:
     try:
         root = ElementTree.fromstring(content)
     except ElementTree.ParseError:
-        raise CalendarError("The CalDAV server's answer cannot be read; is this a CalDAV address?") from None
+        raise CalendarError(
+            "The CalDAV server's answer cannot be read (ParseError); is this a CalDAV address?"
+        ) from None
     found = []
     for response in root.iter(_dav("response")):
         href = (response.findtext(_dav("href")) or "").strip()
@@ -338,7 +340,7 @@ def _caldav_collection(dav: _Dav, url: str) -> tuple[str, str]:
         return found[0][0], _caldav_tag(props)
     principal = _href(props.get(_dav("current-user-principal")))
     if not principal:
-        raise CalendarError("The address is no CalDAV calendar or account; is this a CalDAV address?")
+        raise CalendarError("This address is neither a CalDAV calendar nor a CalDAV account.")
     homes = dav.multistatus("PROPFIND", urljoin(url, principal), _HOME, "0")
     home = _href(homes[0][1].get(_cal("calendar-home-set"))) if homes else ""
     if not home:
