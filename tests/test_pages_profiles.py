@@ -243,6 +243,20 @@ def test_not_found_page_is_friendly(client, alice, settings):
     assert "This page does not exist, or it belongs to someone else." in response.content.decode()
 
 
+def test_the_navigation_marks_only_the_page_it_is_on(client, alice, settings):
+    settings.DEBUG = False
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404 and 'aria-current="page"' not in missing.content.decode()
+    for url, tab in [
+        (reverse("profiles:session_trigger"), reverse("profiles:devices")),
+        (reverse("profiles:profiles"), reverse("profiles:profiles")),
+        (reverse("profiles:presence"), reverse("profiles:presence")),
+    ]:
+        html = client.get(url).content.decode()
+        assert html.count('aria-current="page"') == 1, url
+        assert f'<a href="{tab}" aria-current="page">' in html, url
+
+
 def test_refuse_policy_shows_why_the_selected_profile_cannot_change(client, alice):
     alice.account.client_profile.selected_profile_edit_policy = "refuse"
     alice.account.client_profile.save()

@@ -55,6 +55,14 @@ def get_item(mapping, key):
 
 
 @register.filter
+def one_of(value, words: str) -> bool:
+    """``{% if here|one_of:"devices session_trigger" %}``: ``value`` is one of
+    the space-separated words (``in`` on the string would also take a part
+    of a word, and the empty name of a page that matched no URL)."""
+    return bool(value) and str(value) in words.split()
+
+
+@register.filter
 def yesno_dash(value) -> str:
     """None (the profile does not care) as a dash; booleans as on/off."""
     if value is None:
