@@ -122,7 +122,7 @@ def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
 
 
 def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settings):
-    """The periodic re-check serves one slot a second, not all streams at
+    """The periodic re-check serves one slot a tick, not all streams at
     once; over the period's slots every stream is checked exactly once (a
     deactivated user is still cut off within LIVE_RECHECK_SECONDS)."""
     import asyncio
@@ -131,6 +131,7 @@ def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settin
     from live.auth import SESSION, Principal
 
     settings.LIVE_RECHECK_SECONDS = 30
+    settings.LIVE_TICK_SECONDS = 1
     checked = []
 
     async def nobody_allowed(function, principals):
