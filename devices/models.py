@@ -229,8 +229,13 @@ class ApplyRun(models.Model):
         FAILED = "failed", _("Failed")
         SUPERSEDED = "superseded", _("Superseded by a newer target")
 
+    # No index of its own: applyrun_user_idx (user, -started_at) serves lookups by user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apply_runs", verbose_name=_("user")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="apply_runs",
+        db_index=False,
+        verbose_name=_("user"),
     )
     target_version = models.PositiveBigIntegerField(verbose_name=_("target version"))
     reason = models.CharField(max_length=32, blank=True, verbose_name=_("reason"))

@@ -12,8 +12,9 @@ class Event(models.Model):
     line state)."""
 
     kind = models.CharField(max_length=16)
+    # No index of its own: live_event_owner_id (owner, id) serves lookups by owner.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -477,7 +477,10 @@ class TriggerFiring(models.Model):
 
     Outcome = Outcome
 
-    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings", verbose_name=_("trigger"))
+    # No index of its own: the unique (trigger, scheduled_for) serves lookups by trigger.
+    trigger = models.ForeignKey(
+        Trigger, on_delete=models.CASCADE, related_name="firings", db_index=False, verbose_name=_("trigger")
+    )
     scheduled_for = models.DateTimeField(verbose_name=_("scheduled for"))
     fired_at = models.DateTimeField(verbose_name=_("fired at"))
     outcome = models.CharField(max_length=32, choices=Outcome.choices, verbose_name=_("outcome"))
@@ -673,8 +676,13 @@ class GraphSubscription(models.Model):
 class SwitchEvent(models.Model):
     """Audit of every switch: who or what caused it, old and new profile."""
 
+    # No index of its own: switch_user_idx (user, -created_at) serves lookups by user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_events", verbose_name=_("user")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="switch_events",
+        db_index=False,
+        verbose_name=_("user"),
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -43,10 +43,13 @@ def account_for(user) -> Account | None:
 
 
 def session_trigger_account(user) -> Account | None:
-    """The account with its own session trigger and its client profile's
-    default (profiles.automation.sessions.effective reads both; one query)."""
+    """The account with what every page needs, its own session trigger and
+    its client profile's default (profiles.automation.sessions.effective
+    reads both; one query)."""
     return (
-        Account.objects.select_related("client_profile__session_end_profile", "session_end_profile")
+        Account.objects.select_related(
+            "client_profile__session_end_profile", "session_end_profile", "primary_extension"
+        )
         .filter(user=user)
         .first()
     )

@@ -12,8 +12,24 @@ pytest_plugins = ["tests.ami_fixtures"]
 
 def pytest_configure(config):
     """The tests read the German catalogue as compiled from the .po now, so
-    a stale or missing .mo cannot make them pass or fail."""
-    compile_catalogues()
+    a stale or missing .mo cannot make them pass or fail. Under xdist only
+    the controlling process compiles, before it starts the workers: two
+    processes writing the same .mo.tmp could hand a worker half a file."""
+    if not hasattr(config, "workerinput"):
+        compile_catalogues()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """``./run test`` runs the suite in two processes (pytest-xdist,
+    ``--dist loadgroup``). The tests with a real Celery worker all read and
+    purge the one queue of TEST_BROKER_URL, so they run in one process, one
+    after the other, as without xdist (tryfirst: xdist reads the group when
+    it collects). Modules whose servers are module-scoped carry a group of
+    their own (tests/test_live_stream.py, tests/test_caldav.py)."""
+    for item in items:
+        if {"celery_worker", "celery_worker_two_threads"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("broker"))
 
 
 def _delete_instead_of_truncate(self, style, tables, *, reset_sequences=False, allow_cascade=False):
@@ -48,6 +64,24 @@ def _fast_flush():
     PostgresOperations.sql_flush = _delete_instead_of_truncate
     yield
     PostgresOperations.sql_flush = _postgres_sql_flush
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_var_dir(tmp_path_factory):
+    """What the portal keeps under var/ while it runs (the PBX listener's
+    lock file on SQLite, the live wake file) is this test process's own:
+    two xdist workers never take each other's listener lock. (The SQLite
+    test database is per worker already: pytest-django names it
+    test.sqlite3_gw0, _gw1, ...)"""
+    from django.conf import settings
+
+    var = tmp_path_factory.mktemp("var")
+    saved = settings.VAR_DIR, settings.LIVE_TRANSPORT_URL
+    settings.VAR_DIR = var
+    if settings.LIVE_TRANSPORT_URL.startswith("file://"):
+        settings.LIVE_TRANSPORT_URL = f"file://{var / 'live.wake'}"
+    yield
+    settings.VAR_DIR, settings.LIVE_TRANSPORT_URL = saved
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,8 @@ WEEKLY = Path(__file__).parent / "calendars" / "outlook_weekly.ics"
 USER, PASSWORD = "alice", "c0rrect horse"
 WEEK = (dt.datetime(2026, 11, 30, tzinfo=UTC), dt.datetime(2026, 12, 8, tzinfo=UTC))
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+# One xdist worker runs the whole module: its Radicale server is module-scoped.
+pytestmark = pytest.mark.xdist_group(__name__)
 
 
 def _free_port() -> int:

@@ -30,7 +30,7 @@ from profiles.models import MeetingPresence, Selection, StatusConnector
 from tests.ami_server import QUICK_STOP
 from tests.factories import make_user, profile_named
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "66666666-7777-8888-9999-000000000000"
@@ -450,6 +450,7 @@ def test_only_one_poll_of_a_connector_runs_at_a_time(teams, alice):
     assert connectors.poll_m365(teams).startswith("ok:")
 
 
+@pytest.mark.django_db(transaction=True)  # two threads, two connections: they see only committed rows
 def test_two_polls_at_once_send_one_round_to_graph(teams, alice):
     barrier = threading.Barrier(2)
     results = []

@@ -284,4 +284,5 @@ def test_constant_queries_at_two_data_sizes(client, alice, django_assert_num_que
     for name, method, url, data, headers in requests(alice):
         with django_assert_num_queries(small[name], info=name):
             getattr(client, method)(url, data, **headers)
-    assert max(small.values()) <= 12, small
+    # The page reads the account once (with what the trigger needs): 5.
+    assert small["page"] <= 5 and max(small.values()) <= 10, small

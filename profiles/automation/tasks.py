@@ -17,10 +17,12 @@ from profiles.models import Outcome, StatusConnector
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def fire_triggers(firing_ids: list[int]) -> int:
     """Act on a batch of claimed firings in a constant number of queries;
-    the switched users' converges follow as one batch task
-    (devices.tasks.converge_batch). Safe to run twice: a firing that is no
-    longer pending is skipped."""
-    results = firings.apply_firings(firing_ids, converge=lambda ids: converge_batch.delay(ids, "trigger"))
+    the switched users are converged as one batch in this task, once their
+    switch has committed (devices.tasks.converge_batch run in place, not
+    a second task per batch). Safe to run twice: a firing that is no longer pending is
+    skipped; a target left pending by a lost task is the sweep's
+    (devices.tasks.sweep_pending)."""
+    results = firings.apply_firings(firing_ids, converge=lambda ids: converge_batch(ids, "trigger"))
     return sum(r.outcome == Outcome.APPLIED for r in results.values())
 
 

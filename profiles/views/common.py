@@ -48,13 +48,17 @@ def or_404(fetch, *args):
         raise Http404("Not found") from None
 
 
-def with_account(view):
+def with_account(view=None, *, load=account_for):
     """Load the user's account once (one query) as ``request.account`` and
-    show times in the user's time zone."""
+    show times in the user's time zone. ``load`` is the selector that reads
+    it, where a page needs more of the account than every page does
+    (``@with_account(load=selectors.session_trigger_account)``)."""
+    if view is None:
+        return lambda view: with_account(view, load=load)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        request.account = account_for(request.user)
+        request.account = load(request.user)
         tz = request.account.time_zone if request.account else None
         if tz:
             from zoneinfo import ZoneInfo

@@ -23,7 +23,7 @@ from profiles.views.common import page, refuse, with_account
 TEMPLATE = "profiles/session_trigger.html"
 
 
-def _form(request: HttpRequest, account, profiles, data=None) -> SessionTriggerForm:
+def _form(account, profiles, data=None) -> SessionTriggerForm:
     initial = {}
     if account is not None and account.session_end_profile_id is not None:
         initial = {"profile": account.session_end_profile_id, "return_on_connect": account.session_return_on_connect}
@@ -35,7 +35,7 @@ def _context(request: HttpRequest, account, profiles, form=None) -> dict:
     effective, returns = sessions.effective(account) if account is not None else (None, False)
     return {
         "account": account,
-        "form": form or _form(request, account, profiles),
+        "form": form or _form(account, profiles),
         "effective_profile": effective,
         "effective_return": returns,
         "own_trigger": account is not None and account.session_end_profile_id is not None,
@@ -57,12 +57,12 @@ def _saved(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@with_account
+@with_account(load=selectors.session_trigger_account)
 @require_http_methods(["GET", "POST"])
 def session_trigger(request: HttpRequest) -> HttpResponse:
-    account = selectors.session_trigger_account(request.user)
+    account = request.account
     profiles = selectors.available_profiles(request.user)
-    form = _form(request, account, profiles, request.POST if request.method == "POST" else None)
+    form = _form(account, profiles, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             sessions.set_session_trigger(

@@ -80,14 +80,18 @@
 
   // A time as the pages show it ("Mon 30 Nov, 09:00"): in the reader's time
   // zone and language, which the page names (<html lang data-time-zone>).
+  var formatter = null;  // made once: the page's language and zone do not change
   function shortDateTime(iso) {
-    var root = document.documentElement;
-    var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-    try {
-      return new Intl.DateTimeFormat(root.lang || undefined, Object.assign({ timeZone: root.dataset.timeZone || undefined }, options)).format(new Date(iso));
-    } catch (error) {  // a zone this browser does not know: its own
-      return new Intl.DateTimeFormat(root.lang || undefined, options).format(new Date(iso));
+    if (!formatter) {
+      var root = document.documentElement;
+      var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+      try {
+        formatter = new Intl.DateTimeFormat(root.lang || undefined, Object.assign({ timeZone: root.dataset.timeZone || undefined }, options));
+      } catch (error) {  // a zone this browser does not know: its own
+        formatter = new Intl.DateTimeFormat(root.lang || undefined, options);
+      }
     }
+    return formatter.format(new Date(iso));
   }
 
   document.addEventListener("live:presence", function (event) {
