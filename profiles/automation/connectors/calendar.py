@@ -107,7 +107,10 @@ def _read_limited(response, limit: int, deadline: float, who: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise CalendarError(too_big)
     body = bytearray()
-    for chunk in response.iter_content(CHUNK):
+    # read1: what one read of the socket brings (up to CHUNK), so the
+    # deadline is checked as bytes arrive; iter_content waits for a whole
+    # CHUNK, and a server sending 10 kB/s was cut off after 6.5 s, not 2.
+    while chunk := response.raw.read1(CHUNK, decode_content=True):
         body += chunk
         if len(body) > limit:
             raise CalendarError(too_big)
