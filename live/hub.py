@@ -10,10 +10,13 @@ nothing left behind for the garbage collector, whose full collections had
 stalled fan-outs for seconds: README, "Live updates").
 
 Timers are the hub's, not the connections': a heartbeat, a session
-re-check and a prune for all streams, so an idle stream costs no CPU. The
-heartbeat and the re-check serve a slice of the streams every second (each
-stream has a random slot), never all at once: a round over 10,000 streams
-held up any event that arrived during it."""
+re-check and a prune for all streams, so an idle stream costs no CPU. By
+default the heartbeat and the re-check each wake once a period and serve
+all streams (the heartbeat yielding to the event loop every CHUNK streams,
+the re-check two queries in a worker thread); LIVE_TICK_SECONDS below the
+period divides the streams into random slots, one served per tick. Slices
+every second cost more CPU while idle than one round (README, "Live
+updates")."""
 
 from __future__ import annotations
 
@@ -39,12 +42,13 @@ CLOSE = object()
 QUEUE_SIZE = 256  # a client this far behind is cut off (it reconnects and replays)
 
 PRUNE_EVERY = 60.0
-TICK = 1.0  # the heartbeat and the login re-check serve a slice of the streams every TICK
 CHUNK = 500  # streams served between two yields to the event loop
 
 
 def _slots(period: float) -> int:
-    return max(1, round(period / TICK))
+    """Into how many slots a timer of ``period`` seconds divides the
+    streams: one served every LIVE_TICK_SECONDS (or once a period)."""
+    return max(1, round(period / settings.LIVE_TICK_SECONDS))
 
 
 async def db(function, *args, **kwargs):
@@ -195,10 +199,9 @@ class Hub:
         self._seen_set: set[int] = set()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        # Each stream gets a random slot of each timer; every TICK the timer
-        # serves one slot, so every stream is served once per period and
-        # never all 10,000 at the same moment (which delayed a fan-out
-        # that fell on it).
+        # Each stream gets a random slot of each timer (one slot by default);
+        # the timer serves one slot per LIVE_TICK_SECONDS, so every stream
+        # is served once per period.
         self._beats: list[set[Subscriber]] = [set() for _ in range(_slots(settings.LIVE_HEARTBEAT_SECONDS))]
         self._checks: list[set[Subscriber]] = [set() for _ in range(_slots(settings.LIVE_RECHECK_SECONDS))]
 
@@ -270,8 +273,8 @@ class Hub:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(transport().listen(self.dispatch, self.catch_up)),
-            loop.create_task(self._rotate(self._beats, self.heartbeat)),
-            loop.create_task(self._rotate(self._checks, self.recheck)),
+            loop.create_task(self._rotate(self._beats, settings.LIVE_HEARTBEAT_SECONDS, self.heartbeat)),
+            loop.create_task(self._rotate(self._checks, settings.LIVE_RECHECK_SECONDS, self.recheck)),
             loop.create_task(self._every(settings.LIVE_CATCH_UP_SECONDS, self.catch_up)),
             loop.create_task(self._every(PRUNE_EVERY, self.prune)),
         ]
@@ -288,11 +291,12 @@ class Hub:
             except Exception:
                 log.exception("live: %s failed", job.__name__)
 
-    async def _rotate(self, slots: list[set[Subscriber]], job) -> None:
-        """``job`` on one slot of streams every TICK, round and round."""
+    async def _rotate(self, slots: list[set[Subscriber]], period: float, job) -> None:
+        """``job`` on one slot of streams at a time, each slot once a
+        ``period``, round and round."""
         turn = 0
         while True:
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(period / len(slots))
             turn = (turn + 1) % len(slots)
             try:
                 await job(slots[turn])

@@ -422,6 +422,11 @@ LIVE_HEARTBEAT_SECONDS = envint("LIVE_HEARTBEAT_SECONDS", 25, minimum=1)
 # The stream servers read the event table this often even without a wake-up
 # (the safety net for a lost Redis message or file touch).
 LIVE_CATCH_UP_SECONDS = envint("LIVE_CATCH_UP_SECONDS", 5, minimum=1)
+# The heartbeat and the login re-check may serve a slot of the streams this
+# often (each stream still once per period). By default each runs once per
+# period over all streams: one wake-up instead of one a second was cheaper
+# while idle (README, "Live updates").
+LIVE_TICK_SECONDS = envint("LIVE_TICK_SECONDS", 30, minimum=1)
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -122,7 +122,7 @@ def test_the_recheck_cuts_off_only_the_logins_it_found_gone(monkeypatch):
 
 
 def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settings):
-    """The periodic re-check serves one slot a second, not all streams at
+    """The periodic re-check serves one slot a tick, not all streams at
     once; over the period's slots every stream is checked exactly once (a
     deactivated user is still cut off within LIVE_RECHECK_SECONDS)."""
     import asyncio
@@ -131,6 +131,7 @@ def test_the_re_check_slots_cover_every_stream_once_a_period(monkeypatch, settin
     from live.auth import SESSION, Principal
 
     settings.LIVE_RECHECK_SECONDS = 30
+    settings.LIVE_TICK_SECONDS = 1
     checked = []
 
     async def nobody_allowed(function, principals):
@@ -201,3 +202,38 @@ def test_the_hub_writes_each_event_inside_its_fan_out_and_keeps_order_when_a_wri
         assert ended.done()
 
     asyncio.run(scenario())
+
+
+def test_the_re_check_refuses_ended_sessions_and_deactivated_users_in_one_query_each(alice, bob):
+    """live.auth.still_allowed: a logged-out (deleted) or expired session
+    and a deactivated user are refused, the rest kept; on PostgreSQL two
+    queries whatever the number of streams (one array parameter each)."""
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+    from django.utils import timezone
+
+    from live.auth import SESSION, TOKEN, Principal, still_allowed
+
+    carol = make_user("carol", "1002")
+    keys = {}
+    for user in (alice, bob, carol):
+        client = Client()
+        client.force_login(user)
+        keys[user.username] = client.session.session_key
+    staying = Principal(user_id=alice.pk, kind=SESSION, key=keys["alice"])
+    expired = Principal(user_id=bob.pk, kind=SESSION, key=keys["bob"])
+    Session.objects.filter(session_key=keys["bob"]).update(expire_date=timezone.now() - timedelta(seconds=1))
+    deactivated = Principal(user_id=carol.pk, kind=SESSION, key=keys["carol"])
+    carol.is_active = False
+    carol.save(update_fields=["is_active"])
+    logged_out = Principal(user_id=alice.pk, kind=SESSION, key="no-such-session")
+    unknown_token = Principal(user_id=alice.pk, kind=TOKEN, key="999999")
+    many = {Principal(user_id=alice.pk, kind=SESSION, key=f"gone{n}") for n in range(3000)}
+
+    with CaptureQueriesContext(connection) as queries:
+        allowed = still_allowed({staying, expired, deactivated, logged_out, unknown_token, *many})
+    assert allowed == {staying}
+    if connection.vendor == "postgresql":
+        assert len([q for q in queries.captured_queries if "unnest" in q["sql"]]) == 2
