@@ -271,3 +271,19 @@ def test_retry_delay_is_exponential_with_full_jitter_and_capped():
         assert all(0 <= v <= min(60.0, 2**n) for v in values)
         assert len(set(values)) > 100  # jittered, not a fixed schedule
     assert max(delays[9]) > 30  # grows until the cap
+
+
+@pytest.mark.django_db
+def test_the_simulated_apply_reuses_its_read_only_for_rows_unchanged_since():
+    """The apply's read under the lock reuses the earlier read's state values,
+    but not for an extension changed at the handset (or reconfigured) in
+    between: that change is kept."""
+    make_user("alice", "1000")
+    make_user("bob", "1001")
+    driver = SimulatedDriver()
+    before = driver.read(["1000", "1001"])
+    services.manual_change(extension="1001", command=Command("1001", "set_forward", {"target": "555"}))
+    driver.apply([Command("1000", "set_gsm", {"on": True}), Command("1001", "set_gsm", {"on": True})])
+    assert driver.applied_states["1000"].destinations is before["1000"].destinations  # reused
+    assert (device("1000").gsm, device("1000").forward) == (True, before["1000"].forward)
+    assert (device("1001").gsm, device("1001").forward) == (True, "555")  # the handset change is kept

@@ -34,11 +34,14 @@ class _Stored:
     has_row: bool  # a SimulatedDevice row exists
     fault: str
     fault_count: int
+    source: tuple = ()  # what ``state`` was made of: the stored value, destination and team ids
 
 
-def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
+def _read(numbers: list[str], *, lock: bool = False, known: dict[str, _Stored] | None = None) -> dict[str, _Stored]:
     """The extensions' stored state and faults (3 queries). ``lock``: the
-    extension rows are locked in the same read, in id order."""
+    extension rows are locked in the same read, in id order. ``known``: an
+    earlier read of these extensions, whose state values are reused where
+    the stored value and the configuration read now are the same."""
     extensions = Extension.objects.filter(bulk.any_of("number", numbers))
     if lock:
         extensions = extensions.select_for_update(of=("self",)).order_by("pk")
@@ -63,8 +66,14 @@ def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
     ):
         teams.setdefault(ext_id, []).append(pk)
     result = {}
+    known = known or {}
     for ext_id, number, stored, row_id, fault, fault_count in rows:
-        base = idle_extension(destinations.get(ext_id, ()), teams.get(ext_id, ()))
+        source = (ext_id, stored, tuple(destinations.get(ext_id, ())), tuple(teams.get(ext_id, ())))
+        earlier = known.get(number)
+        if earlier is not None and earlier.source == source:
+            result[number] = _Stored(ext_id, earlier.state, row_id is not None, fault or "", fault_count or 0, source)
+            continue
+        base = idle_extension(source[2], source[3])
         if stored:
             saved = ExtensionState.from_json(stored)
             # Only keys the configuration still has: a removed destination is gone.
@@ -74,7 +83,7 @@ def _read(numbers: list[str], *, lock: bool = False) -> dict[str, _Stored]:
                 teams={k: v for k, v in saved.teams.items() if k in base.teams},
             )
             base = overlay(base, saved)
-        result[number] = _Stored(ext_id, base, row_id is not None, fault or "", fault_count or 0)
+        result[number] = _Stored(ext_id, base, row_id is not None, fault or "", fault_count or 0, source)
     return result
 
 
@@ -82,9 +91,13 @@ class SimulatedDriver:
     # The state of the extensions the last apply touched, as it wrote them
     # under the lock: a converge needs no verify read (devices.converge).
     applied_states: dict[str, ExtensionState] | None = None
+    # The last read, whose state values the apply's read under the lock
+    # reuses for extensions whose stored row and configuration did not change.
+    _last_read: dict[str, _Stored] | None = None
 
     def read(self, numbers: list[str]) -> dict[str, ExtensionState]:
-        return {number: state for number, (_, state) in configured_states(numbers).items()}
+        self._last_read = _read(numbers)
+        return {number: ext.state for number, ext in self._last_read.items()}
 
     def apply(self, commands: list[Command]) -> list[StepResult]:
         self.applied_states = {}
@@ -97,7 +110,7 @@ class SimulatedDriver:
         # cannot deadlock) serialises writers of one device, so a handset
         # change (devices.services.manual_change) made meanwhile is not lost.
         with transaction.atomic():
-            stored = _read(numbers, lock=True)
+            stored = _read(numbers, lock=True, known=self._last_read)
             current = {n: (ext.id, ext.state) for n, ext in stored.items()}
             results: list[StepResult] = []
             changed: dict[str, ExtensionState] = {}

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
 # expect() waits 5 s by default; the pages' polls and a loaded 2-core CI
@@ -78,20 +80,30 @@ def no_csp_violation():
 
 @pytest.fixture
 def open_page(chromium, live_server):
-    """open_page(user, viewport=DESKTOP): a logged-in browser page (logs in
-    through the real login form)."""
+    """open_page(user, viewport=DESKTOP): a logged-in browser page on the
+    home page. The session is made by the test client's force_login and
+    handed to the browser as its cookie (about 0.3 s less per test than
+    the form on a busy machine); ``form=True`` logs in through the real
+    login form instead (test_pages keeps one test that does)."""
     contexts = []
 
-    def _open(user, viewport=DESKTOP):
+    def _open(user, viewport=DESKTOP, *, form=False):
         context = chromium.new_context(viewport=viewport, device_scale_factor=1)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
-        page.goto(live_server.url + "/accounts/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill("pw-" + user.username)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(live_server.url + "/")
+        if form:
+            page.goto(live_server.url + "/accounts/login/")
+            page.get_by_label("Username").fill(user.username)
+            page.get_by_label("Password").fill("pw-" + user.username)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(live_server.url + "/")
+            return page
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+        page.goto(live_server.url + "/")
         return page
 
     yield _open

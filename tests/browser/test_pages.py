@@ -30,7 +30,8 @@ def alice():
 
 
 def test_switch_to_profile_with_prompt_shows_status_update(open_page, alice):
-    page = open_page(alice)
+    # Through the real login form (the other tests get their session as a cookie).
+    page = open_page(alice, form=True)
     expect(page.locator(".current-name")).to_have_text("In the office")
     page.get_by_role("button", name=re.compile("Working from home")).click()
     dialog = page.get_by_role("dialog")
