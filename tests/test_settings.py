@@ -107,3 +107,33 @@ def test_development_serves_static_files_with_debug_off(client, settings):
         response = client.get(path)
         assert response.status_code == 200, path
         b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize(("jit", "expected"), [(None, "-c jit=off"), ("1", "")])
+def test_postgresql_connections_turn_jit_off_unless_asked(tmp_path, jit, expected):
+    # PostgreSQL's JIT spent 1.1 s compiling a trigger batch's switch
+    # statement that ran in 0.05 s (portal/settings.py).
+    env = {"DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal"}
+    if jit:
+        env["DATABASE_JIT"] = jit
+    shown = manage(
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.conf import settings; print(repr(settings.DATABASES['default']['OPTIONS'].get('options', '')))",
+        **env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().splitlines()[-1] == repr(expected)
+
+
+@pytest.mark.django_db
+def test_the_portals_own_connection_runs_without_jit():
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            assert cursor.fetchone()[0] == "off"
+    else:
+        assert "options" not in connection.settings_dict["OPTIONS"]  # SQLite: no such thing
