@@ -1,6 +1,6 @@
 """Who is on the other end of a stream: checked at connect and re-checked
-every LIVE_RECHECK_SECONDS, many streams in one call (the hub's slot of
-the second: live/hub.py).
+every LIVE_RECHECK_SECONDS, many streams in one call (the hub's re-check:
+live/hub.py).
 
 One place for both checks, so another way of signing in (the API's tokens)
 adds a kind here and nowhere else."""
@@ -17,6 +17,8 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
+
+from portal import bulk
 
 SESSION = "session"
 TOKEN = "token"
@@ -72,67 +74,30 @@ def authenticate(*, session_key: str | None = None, authorization: str = "", ip:
 def still_allowed(principals: set[Principal]) -> set[Principal]:
     """Those whose login still holds: the session exists and has not
     expired (not logged out) or the token is not revoked, and the user is
-    still active. Two queries on PostgreSQL whatever the number (each an
-    array parameter, answering only the keys and users that no longer
-    hold); elsewhere a constant number per CHUNK principals."""
+    still active. Two queries on PostgreSQL whatever the number (each one
+    array parameter: portal.bulk.any_of); elsewhere two per CHUNK."""
     now = timezone.now()
-    keys = {p.key for p in principals if p.kind == SESSION}
-    ids = {p.user_id for p in principals}
-    if connection.vendor == "postgresql":
-        gone_sessions, inactive = _gone_postgresql(keys, ids, now)
-    else:
-        gone_sessions, inactive = _gone_chunked(keys, ids, now)
-    token_ids = {int(p.key) for p in principals if p.kind == TOKEN}
-    live_tokens = {str(t) for t in _tokens.still_active(token_ids)} if token_ids and _tokens is not None else set()
-    return {
-        p
-        for p in principals
-        if p.user_id not in inactive
-        and (p.key not in gone_sessions if p.kind == SESSION else p.kind == TOKEN and p.key in live_tokens)
-    }
-
-
-def _gone_postgresql(keys: set[str], ids: set[int], now) -> tuple[set[str], set[int]]:
-    """(session keys that no longer exist or have expired, user ids that are
-    no longer active), each in one query of an array: a re-check of 10,000
-    streams costs a tenth of the CPU of 2,000 placeholders per IN list."""
-    sessions = Session._meta.db_table
-    user = get_user_model()._meta
-    gone: set[str] = set()
-    inactive: set[int] = set()
-    with connection.cursor() as cursor:
-        if keys:
-            cursor.execute(
-                f"SELECT k FROM unnest(%s::text[]) AS k WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {sessions} s WHERE s.session_key = k AND s.expire_date > %s)",
-                [list(keys), now],
-            )
-            gone = {row[0] for row in cursor.fetchall()}
-        if ids:
-            cursor.execute(
-                f"SELECT i FROM unnest(%s::bigint[]) AS i WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {user.db_table} u WHERE u.{user.pk.column} = i AND u.is_active)",
-                [list(ids)],
-            )
-            inactive = {row[0] for row in cursor.fetchall()}
-    return gone, inactive
-
-
-def _gone_chunked(keys: set[str], ids: set[int], now) -> tuple[set[str], set[int]]:
     live_sessions: set[str] = set()
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), CHUNK):
+    for keys in _chunks({p.key for p in principals if p.kind == SESSION}):
         live_sessions.update(
-            Session.objects.filter(session_key__in=ordered[start : start + CHUNK], expire_date__gt=now).values_list(
+            Session.objects.filter(bulk.any_of("session_key", keys), expire_date__gt=now).values_list(
                 "session_key", flat=True
             )
         )
     active: set[int] = set()
-    ordered_ids = sorted(ids)
-    for start in range(0, len(ordered_ids), CHUNK):
+    for ids in _chunks({p.user_id for p in principals}):
         active.update(
-            get_user_model()
-            .objects.filter(pk__in=ordered_ids[start : start + CHUNK], is_active=True)
-            .values_list("pk", flat=True)
+            get_user_model().objects.filter(bulk.any_of("pk", ids), is_active=True).values_list("pk", flat=True)
         )
-    return keys - live_sessions, ids - active
+    token_ids = {int(p.key) for p in principals if p.kind == TOKEN}
+    live_tokens = {str(t) for t in _tokens.still_active(token_ids)} if token_ids and _tokens is not None else set()
+    held = {SESSION: live_sessions, TOKEN: live_tokens}
+    return {p for p in principals if p.user_id in active and p.key in held.get(p.kind, ())}
+
+
+def _chunks(values: set) -> list[list]:
+    """All in one array on PostgreSQL (10,000 streams: 31 ms of CPU, against
+    118 ms with 2,000 placeholders per IN list); CHUNK per list elsewhere."""
+    ordered = sorted(values)
+    size = max(len(ordered), 1) if connection.vendor == "postgresql" else CHUNK
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
