@@ -109,12 +109,13 @@ class ExtensionState:
 
     # -- serialisation (stored as JSON in the database) --------------------
     def to_json(self) -> dict[str, Any]:
-        # Field by field, not dataclasses.asdict (a deep copy): the values are
-        # immutable, and a batch of 500 switches serialised 3x faster.
-        data = _fields_of(self)
-        data["destinations"] = {k: _compact(_fields_of(v)) for k, v in self.destinations.items()}
-        data["teams"] = {k: _compact(_fields_of(v)) for k, v in self.teams.items()}
-        return _compact(data, keep=("destinations", "teams"))
+        # From the instance dicts, not dataclasses.asdict (a deep copy): the
+        # values are immutable, and a batch of 500 switches serialised 3x
+        # faster. Unset fields (None) are left out; the two maps always stay.
+        data = {k: v for k, v in self.__dict__.items() if v is not None}
+        data["destinations"] = {k: _set_fields(v) for k, v in self.destinations.items()}
+        data["teams"] = {k: _set_fields(v) for k, v in self.teams.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ExtensionState:
@@ -124,15 +125,11 @@ class ExtensionState:
         return cls(destinations=destinations, teams=teams, **data)
 
 
-def _fields_of(value) -> dict[str, Any]:
-    """The fields of a state value (its instance dict: these frozen
-    dataclasses keep nothing else there), in declaration order: their
+def _set_fields(value) -> dict[str, Any]:
+    """The fields of a state value that are set (its instance dict: these
+    frozen dataclasses keep nothing else there), in declaration order: their
     __init__ and evolve() write them in that order."""
-    return dict(value.__dict__)
-
-
-def _compact(data: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None or k in keep}
+    return {k: v for k, v in value.__dict__.items() if v is not None}
 
 
 def idle_extension(destination_ids=(), team_ids=()) -> ExtensionState:
@@ -292,8 +289,9 @@ def diff(extension: str, actual: ExtensionState, desired: ExtensionState) -> lis
 _SIDE_EFFECTS = frozenset({"team_login", "team_logout", "team_pause", "team_unpause", "set_pickup"})
 
 
-def _sort_key(key: str) -> tuple[int, str]:
-    return (0, f"{int(key):012d}") if key.isdigit() else (1, key)
+def _sort_key(key: str) -> tuple[int, int | str]:
+    """Numeric ids in numeric order, then other keys in text order."""
+    return (0, int(key)) if key.isdigit() else (1, key)
 
 
 def overlay(base: ExtensionState, top: ExtensionState) -> ExtensionState:
