@@ -137,3 +137,48 @@ def test_the_portals_own_connection_runs_without_jit():
             assert cursor.fetchone()[0] == "off"
     else:
         assert "options" not in connection.settings_dict["OPTIONS"]  # SQLite: no such thing
+
+
+@pytest.mark.django_db
+def test_timestamps_are_read_by_the_c_loader_with_the_values_djangos_loader_gives():
+    """portal/timestamps.py: on PostgreSQL in UTC each connection reads
+    timestamptz with psycopg's C loader; the values (microseconds, a DST
+    change, the first and last years) and their UTC tzinfo are what Django's
+    own loader gives. SQLite stores text and is left alone."""
+    import datetime as dt
+
+    from django.db import connection
+
+    from portal import timestamps
+
+    instants = [
+        "2026-03-29 00:59:59.999999+00",
+        "2026-03-29 01:00:00+00",
+        "2026-10-25 00:30:00.5+00",
+        "0001-01-01 00:00:00+00",
+        "9999-12-31 23:59:59.999999+00",
+        "2026-11-30 18:00:00+05:30",
+    ]
+    if connection.vendor != "postgresql":
+        timestamps.install(None, connection)  # nothing to do on SQLite
+        assert connection.vendor == "sqlite"
+        return
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    sql = "SELECT " + ", ".join(f"'{i}'::timestamptz" for i in instants)
+    connection.ensure_connection()
+    assert connection.connection.adapters.get_loader(1184, 0) is timestamps._utc_loader()
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        ours = cursor.fetchone()
+    django_ctx = type("Ctx", (), {})()
+    import psycopg
+
+    django_ctx.adapters = psycopg.adapt.AdaptersMap(connection.connection.adapters)
+    register_tzloader(dt.UTC, django_ctx)
+    raw = psycopg.ClientCursor(connection.connection)
+    raw.adapters.register_loader("timestamptz", django_ctx.adapters.get_loader(1184, 0))
+    raw.execute(sql)
+    by_django = raw.fetchone()
+    assert ours == by_django and all(v.tzinfo is dt.UTC for v in ours)
+    assert ours[1] - ours[0] == dt.timedelta(microseconds=1)
