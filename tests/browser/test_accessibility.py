@@ -68,15 +68,12 @@ def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_s
     make_user("bob", "1001", teams=["Sales"])
     # What the README's screenshots show (test_pages.py, which leaves axe to
     # this test): a colleague on holiday, alice's name and her selected
-    # profile, her session trigger and a connected desktop client.
+    # profile; her session trigger and a connected client below.
     carol = make_user("carol", "1002", teams=["Support"])
     select_profile(user=carol, profile=profile_named(carol, "On holiday"))
     alice.first_name, alice.last_name = "Alice", "Smith"
     alice.save()
     select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
-    set_session_trigger(user=alice, profile=holiday, return_on_connect=True)
-    softphone = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
-    connect_client(user=alice, extension=softphone, client=ClientInfo("desk-1", "Phone Manager", "7.2"))
     # Main's newer parts on these pages: a colleague's line state on the board,
     # a linked calendar and a meeting trigger on Triggers.
     record_line_states({"1001": "on_call", "1000": "idle"})
@@ -106,6 +103,15 @@ def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_s
     for path in paths:
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
+        assert_accessible(page)
+    # The two pages that show them, again with alice's session trigger and a
+    # connected desktop client (as in the screenshots).
+    set_session_trigger(user=alice, profile=holiday, return_on_connect=True)
+    softphone = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    connect_client(user=alice, extension=softphone, client=ClientInfo("desk-1", "Phone Manager", "7.2"))
+    for path in ("/devices/", "/devices/session-trigger/"):
+        page.goto(live_server.url + path)
+        expect(page.locator("main")).to_contain_text("Phone Manager 7.2")
         assert_accessible(page)
     # The login page and the 404 page, seen by an anonymous visitor.
     anonymous = page.context.browser.new_context()
