@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from devices.drivers import DriverError, StepResult, get_driver
 from devices.models import ApplyRun, ApplyStep, Mismatch, TargetState
 from devices.selectors import command_names
-from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user
+from devices.state import NO_NAMES, OPS, Command, CommandNames, UserState, diff_user, one_language
 from live import publish as live
 from portal import bulk
 
@@ -175,10 +175,14 @@ def record_attempts(attempts: list[Attempt], *, reason: str, final_attempt: bool
             ]
         )
         names = command_names(s.command for a in attempts for s in a.steps)
+        with one_language():
+            steps = [
+                row for run_id, a in zip(run_ids, attempts, strict=True) for row in step_values(run_id, a.steps, names)
+            ]
         bulk.insert_rows(
             ApplyStep,
             ["run", "position", "extension", "op", "args", "description", "ok", "error", "duration_ms"],
-            [row for run_id, a in zip(run_ids, attempts, strict=True) for row in step_values(run_id, a.steps, names)],
+            steps,
         )
     return {
         a.user_id: RecordedRun(pk=run_id, user_id=a.user_id, result=results[a.user_id], error=a.error)

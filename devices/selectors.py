@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from devices.models import Destination, Location, Team
-from devices.state import OPS, Command, CommandNames
+from devices.state import OPS, Command, CommandNames, one_language
 from portal import bulk
 
 
@@ -54,9 +54,10 @@ def describe_all(commands: Iterable[Command], fallbacks: Iterable[str] | None = 
     fallbacks = list(fallbacks) if fallbacks is not None else [""] * len(commands)
     names = command_names(commands)
     texts = []
-    for command, fallback in zip(commands, fallbacks, strict=True):
-        try:
-            texts.append(command.describe(names) if command.op in OPS else fallback or command.op)
-        except (KeyError, TypeError, ValueError):
-            texts.append(fallback or f"{command.extension}: {command.op}")
+    with one_language():
+        for command, fallback in zip(commands, fallbacks, strict=True):
+            try:
+                texts.append(command.describe(names) if command.op in OPS else fallback or command.op)
+            except (KeyError, TypeError, ValueError):
+                texts.append(fallback or f"{command.extension}: {command.op}")
     return texts

@@ -85,3 +85,83 @@ def test_any_of_ignores_numbers_beyond_the_column():
     assert found == {alice.pk}
     assert not Selection.objects.filter(bulk.any_of("user_id", [2**70])).exists()
     assert Selection.objects.filter(bulk.any_of("user_id", [])).count() == 0
+
+
+def test_insert_rows_writes_what_bulk_create_writes_and_returns_the_keys_in_order():
+    """insert_rows (on PostgreSQL one JSON document of rows) against Django's
+    bulk_create: text with quotes, backslashes, newlines and non-Latin
+    letters, a TextChoices value, aware datetimes in another zone, nested
+    JSON with null, numbers and booleans."""
+    from zoneinfo import ZoneInfo
+
+    from devices.models import ApplyRun, ApplyStep
+
+    alice, _ = _two_users()
+    berlin = ZoneInfo("Europe/Berlin")
+    text = 'O\'Brien "quoted" \\ back – 東京\nline'
+    run_fields = ["user", "target_version", "reason", "started_at", "duration_ms", "result", "error"]
+    runs = [
+        (alice.pk, 2**40 + n, "trigger", dt.datetime(2026, 3, 29, 3, n, 15, 123456, tzinfo=berlin), n, result, text)
+        for n, result in enumerate([ApplyRun.Result.APPLIED, ApplyRun.Result.FAILED, ApplyRun.Result.SUPERSEDED])
+    ]
+    step_fields = ["run", "position", "extension", "op", "args", "description", "ok", "error", "duration_ms"]
+
+    def steps(run_ids):
+        args = {"on": True, "message": None, "nested": [1, 2.5, "ü", {"deep": False}]}
+        return [
+            (run_id, i, "1000", "set_dnd", args, text[:200], i % 2 == 0, "", i) for run_id in run_ids for i in range(2)
+        ]
+
+    def written(run_ids):
+        return (
+            list(ApplyRun.objects.filter(pk__in=run_ids).order_by("pk").values_list(*run_fields)),
+            list(
+                ApplyStep.objects.filter(run__in=run_ids)
+                .order_by("run_id", "position")
+                .values_list(*[f for f in step_fields if f != "run"])
+            ),
+        )
+
+    with transaction.atomic():
+        made = ApplyRun.objects.bulk_create(
+            [
+                ApplyRun(**dict(zip([f + ("_id" if f == "user" else "") for f in run_fields], r, strict=True)))
+                for r in runs
+            ]
+        )
+        ids = [r.pk for r in made]
+        ApplyStep.objects.bulk_create(
+            [ApplyStep(**dict(zip(["run_id", *step_fields[1:]], s, strict=True))) for s in steps(ids)]
+        )
+        by_django = written(ids)
+        transaction.set_rollback(True)
+    ids = bulk.insert_rows(ApplyRun, run_fields, runs)
+    bulk.insert_rows(ApplyStep, step_fields, steps(ids))
+    ours = written(ids)
+    assert ours == by_django
+    assert ids == sorted(ids) and [row[1] for row in ours[0]] == [2**40, 2**40 + 1, 2**40 + 2]  # keys in row order
+    assert ours[0][0][6] == text and ours[1][0][3]["nested"][3] == {"deep": False}
+
+
+def test_columns_that_do_not_travel_as_json_still_update():
+    """A time and a date (kinds the JSON document does not carry) go as
+    arrays, beside aware datetimes, in one update_rows."""
+    from profiles.automation import triggers
+    from profiles.models import Trigger
+
+    alice, _ = _two_users()
+    trigger = triggers.create_time_trigger(
+        user=alice, profile=profile_named(alice, "In a meeting"), time_of_day=dt.time(8, 0)
+    )
+    at = dt.datetime(2026, 12, 1, 6, 59, tzinfo=dt.UTC)
+    bulk.update_rows(
+        Trigger,
+        [trigger.pk],
+        {"time_of_day": [dt.time(7, 30)], "active_until": [dt.date(2027, 1, 31)], "next_fire_at": [at]},
+    )
+    trigger.refresh_from_db()
+    assert (trigger.time_of_day, trigger.active_until, trigger.next_fire_at) == (
+        dt.time(7, 30),
+        dt.date(2027, 1, 31),
+        at,
+    )

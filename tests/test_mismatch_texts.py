@@ -66,6 +66,27 @@ def test_my_devices_marks_destinations_and_teams_that_differ(client):
     assert Mismatch.objects.filter(user=alice, op="team_login").exists()
 
 
+def test_one_language_translates_each_text_once_and_only_inside_it(monkeypatch):
+    """A batch describes thousands of commands: inside one_language() each
+    text is translated once, in the language active there; outside, the
+    memo is gone and each call asks gettext in the language of the moment."""
+    from devices import state
+
+    calls = []
+    real = state.gettext
+    monkeypatch.setattr(state, "gettext", lambda message: calls.append(message) or real(message))
+    names = state.CommandNames(teams={"7": "Sales"})
+    commands = [Command("1000", "team_login", {"team": "7"}), Command("1000", "set_dnd", {"on": False})] * 50
+    with translation.override("de"), state.one_language():
+        german = [c.describe(names) for c in commands]
+    assert german[:2] == ["1000: im Team Sales anmelden", "1000: Nicht stören ausschalten"]
+    assert sorted(calls) == ["log in to %(team)s", "turn DND off"]  # each text once for 100 commands
+    with translation.override("en"):
+        assert commands[1].describe(names) == "1000: turn DND off"  # not the memo's German
+    with translation.override("en"), state.one_language():
+        assert commands[0].describe(names) == "1000: log in to Sales"  # a new memo in English
+
+
 @pytest.mark.django_db(transaction=True)
 def test_after_a_failed_batch_apply_mismatches_describe_the_new_target(monkeypatch):
     """The batch converge (triggers, meetings, re-apply of many) keeps the

@@ -147,3 +147,26 @@ def test_the_catalog_version_never_repeats():
             cursor.execute(f"SELECT {catalog.VERSION_SQL}")
             seen.add(cursor.fetchone()[0])
     assert len(seen) == 3 and None not in seen
+
+
+@pytest.mark.django_db
+def test_the_catalog_reads_action_parameters_and_profiles_as_stored():
+    """The catalog decodes the actions' parameters of a whole batch in one
+    go and leaves the profiles' timestamps out of its rows: the parameters
+    come back exactly as stored, and a profile made from a row still reads
+    its timestamps (on first access)."""
+    alice = make_user("alice", "1000")
+    meeting = profile_named(alice, "In a meeting")
+    action = Action.objects.filter(profile=meeting, type="set_dnd").get()
+    Action.objects.filter(pk=action.pk).update(params={"on": True, "message": 'Back at 3 – "ask Bob" \\ 東京'})
+    cat = catalog.Catalog(version=None)
+    cat.load_users([alice.pk])
+    stored = dict(Action.objects.filter(profile_id__in=list(cat.profiles)).values_list("pk", "params"))
+    loaded = {a.id: a.params for entry in cat.profiles.values() for a in entry.actions}
+    assert loaded == stored and loaded[action.pk]["message"] == 'Back at 3 – "ask Bob" \\ 東京'
+    instance = cat.profiles[meeting.pk].profile
+    assert (instance.name, instance.updated_at, instance.created_at) == (
+        meeting.name,
+        meeting.updated_at,
+        meeting.created_at,
+    )

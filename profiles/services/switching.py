@@ -603,11 +603,12 @@ def _switched(
 
 WRITE_SQL = """
 WITH v AS (
-    SELECT * FROM unnest(
-        %(user_id)b::bigint[], %(profile_id)b::bigint[], %(previous_id)b::bigint[], %(detail)b::text[],
-        %(prompts)b::jsonb[], %(until)b::timestamptz[], %(states)b::jsonb[], %(plain)b::jsonb[],
-        %(actor_id)b::bigint[], %(new_name)b::text[], %(event)b::jsonb[]
-    ) AS v(user_id, profile_id, previous_id, detail, prompts, until, states, plain, actor_id, new_name, event)
+    -- One JSON document of rows (_write_postgresql): a json.dumps in C
+    -- instead of a Python call per value for eleven binary arrays.
+    SELECT (r ->> 0)::bigint AS user_id, (r ->> 1)::bigint AS profile_id, (r ->> 2)::bigint AS previous_id,
+        r ->> 3 AS detail, r -> 4 AS prompts, (r ->> 5)::timestamptz AS until, r -> 6 AS states,
+        r -> 7 AS plain, (r ->> 8)::bigint AS actor_id, r ->> 9 AS new_name, r -> 10 AS event
+    FROM jsonb_array_elements(%(rows)s::jsonb) AS r
 ),
 current AS (
     SELECT (SELECT value FROM profiles_catalogversion WHERE id = 1) IS NOT DISTINCT FROM %(version)s AS ok
@@ -723,17 +724,26 @@ def _write_postgresql(
         # sticky_blocks() in SQL: a return leaves its own start's sticky profile.
         "returns_from": RETURNS_FROM.get(source),
         "version": cat.version,
-        "user_id": [p.switch.user_id for p in planned],
-        "profile_id": [p.new.pk for p in planned],
-        "previous_id": [p.switch.previous_profile_id for p in planned],
-        "detail": [p.switch.source_detail[:200] for p in planned],
-        "prompts": [json.dumps(p.prompts) for p in planned],
-        "until": [p.switch.until for p in planned],
-        "states": [json.dumps(p.states) for p in planned],
-        "plain": [json.dumps(p.plain) for p in planned],
-        "actor_id": [p.switch.actor_id for p in planned],
-        "new_name": [p.new.name for p in planned],
-        "event": [json.dumps(events[p.switch.user_id]) for p in planned],
+        # Each switch as a row: user, profile, previous, detail, prompts,
+        # until (ISO text with its offset), states, plain, actor, new name, event.
+        "rows": json.dumps(
+            [
+                (
+                    p.switch.user_id,
+                    p.new.pk,
+                    p.switch.previous_profile_id,
+                    p.switch.source_detail[:200],
+                    p.prompts,
+                    p.switch.until.isoformat() if p.switch.until is not None else None,
+                    p.states,
+                    p.plain,
+                    p.switch.actor_id,
+                    p.new.name,
+                    events[p.switch.user_id],
+                )
+                for p in planned
+            ]
+        ),
         "event_kind": live.PRESENCE,
         "recent_user": [r[0] for r in recent],
         "recent_kind": [r[1] for r in recent],
