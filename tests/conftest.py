@@ -1,5 +1,11 @@
+import fcntl
+import shutil
+from pathlib import Path
+
 import pytest
+from django.core.management.commands import flush as flush_command
 from django.db import connections
+from django.db.backends.base.creation import BaseDatabaseCreation
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 
 from devices.drivers import DRIVERS
@@ -58,12 +64,43 @@ _KEPT = {"django_content_type", "auth_permission"}
 
 _postgres_sql_flush = PostgresOperations.sql_flush
 
+# The kept tables as migrate left them (per database alias; django_db_setup).
+_MIGRATED: dict[str, tuple] = {}
+_KEPT_ROWS_SQL = (
+    "SELECT (SELECT count(*) FROM django_content_type), (SELECT max(id) FROM django_content_type), "
+    "(SELECT count(*) FROM auth_permission), (SELECT max(id) FROM auth_permission)"
+)
+
+
+def _kept_rows(connection) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(_KEPT_ROWS_SQL)
+        return cursor.fetchone()
+
+
+_emit_post_migrate_signal = flush_command.emit_post_migrate_signal
+
+
+def _post_migrate_unless_kept(verbosity, interactive, db, **kwargs):
+    """After a flush, post_migrate makes the content types and permissions
+    again (its other receiver, the catalog's triggers, is SQLite's). The
+    DELETE flush above keeps both tables: when they are as migrate left
+    them (as many rows, none newer) there is nothing to make, and its 40-odd
+    queries (0.03 CPU-s and 0.09 s per transactional test, 220 of them) are
+    left out. Otherwise (SQLite, a flush that truncated) it runs as ever."""
+    connection = connections[db]
+    if connection.vendor == "postgresql" and db in _MIGRATED and _kept_rows(connection) == _MIGRATED[db]:
+        return
+    _emit_post_migrate_signal(verbosity, interactive, db, **kwargs)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_flush():
     PostgresOperations.sql_flush = _delete_instead_of_truncate
+    flush_command.emit_post_migrate_signal = _post_migrate_unless_kept
     yield
     PostgresOperations.sql_flush = _postgres_sql_flush
+    flush_command.emit_post_migrate_signal = _emit_post_migrate_signal
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,6 +121,117 @@ def _own_var_dir(tmp_path_factory):
     settings.VAR_DIR, settings.LIVE_TRANSPORT_URL = saved
 
 
+# --- one migration per run, not one per xdist worker -----------------------------------
+# Under xdist each worker made its test database by running every migration
+# (77 of them, about 11 CPU-seconds, most of it Django rebuilding its model
+# states, not SQL). Now the first worker to get the lock migrates as before
+# and keeps a copy of the result as a template; the others copy that
+# template (PostgreSQL: CREATE DATABASE ... TEMPLATE; SQLite: the file),
+# which is what migrate would have produced: post_migrate (content types,
+# permissions, the catalog's SQLite triggers) wrote only to the database.
+# Without xdist (PYTEST_WORKERS=0, -p no:xdist) nothing changes.
+
+_create_test_db = BaseDatabaseCreation.create_test_db
+_TEMPLATE_MARK = "test-db-template-{alias}"
+
+
+def _template_of(shared: Path, alias: str) -> Path:
+    return shared / _TEMPLATE_MARK.format(alias=alias)
+
+
+def _copy_database(creation, source: str, target: str) -> None:
+    if creation.connection.vendor == "postgresql":
+        quote = creation.connection.ops.quote_name
+        with creation._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(target)}")
+            cursor.execute(f"CREATE DATABASE {quote(target)} TEMPLATE {quote(source)}")
+    else:  # SQLite: a file (the connection is closed, so no journal is pending)
+        shutil.copyfile(source, target)
+
+
+def _drop_template(vendor: str, alias: str, name: str) -> None:
+    if vendor == "postgresql":
+        creation = connections[alias].creation
+        with creation._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {connections[alias].ops.quote_name(name)}")
+    else:
+        Path(name).unlink(missing_ok=True)
+
+
+def _create_test_db_from_template(shared: Path):
+    """BaseDatabaseCreation.create_test_db for an xdist worker: migrate once
+    per run (under a lock in the run's shared temporary folder), copy after."""
+
+    def create_test_db(self, verbosity=1, autoclobber=False, serialize=True, keepdb=False):
+        from django.conf import settings
+        from django.core.management import call_command
+
+        alias, vendor = self.connection.alias, self.connection.vendor
+        if (
+            keepdb
+            or vendor not in ("postgresql", "sqlite")
+            or self._get_test_db_name().startswith((":memory:", "file:memorydb"))
+        ):
+            return _create_test_db(self, verbosity, autoclobber, serialize, keepdb)
+        mark = _template_of(shared, alias)
+        with open(shared / f"{mark.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not mark.exists():
+                name = _create_test_db(self, verbosity, autoclobber, serialize, keepdb)
+                self.connection.close()  # PostgreSQL copies only a database nobody is connected to
+                template = f"{name}_template"
+                _copy_database(self, name, template)
+                mark.write_text(f"{vendor}\n{template}\n")
+                return name
+            template = mark.read_text().split("\n")[1]
+            name = self._get_test_db_name()
+            _copy_database(self, template, name)
+        # The rest of create_test_db, after its migrate.
+        self.connection.close()
+        settings.DATABASES[alias]["NAME"] = name
+        self.connection.settings_dict["NAME"] = name
+        if serialize:
+            self.connection._test_serialized_contents = self.serialize_db_to_string()
+        call_command("createcachetable", database=alias)
+        self.connection.ensure_connection()
+        return name
+
+    return create_test_db
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request, tmp_path_factory):
+    """pytest-django's own (the per-worker database names), and under xdist
+    the test databases made from one migration (above)."""
+    if not hasattr(request.config, "workerinput"):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above popen-gw0, popen-gw1
+    BaseDatabaseCreation.create_test_db = _create_test_db_from_template(shared)
+    yield
+    BaseDatabaseCreation.create_test_db = _create_test_db
+
+
+def pytest_sessionfinish(session):
+    """The controlling process drops the template after its workers are done."""
+    if hasattr(session.config, "workerinput") or not hasattr(session.config, "_tmp_path_factory"):
+        return
+    try:
+        shared = session.config._tmp_path_factory.getbasetemp()
+    except Exception:
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    for alias in connections:
+        mark = _template_of(shared, alias)
+        if mark.exists():
+            vendor, name = mark.read_text().split("\n")[:2]
+            with session.config.stash[blocking_manager_key].unblock():
+                _drop_template(vendor, alias, name)
+                connections[alias].close()
+            mark.unlink()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database commits without waiting for its WAL to reach the
@@ -100,6 +248,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 name = connection.ops.quote_name(connection.settings_dict["NAME"])
                 cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
                 cursor.execute("SET synchronous_commit = off")
+            _MIGRATED[connection.alias] = _kept_rows(connection)
     yield
 
 

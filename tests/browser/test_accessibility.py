@@ -9,10 +9,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from devices.models import Extension
 from devices.services import manual_change, record_line_states
 from devices.state import Command
 from profiles.automation.connectors.calendar import link_calendar
+from profiles.automation.sessions import set_session_trigger
 from profiles.automation.triggers import create_meeting_trigger, create_time_trigger
+from profiles.events import ClientInfo, connect_client
 from profiles.models import Action, CalendarLink, PresenceProfile, Selection, StatusConnector, Trigger
 from profiles.services import select_profile
 from tests.browser.axe import assert_accessible
@@ -63,6 +66,14 @@ def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_s
     system = PresenceProfile.objects.filter(kind=PresenceProfile.Kind.SYSTEM).first()
     action = Action.objects.filter(profile=office).first()
     make_user("bob", "1001", teams=["Sales"])
+    # What the README's screenshots show (test_pages.py, which leaves axe to
+    # this test): a colleague on holiday, alice's name and her selected
+    # profile; her session trigger and a connected client below.
+    carol = make_user("carol", "1002", teams=["Support"])
+    select_profile(user=carol, profile=profile_named(carol, "On holiday"))
+    alice.first_name, alice.last_name = "Alice", "Smith"
+    alice.save()
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))
     # Main's newer parts on these pages: a colleague's line state on the board,
     # a linked calendar and a meeting trigger on Triggers.
     record_line_states({"1001": "on_call", "1000": "idle"})
@@ -92,6 +103,15 @@ def test_every_page_has_no_axe_violation_at_both_widths(open_page, alice, live_s
     for path in paths:
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
+        assert_accessible(page)
+    # The two pages that show them, again with alice's session trigger and a
+    # connected desktop client (as in the screenshots).
+    set_session_trigger(user=alice, profile=holiday, return_on_connect=True)
+    softphone = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
+    connect_client(user=alice, extension=softphone, client=ClientInfo("desk-1", "Phone Manager", "7.2"))
+    for path in ("/devices/", "/devices/session-trigger/"):
+        page.goto(live_server.url + path)
+        expect(page.locator("main")).to_contain_text("Phone Manager 7.2")
         assert_accessible(page)
     # The login page and the 404 page, seen by an anonymous visitor.
     anonymous = page.context.browser.new_context()
@@ -243,8 +263,7 @@ def test_open_and_close_the_preview_with_the_keyboard(open_page, alice):
 
 def test_cancel_the_action_form_returns_focus_to_add(open_page, alice, live_server):
     holiday = profile_named(alice, "On holiday")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{holiday.pk}/")
+    page = open_page(alice, path=f"/profiles/{holiday.pk}/")
     add = page.locator("#add-enter-submit")
     tab_to(page, add)
     page.keyboard.press("Enter")
@@ -262,8 +281,7 @@ def test_cancel_the_action_form_returns_focus_to_add(open_page, alice, live_serv
 def test_saving_an_edited_action_returns_focus_to_its_edit_link(open_page, alice, live_server):
     holiday = profile_named(alice, "On holiday")
     action = Action.objects.filter(profile=holiday, type="set_dnd").first() or holiday.actions.first()
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{holiday.pk}/")
+    page = open_page(alice, path=f"/profiles/{holiday.pk}/")
     edit = page.locator(f"#action-{action.pk}-edit")
     tab_to(page, edit)
     page.keyboard.press("Enter")
@@ -279,8 +297,7 @@ def test_moving_and_disabling_an_action_keep_the_focus(open_page, alice, live_se
     office = profile_named(alice, "In the office")
     chain = list(Action.objects.filter(profile=office, phase="enter").order_by("position", "id"))
     first, last_position = chain[0], len(chain) - 1
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/")
     tab_to(page, page.locator(f"#action-{first.pk}-down"))
     for position in range(2, last_position + 2):
         page.keyboard.press("Enter")
@@ -304,8 +321,7 @@ def test_a_control_used_at_once_after_a_swap_is_already_an_htmx_control(open_pag
     1 run in 3 this way)."""
     office = profile_named(alice, "In the office")
     first = Action.objects.filter(profile=office, phase="enter").order_by("position", "id").first()
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/")
     page.evaluate("window.samePage = true")
     # Right after the first move swaps (in the next task, as a key press would
     # come), the focused control is used again.
@@ -322,8 +338,7 @@ def test_a_control_used_at_once_after_a_swap_is_already_an_htmx_control(open_pag
 
 def test_moving_a_profile_keeps_the_focus(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/")
+    page = open_page(alice, path="/profiles/")
     down = page.locator(f"#profile-{office.pk}-down")
     tab_to(page, down)
     page.keyboard.press("Enter")
@@ -335,8 +350,7 @@ def test_paging_the_board_keeps_the_focus_on_the_pager(open_page, alice, live_se
     monkeypatch.setattr("profiles.views.board.PAGE_SIZE", 2)
     for number, name in (("1001", "bob"), ("1002", "carol"), ("1003", "dave")):
         make_user(name, number)
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/colleagues/")
+    page = open_page(alice, path="/colleagues/")
     tab_to(page, page.locator("#board-next"))
     page.keyboard.press("Enter")
     expect(page.locator(".pager")).to_contain_text("2")
@@ -348,8 +362,7 @@ def test_paging_the_board_keeps_the_focus_on_the_pager(open_page, alice, live_se
 
 def test_adding_and_deleting_a_time_trigger_keep_the_focus(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/triggers/")
     page.get_by_label("Time", exact=True).fill("07:45")
     add = page.locator("#time-trigger-add")
     tab_to(page, add)
@@ -370,8 +383,7 @@ def test_adding_and_deleting_a_time_trigger_keep_the_focus(open_page, alice, liv
 
 def test_linking_and_removing_a_calendar_keep_the_focus(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/triggers/")
     page.get_by_label("Calendar address", exact=True).fill("https://calendar.example.com/work.ics")
     link = page.locator("#calendar-add")
     tab_to(page, link)
@@ -392,8 +404,7 @@ def test_linking_and_removing_a_calendar_keep_the_focus(open_page, alice, live_s
 
 def test_delete_dialog_focuses_cancel_and_escape_returns_focus(open_page, alice, live_server):
     holiday = profile_named(alice, "On holiday")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/")
+    page = open_page(alice, path="/profiles/")
     link = page.locator(f"#profile-{holiday.pk}-delete")
     tab_to(page, link)
     page.keyboard.press("Enter")
@@ -413,8 +424,7 @@ def test_delete_dialog_focuses_cancel_and_escape_returns_focus(open_page, alice,
 def test_trigger_switch_is_named_by_what_it_is_and_keeps_focus(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
     trigger = create_time_trigger(user=alice, profile=office, time_of_day=dt.time(8, 30))
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/triggers/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/triggers/")
     switch = page.get_by_role("switch", name="Trigger at 08:30", exact=True)
     expect(switch).to_have_attribute("aria-checked", "true")
     tab_to(page, switch)
@@ -435,8 +445,7 @@ def test_session_trigger_form_error_save_and_clear_keep_the_focus(open_page, ali
     unavailable = PresenceProfile.objects.get(kind=PresenceProfile.Kind.SYSTEM, name="Unavailable")
     ext = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
     events.connect_client(user=alice, extension=ext, client=events.ClientInfo("desk-1", "Phone Manager", "7.2"))
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/devices/session-trigger/")
+    page = open_page(alice, path="/devices/session-trigger/")
     expect(page.locator("main h1")).to_have_text("Session trigger")
     assert_accessible(page)
     save = page.locator("#session-trigger-save")
@@ -512,8 +521,7 @@ def test_focus_is_never_hidden_under_the_phone_tab_bar(open_page, alice, live_se
     # Enough history to scroll (collapsed step lists).
     for name in ["In a meeting", "In the office", "In a meeting", "In the office", "In a meeting"]:
         select_profile(user=alice, profile=profile_named(alice, name))
-    page = open_page(alice, PHONE)
-    page.goto(live_server.url + path)
+    page = open_page(alice, PHONE, path=path)
     bar_top = page.locator(".mainnav").evaluate("el => el.getBoundingClientRect().top")
     stops = 0
     for _ in range(60):

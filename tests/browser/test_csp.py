@@ -75,8 +75,7 @@ def test_simulated_phone_and_every_admin_list_and_add_form_load_under_the_policy
     boss = make_user("boss", "1999")
     boss.is_staff = boss.is_superuser = True
     boss.save()
-    page = open_page(boss)
-    page.goto(live_server.url + "/phone/1999/")
+    page = open_page(boss, path="/phone/1999/")
     expect(page.locator("main, body").first).to_be_visible()
     page.goto(live_server.url + reverse("admin:index"))
     for model, model_admin in admin.site._registry.items():
@@ -99,8 +98,7 @@ def _request_for(user):
 
 
 def test_the_api_docs_render_under_the_policy(open_page, alice, live_server):
-    page = open_page(alice)
-    page.goto(live_server.url + "/api/v1/docs")
+    page = open_page(alice, path="/api/v1/docs")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
 
 
@@ -112,8 +110,7 @@ def test_session_trigger_set_error_and_clear_under_the_policy(open_page, alice, 
 
     ext = Extension.objects.create(number="2000", kind=Extension.Kind.SOFTPHONE, owner=alice)
     events.connect_client(user=alice, extension=ext, client=events.ClientInfo("desk-1", "Phone Manager", "7.2"))
-    page = open_page(alice, PHONE)
-    page.goto(live_server.url + "/devices/session-trigger/")
+    page = open_page(alice, PHONE, path="/devices/session-trigger/")
     expect(page.locator("#session-panel")).to_contain_text("Softphone 2000 · Phone Manager 7.2")
     page.locator("#session-trigger-save").click()
     expect(page.locator("#id_profile_error")).to_have_text("Choose a profile.")

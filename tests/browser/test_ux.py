@@ -54,8 +54,7 @@ def test_language_choice_switches_the_page_and_is_remembered(open_page, alice, l
 
 def test_action_form_opens_in_its_chain_without_asking_the_phase(open_page, alice, live_server):
     office = profile_named(alice, "In the office")
-    page = open_page(alice)
-    page.goto(f"{live_server.url}/profiles/{office.pk}/")
+    page = open_page(alice, path=f"/profiles/{office.pk}/")
     leaving = page.locator("section.chain").filter(has=page.get_by_role("heading", name="When I leave this profile"))
     leaving.get_by_label(re.compile("Action to add")).select_option("change_destinations")
     leaving.get_by_role("button", name="Add").click()
