@@ -244,24 +244,39 @@ def empty_tasks(count: int) -> float:
 
 
 def one_minute(user_ids: list[int], minute: dt.datetime) -> tuple[float, float, int]:
+    """Seconds until every user was switched, and switched and converged.
+    Every 20 ms one cheap probe (two partial-index EXISTS: a firing still
+    pending, a target still pending) says whether it may be done; only then
+    do the counts (every user on Away, every target applied) confirm it. So
+    the end is seen within 20 ms, as the empty tasks' end is, and the
+    probes cost the worker little on a small machine (the counts every
+    0.25 s added up to 0.25 s to the burst and cost more)."""
     Trigger.objects.filter(profile__name="Away").update(next_fire_at=minute)
     while timezone.now() < minute:
         time.sleep(0.01)
     started = time.perf_counter()
     due_scan.delay()  # what Beat sends at its tick
     switched_at = None
-    # Cheap polls (the database holds only the bench's users): the bench
-    # must not steal the worker's CPU on a small machine.
+    seen_firing = False
+    probe = (
+        f"SELECT EXISTS (SELECT 1 FROM {TriggerFiring._meta.db_table} WHERE outcome = 'pending'),"
+        f" EXISTS (SELECT 1 FROM {TargetState._meta.db_table} WHERE status = 'pending')"
+    )
     while True:
-        switched = Selection.objects.filter(profile__name="Away").count()
-        if switched == len(user_ids) and switched_at is None:
-            switched_at = time.perf_counter() - started
-        converged = TargetState.objects.filter(status="applied", version__gt=0).count()
-        if switched == len(user_ids) and converged == len(user_ids):
-            break
+        with connection.cursor() as cursor:
+            cursor.execute(probe)
+            firing_pending, target_pending = cursor.fetchone()
+        seen_firing = seen_firing or firing_pending
+        if seen_firing and not firing_pending:
+            if switched_at is None and Selection.objects.filter(profile__name="Away").count() == len(user_ids):
+                switched_at = time.perf_counter() - started
+            if switched_at is not None and not target_pending:
+                converged = TargetState.objects.filter(status="applied", version__gt=0).count()
+                if converged == len(user_ids):
+                    break
         if time.perf_counter() - started > 900:
-            raise SystemExit(f"not converged after 900 s: {switched} switched, {converged} converged")
-        time.sleep(0.25)
+            raise SystemExit("not converged after 900 s")
+        time.sleep(0.02)
     return switched_at, time.perf_counter() - started, _tasks_run()
 
 
