@@ -220,11 +220,11 @@ def apply_commands(state: ExtensionState, commands: list[Command]) -> ExtensionS
 def diff(extension: str, actual: ExtensionState, desired: ExtensionState) -> list[Command]:
     """The commands that make ``actual`` satisfy ``desired``, in a fixed order.
 
-    Fields the desired state leaves as None are not touched. A team command
-    is simulated on a working copy so the comparisons after it see its side
-    effects (a team login also turns pickup on); every other command changes
-    only what no later comparison reads, so it is not simulated (a batch
-    converge diffs thousands of commands).
+    Fields the desired state leaves as None are not touched. A command is
+    simulated on a working copy so the comparisons after it see its side
+    effects (a team login also turns pickup on), unless its operation says
+    no later comparison reads them (``Op.reread_in_diff``: a batch converge
+    diffs thousands of commands).
     """
     commands: list[Command] = []
     work = actual
@@ -233,7 +233,7 @@ def diff(extension: str, actual: ExtensionState, desired: ExtensionState) -> lis
         nonlocal work
         command = Command(extension, op, args)
         commands.append(command)
-        if op in _SIDE_EFFECTS:
+        if OPS[op].reread_in_diff:
             work = apply_command(work, command)
 
     # DND and its message travel together.
@@ -282,11 +282,6 @@ def diff(extension: str, actual: ExtensionState, desired: ExtensionState) -> lis
     if desired.presence is not None and desired.presence != work.presence:
         emit("set_presence", text=desired.presence)
     return commands
-
-
-# The commands whose effect a later comparison in diff() reads: the team
-# loop reads a team again after each of its commands.
-_SIDE_EFFECTS = frozenset({"team_login", "team_logout", "team_pause", "team_unpause", "set_pickup"})
 
 
 def _sort_key(key: str) -> tuple[int, int | str]:
@@ -415,24 +410,31 @@ def _describe_presence(a: dict, names: CommandNames) -> str:
 @dataclass(frozen=True)
 class Op:
     """One operation a driver sends: its effect on a state value and its
-    description for people (without the extension)."""
+    description for people (without the extension). ``reread_in_diff``:
+    diff() simulates the command on its working copy because a comparison
+    after it reads what it changes (the team loop reads a team again after
+    each of its commands); False only for an operation whose effect no later
+    comparison reads, which saves the copy."""
 
     apply: Callable[[ExtensionState, dict], ExtensionState]
     describe: Callable[[dict, CommandNames], str]
+    reread_in_diff: bool = True
 
 
 OPS: dict[str, Op] = {
     "set_dnd": Op(  # on, message
         lambda s, a: evolve(s, dnd=bool(a["on"]), dnd_message=a.get("message", "") if a["on"] else ""),
         _describe_dnd,
+        reread_in_diff=False,
     ),
     "set_forward": Op(  # target ("" clears)
         lambda s, a: evolve(s, forward=a["target"]),
         lambda a, n: _("forward to %(target)s") % {"target": a["target"]} if a["target"] else _("remove forward"),
+        reread_in_diff=False,
     ),
-    "set_destination": Op(
-        _apply_destination, _describe_destination
-    ),  # destination, active?, ring_delay?, ring_timeout?
+    "set_destination": Op(  # destination, active?, ring_delay?, ring_timeout?
+        _apply_destination, _describe_destination, reread_in_diff=False
+    ),
     "team_login": Op(  # team; joining turns group pickup on (docs/rules.md#rule-11)
         lambda s, a: _set_team(s, str(a["team"]), TeamState(logged_in=True, paused=False, pickup=True)),
         _describe_team(gettext_noop("log in to %(team)s")),
@@ -444,12 +446,17 @@ OPS: dict[str, Op] = {
     "team_pause": Op(_apply_pause(True), _describe_team(gettext_noop("pause in %(team)s"))),  # team
     "team_unpause": Op(_apply_pause(False), _describe_team(gettext_noop("end pause in %(team)s"))),  # team
     "set_pickup": Op(_apply_pickup, _describe_pickup),  # team, on
-    "set_location": Op(lambda s, a: evolve(s, location=int(a["location"])), _describe_location),  # location
+    "set_location": Op(  # location
+        lambda s, a: evolve(s, location=int(a["location"])), _describe_location, reread_in_diff=False
+    ),
     "set_gsm": Op(  # on
         lambda s, a: evolve(s, gsm=bool(a["on"])),
         lambda a, n: _("GSM mode on") if a["on"] else _("GSM mode off"),
+        reread_in_diff=False,
     ),
-    "set_presence": Op(lambda s, a: evolve(s, presence=a["text"]), _describe_presence),  # text
+    "set_presence": Op(  # text
+        lambda s, a: evolve(s, presence=a["text"]), _describe_presence, reread_in_diff=False
+    ),
 }
 
 
