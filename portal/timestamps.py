@@ -13,6 +13,7 @@ Django's cursor checks the loader's ``timezone`` and keeps it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.db.backends.signals import connection_created
 
@@ -27,30 +28,25 @@ def install(sender, connection, **kwargs) -> None:
     raw.adapters.register_loader("timestamptz", _utc_loader())
 
 
-_loader = None
-
-
+@functools.cache
 def _utc_loader():
-    global _loader
-    if _loader is None:
-        import psycopg  # only with PostgreSQL
-        from django.db.backends.postgresql.psycopg_any import BaseTzLoader
-        from psycopg.pq import Format
+    import psycopg  # only with PostgreSQL
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+    from psycopg.pq import Format
 
-        fast = psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, Format.TEXT)
+    fast = psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, Format.TEXT)
 
-        class UtcLoader(BaseTzLoader):
-            """Django's loader class (its ``timezone`` is UTC) parsing with
-            psycopg's C loader (final: it cannot be subclassed)."""
+    class UtcLoader(BaseTzLoader):
+        """Django's loader class (its ``timezone`` is UTC) parsing with
+        psycopg's C loader (final: it cannot be subclassed)."""
 
-            timezone = dt.UTC
+        timezone = dt.UTC
 
-            def __init__(self, oid, context=None):
-                super().__init__(oid, context)
-                self.load = fast(oid, context).load
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self.load = fast(oid, context).load
 
-        _loader = UtcLoader
-    return _loader
+    return UtcLoader
 
 
 def connect() -> None:
