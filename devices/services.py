@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _t
-from kombu.exceptions import OperationalError as BrokerError
 
 from devices import hooks
 from devices.converge import failed_retry_delay, replace_mismatches
@@ -30,7 +29,7 @@ from devices.models import ClientSession, Extension, LineState, Mismatch, PbxEve
 from devices.state import Command, ExtensionState, UserState, apply_command, diff_user
 from devices.validators import normalise_number, validate_plain_text
 from live import publish as live
-from portal import bulk
+from portal import broker, bulk
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def publish(send, what: str) -> None:
     enqueues it again once the broker is back."""
     try:
         send()
-    except (BrokerError, OSError) as exc:
+    except broker.ERRORS as exc:
         log.warning("could not enqueue %s (%s); the pending-apply sweep will retry", what, exc)
 
 
@@ -121,7 +120,9 @@ def enqueue_converge(user_id: int, *, reason: str = "") -> None:
     if collected is not None:
         transaction.on_commit(lambda: collected.append(user_id))
         return
-    transaction.on_commit(lambda: publish(lambda: converge_user.delay(user_id, reason), f"converge of {user_id}"))
+    transaction.on_commit(
+        lambda: publish(lambda: broker.send(converge_user, user_id, reason), f"converge of {user_id}")
+    )
 
 
 def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
@@ -136,7 +137,9 @@ def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start : start + BATCH_SIZE]
         transaction.on_commit(
-            lambda chunk=chunk: publish(lambda: converge_users.delay(chunk, reason), f"converge of {len(chunk)} users")
+            lambda chunk=chunk: publish(
+                lambda: broker.send(converge_users, chunk, reason), f"converge of {len(chunk)} users"
+            )
         )
 
 

@@ -203,3 +203,34 @@ def test_page_works_as_partial_for_htmx_and_full_for_navigation(client, alice):
 def test_no_template_comment_leaks_into_pages(client, alice):
     html = client.get(reverse("profiles:presence")).content.decode()
     assert "{#" not in html and "{%" not in html
+
+
+def test_a_kept_tile_is_the_tile_rendered_afresh_and_follows_what_it_shows(settings, alice):
+    from django.utils import translation
+
+    from profiles.templatetags import portal as tags
+
+    settings.DEBUG = False
+    office = profile_named(alice, "In the office")
+    selection = select_profile(user=alice, profile=office).selection
+    tags._kept_tile.cache_clear()
+
+    first = tags.profile_tile(office, selection)
+    again = tags.profile_tile(office, selection)
+    assert again == first
+    assert tags._kept_tile.cache_info().hits == 1  # kept, not rendered again
+    settings.DEBUG = True  # rendered afresh each time: the same HTML
+    assert tags.profile_tile(office, selection) == first
+    settings.DEBUG = False
+    assert 'class="profile-tile is-current"' in first and 'aria-pressed="true"' in first
+    assert 'hx-swap-oob="true"' in tags.profile_tile(office, selection, oob=True)
+    assert "hx-swap-oob" not in first
+
+    other = profile_named(alice, "On holiday")
+    assert 'aria-pressed="false"' in tags.profile_tile(other, selection)  # not the current one
+    office.name, office.colour = "At my desk", "#123456"
+    renamed = tags.profile_tile(office, selection)
+    assert "At my desk" in renamed and 'data-colour="#123456"' in renamed
+    with translation.override("de"):
+        german = tags.profile_tile(other, selection)
+    assert "Im Urlaub" in german and "Im Urlaub" not in tags.profile_tile(other, selection)

@@ -1,0 +1,124 @@
+"""portal.broker.send: the message Celery would write, for a tenth of the
+CPU; a real worker runs it; a broker that is down loses no switch."""
+
+import json
+import os
+
+import pytest
+import redis
+from django.db import transaction
+
+from devices import services as device_services
+from devices.models import TargetState
+from devices.state import UserState
+from devices.tasks import converge_user, converge_users
+from portal import broker
+from portal.celery import app
+from profiles.services import preview_switch, select_profile
+from tests.factories import make_user, profile_named
+from tests.integration.conftest import _reset_connections
+from tests.integration.test_worker import wait_until_applied
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("broker")]
+
+URL = os.environ.get("TEST_BROKER_URL", "") or "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_broker():
+    """The broker is TEST_BROKER_URL's Redis (the one queue the worker tests share)."""
+    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
+    app.conf.broker_url = URL
+    app.conf.broker_transport_options = {}
+    _reset_connections()
+    client = redis.Redis.from_url(URL)
+    client.delete(app.conf.task_default_queue)
+    yield client
+    client.delete(app.conf.task_default_queue)
+    app.conf.update(saved)
+    _reset_connections()
+
+
+def masked(raw: bytes) -> dict:
+    """A stored message without what differs on every send."""
+    message = json.loads(raw)
+    for key in ("id", "root_id", "origin"):
+        message["headers"][key] = "*"
+    for key in ("correlation_id", "delivery_tag"):
+        message["properties"][key] = "*"
+    return message
+
+
+@pytest.mark.parametrize(
+    ("task", "args"),
+    [
+        (converge_user, (7, "switch")),
+        (converge_user, (7,)),
+        (converge_users, ([1, 2, 3], "trigger")),
+        (converge_users, (list(range(100_000, 100_400)), "a batch whose arguments Celery shortens in the log")),
+    ],
+)
+def test_send_stores_the_message_celery_stores(redis_broker, task, args):
+    queue = app.conf.task_default_queue
+    task.delay(*args)
+    broker.send(task, *args)
+    broker.send(task, *args)
+    celery_message, ours, again = (redis_broker.lindex(queue, i) for i in (-1, -2, -3))
+    assert masked(ours) == masked(celery_message)
+    # Fresh ids, one origin per process, like Celery's.
+    first, second = json.loads(ours), json.loads(again)
+    assert first["headers"]["id"] != second["headers"]["id"]
+    assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
+    assert first["headers"]["root_id"] == first["properties"]["correlation_id"] == first["headers"]["id"]
+    assert first["headers"]["origin"] == json.loads(celery_message)["headers"]["origin"]
+
+
+def pending_meeting(alice) -> int:
+    """Alice's target "In a meeting" stored, nothing enqueued; its version."""
+    desired = preview_switch(user=alice, profile=profile_named(alice, "In a meeting"))
+    with transaction.atomic():
+        version = device_services.store_target(user_id=alice.pk, desired=desired)
+    assert TargetState.objects.get(user=alice).status == TargetState.Status.PENDING
+    return version
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_what_send_stored(celery_worker):
+    alice = make_user("alice", "1000")
+    version = pending_meeting(alice)
+
+    broker.send(converge_user, alice.pk, "sent by portal.broker")
+
+    target = wait_until_applied(alice, version)
+    assert target.status == TargetState.Status.APPLIED
+    assert UserState.from_json(target.state).extensions["1000"].dnd is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_loses_no_switch():
+    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.conf.broker_transport_options = {}
+    try:
+        alice = make_user("alice", "1000")
+        with pytest.raises(broker.ERRORS):
+            broker.send(converge_user, alice.pk, "")
+        result = select_profile(user=alice, profile=profile_named(alice, "In a meeting"))  # no error for the user
+    finally:
+        app.conf.update(saved)
+    target = TargetState.objects.get(user=alice)
+    assert (target.version, target.status) == (result.target_version, TargetState.Status.PENDING)
+    assert device_services.sweep_pending() == []  # the sweep's turn comes later (tests/test_converge.py)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eager_mode_runs_the_task_in_place():
+    alice = make_user("alice", "1000")
+    version = pending_meeting(alice)
+    app.conf.task_always_eager = True  # as the unit tests and CELERY_TASK_ALWAYS_EAGER run
+    try:
+        broker.send(converge_user, alice.pk, "eager")
+    finally:
+        app.conf.task_always_eager = False
+    target = TargetState.objects.get(user=alice)
+    assert (target.applied_version, target.status) == (version, TargetState.Status.APPLIED)
