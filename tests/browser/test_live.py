@@ -35,6 +35,22 @@ def stream(live_server, settings, tmp_path):
         yield base
 
 
+@pytest.fixture
+def open_page(open_page, stream):
+    """The suite's open_page, whose pages are closed before the stream
+    server stops: a page's open event stream held the server's shutdown for
+    its whole grace period (2 s of each test's teardown)."""
+    pages = []
+
+    def _open(*args, **kwargs):
+        pages.append(open_page(*args, **kwargs))
+        return pages[-1]
+
+    yield _open
+    for page in pages:
+        page.context.close()
+
+
 def open_live(page, url, poll):
     """Open ``url`` and wait until the stream is open and the page's one
     catch-up poll (``poll``) after it has been answered."""
