@@ -23,7 +23,7 @@ from profiles.automation.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_H
 from profiles.forms import ACTION_FORMS
 from profiles.models import StatusConnector, Trigger
 from tests.factories import profile_named
-from tests.test_admin import company, form_data  # noqa: F401 (company is a fixture)
+from tests.test_admin import company, company_rows, form_data  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
