@@ -4,14 +4,12 @@ services, and changelists cost the same number of queries whatever the
 number of rows."""
 
 import datetime as dt
-import sys
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -54,6 +52,7 @@ from profiles.models import (
 )
 from profiles.services import select_profile
 from tests.factories import client_profile, make_user, profile_named
+from tests.module_rows import rows_for_the_module
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
@@ -109,25 +108,12 @@ def populate(username: str, number: str, softphone: str) -> User:
 
 
 @pytest.fixture(scope="module")
-def company_rows(django_db_setup, django_db_blocker):
-    """The company's rows, made once per module (per test process) in a
-    transaction that is rolled back after the module's last test: each test
-    runs in a savepoint inside it (pytest-django's test transaction, nested)
-    and its own writes are rolled back with that, so every test starts from
-    these rows as made. Making them took about 0.3 s per test (two users
-    with their profiles and a row in every table), for some 110 tests."""
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            users = _make_company()
-        except BaseException:
-            outer.__exit__(*sys.exc_info())
-            raise
-    yield {name: user.pk for name, user in users.items()}
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
+def company_rows(django_db_blocker, django_db_setup, tmp_path_factory):
+    """The company's rows, made once per module and test process
+    (tests/module_rows.py): each test starts from them as made and its own
+    writes are rolled back. Making them took about 0.3 s per test (two
+    users with their profiles and a row in every table), for some 110 tests."""
+    yield from rows_for_the_module(django_db_blocker, tmp_path_factory, _make_company)
 
 
 @pytest.fixture
@@ -160,7 +146,7 @@ def _make_company():
     PbxEvent.objects.create(fields={"Event": "DeviceStateChange", "Device": "Custom:DND1000", "State": "BUSY"})
     ListenerStatus.objects.create(pbx="simulated", state="connected", connected_since=timezone.now())
     tokens.create_token(user=alice, name="alice's laptop")
-    return {"alice": alice, "bob": bob}
+    return {"alice": alice.pk, "bob": bob.pk}
 
 
 def form_data(response) -> dict:

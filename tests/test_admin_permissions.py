@@ -5,6 +5,7 @@ action. django-celery-beat's raw schedule forms are for superusers only."""
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.test import RequestFactory
 from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -12,9 +13,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from devices.models import ClientSession, Extension, SimulatedDevice
 from profiles.models import StatusConnector, SwitchEvent
 from tests.commits import commit_each_post
+from tests.module_rows import rows_for_the_module
 from tests.security import db_fingerprint, make_staff
 from tests.test_admin import populate
 
+User = get_user_model()
 pytestmark = pytest.mark.django_db
 
 # (app label, model name, action) -> the permission that offers it.
@@ -80,18 +83,27 @@ def client(client, django_capture_on_commit_callbacks):
     return commit_each_post(client, django_capture_on_commit_callbacks)
 
 
+@pytest.fixture(scope="module")
+def company_rows(django_db_blocker, django_db_setup, tmp_path_factory):
+    """Made once per module and test process (tests/module_rows.py): each
+    test starts from these rows as made and its own writes are rolled back.
+    The users' converges run as on commit."""
+    yield from rows_for_the_module(django_db_blocker, tmp_path_factory, _populate_both, commit=True)
+
+
+def _populate_both():
+    return {"alice": populate("alice", "1000", "2000").pk, "frank": populate("frank", "1005", "2005").pk}
+
+
 @pytest.fixture
-def company(db, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        alice = populate("alice", "1000", "2000")
-        frank = populate("frank", "1005", "2005")
+def company(db, company_rows):
     Extension.objects.filter(number="1005").update(is_hot_desk=True)
     for ext in Extension.objects.all():
         SimulatedDevice.objects.get_or_create(extension=ext)
     StatusConnector.objects.update(enabled=True)
     interval = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(name="sweep", task="devices.tasks.sweep_pending", interval=interval)
-    return {"alice": alice, "frank": frank}
+    return {name: User.objects.get(pk=pk) for name, pk in company_rows.items()}
 
 
 @pytest.mark.parametrize("key", sorted(ACTION_PERMISSIONS), ids=lambda key: ".".join(key))
