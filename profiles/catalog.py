@@ -83,6 +83,7 @@ def ensure_sqlite_triggers(connection) -> list[str]:
 
 # Users kept per process; past this the cache starts again (memory bound).
 MAX_USERS = 50_000
+MAX_PLANS = 200_000
 
 VERSION_SQL = "(SELECT value FROM profiles_catalogversion WHERE id = 1)"
 
@@ -147,14 +148,14 @@ class ProfileEntry:
     def profile(self) -> PresenceProfile:
         return PresenceProfile.from_db(connection.alias, _PROFILE_FIELDS, self.row)
 
-    @property
+    @cached_property
     def has_exit_chain(self) -> bool:
         return any(a.phase == Action.Phase.EXIT and a.enabled for a in self.actions)
 
-    @property
-    def prompts(self) -> set[str]:
+    @cached_property
+    def prompts(self) -> frozenset[str]:
         """What its enabled actions ask for at selection (docs/rules.md#rule-3)."""
-        return set().union(*(prompts_needed(a.type, a.params) for a in self.actions if a.enabled))
+        return frozenset().union(*(prompts_needed(a.type, a.params) for a in self.actions if a.enabled))
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,15 @@ class Catalog:
     profiles: dict[int, ProfileEntry] = field(default_factory=dict)
     users: dict[int, UserEntry] = field(default_factory=dict)
     system: dict[int, tuple[int, ...]] = field(default_factory=dict)  # client profile -> system profile ids
+    # A switch's desired states planned without prompt values, by (user,
+    # profile, profile known to be left, exact): the same every time under
+    # this version (profiles.services.switching._plan).
+    plans: dict[tuple, tuple] = field(default_factory=dict)
+
+    def keep_plan(self, key: tuple, plan: tuple) -> None:
+        if len(self.plans) >= MAX_PLANS:
+            self.plans.clear()
+        self.plans[key] = plan
 
     def load_profiles(self, ids) -> None:
         """Profiles (and their actions) not yet here, in two queries."""

@@ -53,6 +53,8 @@ def _selection(user) -> Selection:
         # A chosen wall time in the user's zone.
         ({"until": "at", "until_at": "2026-12-01T08:30"}, dt.datetime(2026, 12, 1, 7, 30, tzinfo=UTC)),
         ({"until": ""}, None),
+        ({"until": "", "until_at": ""}, None),  # a tile's click in the page's form
+        ({}, None),
     ],
 )
 def test_switch_with_until_sets_the_timer(client, alice, data, until):
@@ -81,6 +83,7 @@ def test_the_timer_returns_the_user_when_it_ends(client, alice, time_machine):
         ({"until": "at", "until_at": "2027-06-01T09:00"}, "Choose a time within the next 31 days."),
         ({"until": "at", "until_at": "tomorrow"}, "Enter a valid date/time."),
         ({"until": "forever"}, "Select a valid choice."),
+        ({"until": "", "until_at": "tomorrow"}, "Enter a valid date/time."),
     ],
 )
 def test_bad_until_is_refused_and_changes_nothing(client, alice, data, message):

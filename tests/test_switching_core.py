@@ -115,6 +115,31 @@ def desired(user):
 
 
 @pytest.mark.django_db
+def test_a_switch_plan_without_prompt_values_is_kept_for_the_catalog_version():
+    alice = make_user("alice", "1000", teams=["Sales"])
+    meeting, office = profile_named(alice, "In a meeting"), profile_named(alice, "In the office")
+    select_profile(user=alice, profile=meeting)
+    select_profile(user=alice, profile=office)
+    # PostgreSQL plans for any profile being left (its statement picks);
+    # the ORM path knows the profile left (office) under its transaction.
+    key = (
+        (alice.pk, meeting.pk, None, False)
+        if connection.vendor == "postgresql"
+        else (alice.pk, meeting.pk, office.pk, True)
+    )
+    kept = catalog.cached().plans[key]
+    select_profile(user=alice, profile=meeting)
+    assert catalog.cached().plans[key] is kept  # not planned again
+    states, _plain = kept
+    assert TargetState.objects.get(user=alice).state == states["*"]  # what the switch stored
+    # An edit makes a new catalog version, whose plans start empty
+    # (test_writes_the_orm_does_not_signal_still_drop_the_catalog: the new chain is used).
+    Action.objects.filter(profile=meeting, type="set_dnd").update(params={"on": False})
+    select_profile(user=alice, profile=office)
+    assert key not in catalog.cached().plans
+
+
+@pytest.mark.django_db
 def test_writes_the_orm_does_not_signal_still_drop_the_catalog():
     alice = make_user("alice", "1000")
     meeting, office = profile_named(alice, "In a meeting"), profile_named(alice, "In the office")

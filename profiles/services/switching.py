@@ -539,22 +539,34 @@ def _plan(
                 SwitchOutcome.PROMPT_REQUIRED, exc.message, needed=frozenset(entry.prompts)
             )
             continue
-        candidates = {*user.available, *([old.pk] if old else [])} - {entry.pk}
-        if exact:
-            candidates &= {old.pk} if old else set()
-        with_exit = [pk for pk in candidates if cat.profiles[pk].has_exit_chain]
-
-        def state(exit_actions=(), user=user, entry=entry, prompts=prompts):
-            if not user.devices:
-                return UserState().to_json()
-            return desired_state(
-                user.devices, entry, entry.actions, exit_actions=exit_actions, prompts=prompts
-            ).to_json()
-
-        states = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
-        plain = sorted(candidates - set(with_exit))
+        key = (switch.user_id, entry.pk, old.pk if old else None, exact)
+        # Without prompt values a plan depends only on the catalog: kept.
+        kept = None if prompts else cat.plans.get(key)
+        if kept is None:
+            kept = _states(cat, user, entry, old, exact, prompts)
+            if not prompts:
+                cat.keep_plan(key, kept)
+        states, plain = kept
         planned.append(_Planned(switch, user, entry, prompts, states, plain, old))
     return planned, refused
+
+
+def _states(cat, user, entry, old, exact: bool, prompts: dict) -> tuple[dict[str, dict], list[int]]:
+    """The user's desired state on selecting ``entry``, for each profile it
+    may be leaving: one for every profile with an exit chain, "*" for the
+    rest (listed in ``plain``)."""
+    candidates = {*user.available, *([old.pk] if old else [])} - {entry.pk}
+    if exact:
+        candidates &= {old.pk} if old else set()
+    with_exit = [pk for pk in candidates if cat.profiles[pk].has_exit_chain]
+
+    def state(exit_actions=()):
+        if not user.devices:
+            return UserState().to_json()
+        return desired_state(user.devices, entry, entry.actions, exit_actions=exit_actions, prompts=prompts).to_json()
+
+    states = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
+    return states, sorted(candidates - set(with_exit))
 
 
 def _refusal(switch: Switch, user: catalogs.UserEntry, cat: catalogs.Catalog) -> SwitchResult | None:
@@ -581,11 +593,11 @@ def _clean_prompts(needed: set[str], values: dict | None) -> dict[str, str]:
     if not needed:
         return {}
     if values is None:
-        raise PromptRequired(needed)
+        raise PromptRequired(set(needed))
     try:
         return clean_prompt_values(needed, values)
     except ValidationError as exc:
-        raise PromptRequired(needed, "; ".join(exc.messages)) from None
+        raise PromptRequired(set(needed), "; ".join(exc.messages)) from None
 
 
 def _switched(
