@@ -75,6 +75,14 @@ def _render_tile(pk, name, colour, icon_name, is_system, current, oob, language,
 _kept_tile = lru_cache(maxsize=4096)(_render_tile)
 
 
+@register.filter(expects_localtime=True)
+def iso(value) -> str:
+    """``{{ when|iso }}``: a ``<time>`` element's machine-readable value, as
+    ``date:'c'`` writes it (ISO 8601 in the current time zone), without the
+    format parser (15 µs a time)."""
+    return value.isoformat() if value else ""
+
+
 @register.filter
 def get_item(mapping, key):
     """``{{ mapping|get_item:key }}`` for dicts keyed by runtime values."""
