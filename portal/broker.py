@@ -23,13 +23,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from functools import cache
+from functools import cache, lru_cache
 
 import redis
-from celery import current_app
 from celery._state import get_current_worker_task
 from celery.utils.nodenames import anon_nodename
 from kombu.exceptions import OperationalError
+
+from portal.celery import app
 
 # The task body's third element: no callbacks, errbacks, chain or chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -38,22 +39,26 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 def send(task, *args) -> None:
     """``task.delay(*args)``; args must be JSON values (ids, text, lists).
     Raises one of ``ERRORS`` when the broker cannot be reached."""
-    app = current_app
     conf = app.conf
     url = conf.broker_url or ""
+    queue = None if conf.task_always_eager else _queue(url)
     name, fields = _fields(task)
-    if (
-        fields is None
-        or conf.task_always_eager
-        or not url.startswith("redis://")
-        or conf.broker_transport_options
-        or conf.task_routes
-        or get_current_worker_task() is not None
-    ):
+    if queue is None or fields is None or get_current_worker_task() is not None:
         task.delay(*args)
         return
-    queue = conf.task_default_queue
     _client(url).lpush(queue, message(name, fields, args, queue, reply_to=app.thread_oid))
+
+
+@lru_cache(maxsize=8)
+def _queue(url: str) -> str | None:
+    """The queue of an unrouted task on the broker ``url``; None where
+    Celery must send (another broker, transport options, task routes).
+    Read once per URL: the settings do not change while a process runs
+    (tests that swap the broker swap its URL)."""
+    conf = app.conf
+    if not url.startswith("redis://") or conf.broker_transport_options or conf.task_routes:
+        return None
+    return conf.task_default_queue
 
 
 # What a send raises when the broker cannot be reached: kombu's error on
