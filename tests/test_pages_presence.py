@@ -253,3 +253,27 @@ def test_the_iso_filter_writes_what_date_c_writes():
             with timezone.override(ZoneInfo(zone)):
                 ours, django = template.render(Context({"when": when})).split("|")
             assert ours == django
+
+
+def test_every_icon_is_inlined_on_one_line_as_the_same_drawing():
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from profiles.templatetags.portal import _svg
+
+    def shape(element):
+        attributes = {k: " ".join(v.split()) for k, v in element.attrib.items()}
+        return (element.tag, attributes, [shape(child) for child in element])
+
+    files = sorted(Path(settings.BASE_DIR, "static", "icons").glob("*.svg"))
+    assert len(files) > 20
+    for path in files:
+        inlined = _svg(path.stem)
+        assert "\n" not in inlined
+        drawn = ET.fromstring(inlined)
+        assert (drawn.get("aria-hidden"), drawn.get("focusable")) == ("true", "false")
+        for key in ("aria-hidden", "focusable"):
+            del drawn.attrib[key]
+        assert shape(drawn) == shape(ET.parse(path).getroot()), path.name
