@@ -2,11 +2,13 @@
 licence), whose SVGs live in static/icons/<name>.svg."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 ICONS = [
     ("circle-check", _("Available")),
     ("building-2", _("Office")),
-    ("house", _("Home")),
+    # With a context: the admin's breadcrumb "Home" is "Start" in German, not this.
+    ("house", pgettext_lazy("icon", "Home")),
     ("circle-minus", _("Do not disturb")),
     ("users", _("Meeting")),
     ("calendar-clock", _("Appointment")),

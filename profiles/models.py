@@ -623,6 +623,12 @@ class Selection(models.Model):
     def __str__(self) -> str:
         return f"{self.user}: {self.profile}"
 
+    @property
+    def source_label(self) -> str:
+        """get_source_display() in a dictionary lookup (Django's builds a
+        dictionary of the choices on every call, about 60 µs)."""
+        return source_label(self.source)
+
 
 class MeetingPresence(models.Model):
     """What a status connector last said about one user: the Graph user id
@@ -731,6 +737,10 @@ class SwitchEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.user}: {self.old_name} → {self.new_name}"
 
+    @property
+    def source_label(self) -> str:
+        return source_label(self.source)
+
 
 class RecentValue(models.Model):
     """Recently used prompt values (forward targets, DND messages) per user."""
@@ -769,3 +779,11 @@ class CatalogVersion(models.Model):
 
     def __str__(self) -> str:
         return f"catalog version {self.value}"
+
+
+_SOURCE_LABELS = dict(Selection.Source.choices)
+
+
+def source_label(source: str) -> str:
+    """What a Selection.Source means, in the active language."""
+    return str(_SOURCE_LABELS.get(source, source))

@@ -340,6 +340,17 @@ def test_admin_speaks_german_and_says_mismatches():
         assert str(Mismatch._meta.get_field("detected_at").verbose_name) == "erkannt am"
 
 
+@pytestmark_db
+def test_the_admins_home_is_start_and_the_house_icon_is_zuhause_in_german(admin_client):
+    from profiles.icons import ICONS
+
+    admin_client.cookies["django_language"] = "de"
+    html = admin_client.get("/admin/profiles/").content.decode()
+    assert '<a href="/admin/">Start</a>' in html and "Zuhause" not in html  # Django's own word
+    with translation.override("de"):
+        assert str(dict(ICONS)["house"]) == "Zuhause"
+
+
 # --- texts stored in English (data) read in the reader's language ---------------------------
 
 

@@ -237,3 +237,15 @@ def test_every_catalog_table_bumps_the_version_after_all_migrations():
         if table == "devices_clientsession":
             continue  # no session here; its trigger ignores this update anyway (heartbeats)
         assert read_version() != before, table
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_source_label_is_what_get_source_display_says(language):
+    from django.utils import translation
+
+    from profiles.models import Selection, SwitchEvent
+
+    with translation.override(language):
+        for source in [*Selection.Source.values, "retired-code"]:
+            assert Selection(source=source).source_label == Selection(source=source).get_source_display()
+            assert SwitchEvent(source=source).source_label == SwitchEvent(source=source).get_source_display()

@@ -234,3 +234,46 @@ def test_a_kept_tile_is_the_tile_rendered_afresh_and_follows_what_it_shows(setti
     with translation.override("de"):
         german = tags.profile_tile(other, selection)
     assert "Im Urlaub" in german and "Im Urlaub" not in tags.profile_tile(other, selection)
+
+
+def test_the_iso_filter_writes_what_date_c_writes():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.template import Context, Template
+
+    template = Template("{% load portal %}{{ when|iso }}|{{ when|date:'c' }}")
+    for when in (
+        dt.datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=dt.UTC),  # the hour before Berlin's DST change
+        dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, tzinfo=ZoneInfo("Pacific/Kiritimati")),
+        None,
+    ):
+        for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):
+            with timezone.override(ZoneInfo(zone)):
+                ours, django = template.render(Context({"when": when})).split("|")
+            assert ours == django
+
+
+def test_every_icon_is_inlined_on_one_line_as_the_same_drawing():
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from profiles.templatetags.portal import _svg
+
+    def shape(element):
+        attributes = {k: " ".join(v.split()) for k, v in element.attrib.items()}
+        return (element.tag, attributes, [shape(child) for child in element])
+
+    files = sorted(Path(settings.BASE_DIR, "static", "icons").glob("*.svg"))
+    assert len(files) > 20
+    for path in files:
+        inlined = _svg(path.stem)
+        assert "\n" not in inlined
+        drawn = ET.fromstring(inlined)
+        assert (drawn.get("aria-hidden"), drawn.get("focusable")) == ("true", "false")
+        for key in ("aria-hidden", "focusable"):
+            del drawn.attrib[key]
+        assert shape(drawn) == shape(ET.parse(path).getroot()), path.name

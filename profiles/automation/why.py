@@ -57,7 +57,7 @@ def why_selected(selection: Selection | None, *, previous: PresenceProfile | Non
     elif source == Source.SYSTEM:
         why = _("The portal applied it (%(detail)s).") % {"detail": detail or _("system")}
     else:
-        why = f"{selection.get_source_display()}{f' ({detail})' if detail else ''}."
+        why = f"{selection.source_label}{f' ({detail})' if detail else ''}."
     if selection.until is not None:
         when = _when(selection.until)
         if source == Source.MEETING:

@@ -24,6 +24,8 @@ register = template.Library()
 
 _NAME = re.compile(r"^[a-z0-9-]+$")
 _COMMENT = re.compile(r"<!--.*?-->\s*", re.S)
+_BETWEEN_TAGS = re.compile(r">\s+<")
+_SPACES = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=128)
@@ -37,6 +39,9 @@ def _svg(name: str) -> str:
         return ""
     with open(path, encoding="utf-8") as fh:
         svg = _COMMENT.sub("", fh.read()).strip()
+    # One line: the vendored files put each attribute on a line of its own,
+    # which made up half of a switch's answer (6.2 KB).
+    svg = _SPACES.sub(" ", _BETWEEN_TAGS.sub("><", svg)).replace(" />", "/>").replace(" >", ">")
     return svg.replace("<svg", '<svg aria-hidden="true" focusable="false"', 1)
 
 
@@ -73,6 +78,14 @@ def _render_tile(pk, name, colour, icon_name, is_system, current, oob, language,
 
 
 _kept_tile = lru_cache(maxsize=4096)(_render_tile)
+
+
+@register.filter(expects_localtime=True)
+def iso(value) -> str:
+    """``{{ when|iso }}``: a ``<time>`` element's machine-readable value, as
+    ``date:'c'`` writes it (ISO 8601 in the current time zone), without the
+    format parser (15 µs a time)."""
+    return value.isoformat() if value else ""
 
 
 @register.filter

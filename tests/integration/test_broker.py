@@ -122,3 +122,25 @@ def test_eager_mode_runs_the_task_in_place():
         app.conf.task_always_eager = False
     target = TargetState.objects.get(user=alice)
     assert (target.applied_version, target.status) == (version, TargetState.Status.APPLIED)
+
+
+def reroute():
+    """Celery keeps the router it made first (with the routes of then)."""
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+
+
+def test_a_routed_task_is_sent_by_celery_itself(redis_broker):
+    saved = app.conf.task_routes
+    app.conf.task_routes = {"devices.tasks.converge_user": {"queue": "portal-test-elsewhere"}}
+    reroute()
+    broker._queue.cache_clear()
+    try:
+        broker.send(converge_user, 7, "routed")
+    finally:
+        app.conf.task_routes = saved
+        reroute()
+        broker._queue.cache_clear()
+    assert redis_broker.llen("portal-test-elsewhere") == 1  # Celery applied the route
+    assert redis_broker.llen(app.conf.task_default_queue) == 0
+    redis_broker.delete("portal-test-elsewhere")
