@@ -1,8 +1,5 @@
 import fcntl
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,6 @@ from django.db.backends.postgresql.operations import DatabaseOperations as Postg
 from devices.drivers import DRIVERS
 from portal.translations import compile_catalogues
 from tests.interleaving import InterleavingDriver
-from tests.template_db import lock_of, template_of
 
 # The fake AMI peer fixtures (pbx, asterisk), for every module that needs them.
 pytest_plugins = ["tests.ami_fixtures"]
@@ -136,50 +132,11 @@ def _own_var_dir(tmp_path_factory):
 # Without xdist (PYTEST_WORKERS=0, -p no:xdist) nothing changes.
 
 _create_test_db = BaseDatabaseCreation.create_test_db
-# The template's maker, started by the controlling process (tests/template_db.py).
-_TEMPLATE_MAKER: list[tuple[subprocess.Popen, Path]] = []
+_TEMPLATE_MARK = "test-db-template-{alias}"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session):
-    """Under xdist the controlling process starts the one migrate of the
-    run at once, in a process of its own that holds the template locks
-    (tests/template_db.py), before xdist starts the workers (tryfirst):
-    it runs while they start and collect, and a worker finds the template
-    made when it first needs a database, instead of migrating then while
-    the other waits. Not with --reuse-db or --no-migrations (the workers
-    make their databases as before then)."""
-    config = session.config
-    if (
-        hasattr(config, "workerinput")
-        or config.getoption("dist", "no") == "no"
-        or not config.getoption("tx", None)
-        or config.getoption("collectonly")
-        or config.getoption("reuse_db", False)
-        or config.getoption("nomigrations", False)
-    ):
-        return
-    from django.conf import settings
-
-    shared = config._tmp_path_factory.getbasetemp()
-    locks = []
-    for alias in settings.DATABASES:
-        lock = open(lock_of(shared, alias), "w")  # noqa: SIM115 - handed to the maker, closed below
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        locks.append(lock)
-    log = shared / "test-db-template.log"
-    with open(log, "w") as output:
-        maker = subprocess.Popen(
-            [sys.executable, "-m", "tests.template_db", str(shared)],
-            cwd=Path(__file__).resolve().parents[1],
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            pass_fds=[lock.fileno() for lock in locks],
-        )
-    for lock in locks:
-        lock.close()  # the maker holds the locks until it exits
-    _TEMPLATE_MAKER.append((maker, log))
+def _template_of(shared: Path, alias: str) -> Path:
+    return shared / _TEMPLATE_MARK.format(alias=alias)
 
 
 def _copy_database(creation, source: str, target: str) -> None:
@@ -216,8 +173,8 @@ def _create_test_db_from_template(shared: Path):
             or self._get_test_db_name().startswith((":memory:", "file:memorydb"))
         ):
             return _create_test_db(self, verbosity, autoclobber, serialize, keepdb)
-        mark = template_of(shared, alias)
-        with open(lock_of(shared, alias), "w") as lock:
+        mark = _template_of(shared, alias)
+        with open(shared / f"{mark.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not mark.exists():
                 name = _create_test_db(self, verbosity, autoclobber, serialize, keepdb)
@@ -259,9 +216,6 @@ def pytest_sessionfinish(session):
     """The controlling process drops the template after its workers are done."""
     if hasattr(session.config, "workerinput") or not hasattr(session.config, "_tmp_path_factory"):
         return
-    for maker, log in _TEMPLATE_MAKER:
-        if maker.wait() != 0:
-            print(f"\nThe test database template was not made in advance (the workers migrated):\n{log.read_text()}")
     try:
         shared = session.config._tmp_path_factory.getbasetemp()
     except Exception:
@@ -269,7 +223,7 @@ def pytest_sessionfinish(session):
     from pytest_django.plugin import blocking_manager_key
 
     for alias in connections:
-        mark = template_of(shared, alias)
+        mark = _template_of(shared, alias)
         if mark.exists():
             vendor, name = mark.read_text().split("\n")[:2]
             with session.config.stash[blocking_manager_key].unblock():
