@@ -42,26 +42,26 @@ from django.db.models import F, IntegerField, Lookup
 _MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
 
 
-def execute(sql: str, params, *, prepare: bool = False) -> list[tuple]:
+def execute(sql: str, params, *, prepare: bool = False, raw: bool = False) -> list[tuple]:
     """Run one PostgreSQL statement with the parameters bound by the server:
     ``%b`` placeholders (arrays of hundreds of values) are sent in binary,
     ``%s`` ones as text. Returns the rows (none for a statement without
     result). Goes through Django's cursor wrapper, so the query is counted
     and logged like any other (django_assert_num_queries, connection.queries).
 
-    ``prepare``: a statement run on every request: the driver prepares it
-    on the server once per connection (and per parameter types), so
-    PostgreSQL plans it once, not each time. Prepared statements belong to
-    the database session: a pooler in front of PostgreSQL must keep a client
-    on one server connection (pgbouncer's session mode)."""
+    ``prepare``: prepared on the server once per connection; ``raw``: the
+    statement has PostgreSQL's own ``$1, $2, …`` and ``params`` is a
+    sequence (both: Statement below)."""
     import psycopg  # only with PostgreSQL
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = (_preparing_cursor() if prepare else psycopg.Cursor)(connection.connection)
+        driver_cursor = (_preparing_cursor(raw) if prepare else (psycopg.RawCursor if raw else psycopg.Cursor))(
+            connection.connection
+        )
     connection.validate_thread_sharing()
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
+    with wrap(driver_cursor) as cursor:
         cursor.execute(sql, params)
         if prepare and connection.queries_logged and connection.queries_log[-1]["sql"] is None:
             # The driver keeps no text of a prepared statement's run for Django's log.
@@ -69,11 +69,47 @@ def execute(sql: str, params, *, prepare: bool = False) -> list[tuple]:
         return cursor.fetchall() if cursor.description is not None else []
 
 
+class Statement:
+    """A statement run on every request (the switch's write), written with
+    ``%(name)s`` placeholders and run as PostgreSQL's own ``$1, $2, …``:
+
+    - prepared on the server once per connection (and per parameter
+      types), so PostgreSQL plans it once, not each time: planning a dozen
+      CTEs cost the server more than running them (about 2 ms of its CPU
+      per switch). Prepared statements belong to the database session: a
+      pooler in front of PostgreSQL must keep a client on one server
+      connection (pgbouncer's session mode);
+    - sent as is (psycopg's raw cursor): the driver parses a ``%(name)s``
+      statement again on every run once it is longer than 4,096 bytes
+      (MAX_CACHED_STATEMENT_LENGTH), the switch's is 5 KB with its comments.
+    """
+
+    def __init__(self, sql: str):
+        names: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.sql = _PLACEHOLDER.sub(number, sql).replace("%%", "%")
+        if "%(" in self.sql or "%s" in self.sql or "%b" in self.sql:
+            raise ValueError("a Statement takes %(name)s placeholders only")
+        self.names = tuple(names)
+
+    def run(self, params: dict) -> list[tuple]:
+        """The rows (none for a statement without result); ``params`` by name."""
+        return execute(self.sql, [params[name] for name in self.names], prepare=True, raw=True)
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
 @functools.cache
-def _preparing_cursor():
+def _preparing_cursor(raw: bool = False):
     import psycopg  # only with PostgreSQL
 
-    class Preparing(psycopg.Cursor):
+    class Preparing(psycopg.RawCursor if raw else psycopg.Cursor):
         """A server-binding cursor whose statements are prepared (Django's
         cursor wrapper passes no ``prepare``)."""
 

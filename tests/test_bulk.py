@@ -165,3 +165,12 @@ def test_columns_that_do_not_travel_as_json_still_update():
         dt.date(2027, 1, 31),
         at,
     )
+
+
+def test_a_statement_numbers_each_placeholder_name_once():
+    statement = bulk.Statement("SELECT %(a)s, %(b)s::text, %(a)s + 1, 'x' LIKE '50%%'")
+    assert statement.sql == "SELECT $1, $2::text, $1 + 1, 'x' LIKE '50%'"
+    assert statement.names == ("a", "b")
+    for mixed in ("SELECT %(a)s, %s", "SELECT %(a)b"):
+        with pytest.raises(ValueError, match="placeholders only"):
+            bulk.Statement(mixed)

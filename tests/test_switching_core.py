@@ -11,7 +11,7 @@ from django.urls import reverse
 from devices.models import ClientSession, Destination, Extension, TargetState
 from profiles import catalog
 from profiles.errors import NotAllowed, PresenceDisabled, PromptRequired
-from profiles.models import Action, ClientProfile, PresenceProfile, Selection, SwitchEvent
+from profiles.models import Action, ClientProfile, PresenceProfile, RecentValue, Selection, SwitchEvent
 from profiles.services import Switch, SwitchOutcome, select_profile, switch_profiles
 from tests.factories import client_profile, make_user, profile_named
 
@@ -137,6 +137,25 @@ def test_a_switch_plan_without_prompt_values_is_kept_for_the_catalog_version():
     Action.objects.filter(profile=meeting, type="set_dnd").update(params={"on": False})
     select_profile(user=alice, profile=office)
     assert key not in catalog.cached().plans
+
+
+@pytest.mark.django_db
+def test_a_batch_remembers_each_typed_prompt_value_once():
+    alice, bob = make_user("alice", "1000"), make_user("bob", "1001")
+    home = {u: profile_named(u, "Working from home") for u in (alice, bob)}
+    typed = {alice: "+49 30 1234567", bob: "+49 40 7654321"}
+    for _ in range(2):  # the second time: the same values again, kept once
+        results = switch_profiles(
+            [Switch(user_id=u.pk, profile_id=home[u].pk, prompt_values={"forward": typed[u]}) for u in (alice, bob)],
+            source=Selection.Source.USER,
+        )
+        assert all(r.switched for r in results.values())
+        switch_profiles(
+            [Switch(user_id=u.pk, profile_id=profile_named(u, "In the office").pk) for u in (alice, bob)],
+            source=Selection.Source.USER,
+        )
+    remembered = RecentValue.objects.order_by("user__username").values_list("user__username", "kind", "value")
+    assert list(remembered) == [("alice", "forward", "+49301234567"), ("bob", "forward", "+49407654321")]
 
 
 @pytest.mark.django_db
