@@ -10,7 +10,7 @@ from ninja import Field as NinjaField
 from ninja import Query, Router, Status
 
 from api import present
-from api.endpoints.common import ERRORS, paginate
+from api.endpoints.common import ERRORS, QueryInt, paginate
 from api.schemas import ColleaguesOut, In
 from profiles import selectors
 
@@ -20,8 +20,8 @@ PAGE_SIZE = 100
 
 class ColleagueFilter(In):
     q: str = NinjaField("", max_length=100, description="Search names, extension numbers and status.")
-    team: int | None = NinjaField(None, ge=1, le=2**62, description="Only members of this team.")
-    page: int = NinjaField(1, ge=1, le=2**31)
+    team: QueryInt | None = NinjaField(None, ge=1, le=2**62, description="Only members of this team.")
+    page: QueryInt = NinjaField(1, ge=1, le=2**31)
 
 
 def _not_modified(request: HttpRequest, etag: str) -> bool:

@@ -7,7 +7,7 @@ from ninja import Field as NinjaField
 from ninja import Query, Router, Schema
 
 from api import present
-from api.endpoints.common import ERRORS, paginate
+from api.endpoints.common import ERRORS, QueryInt, paginate
 from api.schemas import ApplyRunPage, DevicesOut, SwitchEventPage
 from profiles import selectors
 
@@ -15,7 +15,7 @@ router = Router(tags=["devices and history"])
 
 
 class PageQuery(Schema):
-    page: int = NinjaField(1, ge=1, le=2**31)
+    page: QueryInt = NinjaField(1, ge=1, le=2**31)
 
 
 def _value(value):
