@@ -109,7 +109,12 @@ def publish(send, what: str) -> None:
     try:
         send()
     except broker.ERRORS as exc:
-        log.warning("could not enqueue %s (%s); the pending-apply sweep will retry", what, exc)
+        lost(what)(exc)
+
+
+def lost(what: str):
+    """What to do when ``what`` could not be enqueued: say so (the sweep retries)."""
+    return lambda exc: log.warning("could not enqueue %s (%s); the pending-apply sweep will retry", what, exc)
 
 
 def enqueue_converge(user_id: int, *, reason: str = "") -> None:
@@ -120,9 +125,7 @@ def enqueue_converge(user_id: int, *, reason: str = "") -> None:
     if collected is not None:
         transaction.on_commit(lambda: collected.append(user_id))
         return
-    transaction.on_commit(
-        lambda: publish(lambda: broker.send(converge_user, user_id, reason), f"converge of {user_id}")
-    )
+    transaction.on_commit(lambda: broker.send(converge_user, user_id, reason, on_error=lost(f"converge of {user_id}")))
 
 
 def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
@@ -137,8 +140,8 @@ def enqueue_converge_many(user_ids: Iterable[int], *, reason: str = "") -> None:
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start : start + BATCH_SIZE]
         transaction.on_commit(
-            lambda chunk=chunk: publish(
-                lambda: broker.send(converge_users, chunk, reason), f"converge of {len(chunk)} users"
+            lambda chunk=chunk: broker.send(
+                converge_users, chunk, reason, on_error=lost(f"converge of {len(chunk)} users")
             )
         )
 

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from portal import redis_batch
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "portal:live:"
@@ -75,14 +77,20 @@ def channel(db: dict | None = None) -> str:
 class RedisTransport:
     def __init__(self, url: str):
         self.url = url
-        self._client = None
 
     def notify(self, events: list[dict]) -> None:
-        if self._client is None:
-            import redis
+        """Publish now, or with the broker's message in one round trip inside
+        portal.redis_batch.one_round_trip() (a switch). Raises nothing: a
+        wake-up that could not be sent is logged; the stream servers' catch-up
+        delivers the stored events late."""
+        payload = json.dumps(events, separators=(",", ":"))
 
-            self._client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-        self._client.publish(channel(), json.dumps(events, separators=(",", ":")))
+        def lost(exc: Exception) -> None:
+            log.warning(
+                "could not wake the stream servers (%s); events %s delivered late", exc, [e["id"] for e in events]
+            )
+
+        redis_batch.command(self.url, lambda client: client.publish(channel(), payload), lost)
 
     async def listen(self, on_events: OnEvents, catch_up: CatchUp) -> None:
         import redis.asyncio as aioredis

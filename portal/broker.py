@@ -24,30 +24,36 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from functools import cache, lru_cache
 
-import redis
 from celery._state import get_current_worker_task
 from celery.utils.nodenames import anon_nodename
 from kombu.exceptions import OperationalError
 
+from portal import redis_batch
 from portal.celery import app
 
 # The task body's third element: no callbacks, errbacks, chain or chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def send(task, *args) -> None:
+def send(task, *args, on_error: Callable[[Exception], None]) -> None:
     """``task.delay(*args)``; args must be JSON values (ids, text, lists).
-    Raises one of ``ERRORS`` when the broker cannot be reached."""
+    A broker that cannot be reached is reported to ``on_error``; inside
+    portal.redis_batch.one_round_trip() the message leaves at its end."""
     conf = app.conf
     url = conf.broker_url or ""
     queue = None if conf.task_always_eager else _queue(url)
     name, fields = _fields(task)
     if queue is None or fields is None or get_current_worker_task() is not None:
-        task.delay(*args)
+        try:
+            task.delay(*args)
+        except ERRORS as exc:
+            on_error(exc)
         return
-    _client(url).lpush(queue, message(name, fields, args, queue, reply_to=app.thread_oid))
+    body = message(name, fields, args, queue, reply_to=app.thread_oid)
+    redis_batch.command(url, lambda client: client.lpush(queue, body), on_error)
 
 
 @lru_cache(maxsize=8)
@@ -70,9 +76,9 @@ def _queue(url: str) -> str | None:
     return conf.task_default_queue
 
 
-# What a send raises when the broker cannot be reached: kombu's error on
-# Celery's path, redis-py's (not an OSError) on the short one.
-ERRORS = (OperationalError, OSError, redis.RedisError)
+# What Celery's path raises when the broker cannot be reached (kombu's
+# error), beside redis-py's on the short one.
+ERRORS = (OperationalError, *redis_batch.ERRORS)
 
 
 @cache
@@ -143,9 +149,3 @@ def _repr(args: tuple) -> str:
 
 def _origin() -> str:
     return anon_nodename()  # "gen<pid>@<host>": the pid changes in a forked worker
-
-
-@cache
-def _client(url: str) -> redis.Redis:
-    # redis-py's pool notices a fork and reconnects in the child.
-    return redis.Redis.from_url(url)

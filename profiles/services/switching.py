@@ -45,7 +45,7 @@ from devices import services as device_services
 from devices.models import Mismatch, TargetState
 from devices.state import UserState
 from live import publish as live
-from portal import bulk
+from portal import bulk, redis_batch
 from profiles import catalog as catalogs
 from profiles.actions import clean_prompt_values, prompts_needed
 from profiles.engine import desired_state, released_softphone_state
@@ -249,7 +249,13 @@ def switch_profiles(
     """Switch many users (one switch per user) in a fixed number of queries
     whatever their number. Returns user id -> SwitchResult. Converges are
     enqueued on commit (one task for one user, batches for many), or
-    ``converge_batch(user_ids)`` is called on commit instead."""
+    ``converge_batch(user_ids)`` is called on commit instead. The converge
+    task and the stream servers' wake-up leave in one Redis round trip."""
+    with redis_batch.one_round_trip():
+        return _switch_profiles(switches, source=source, reason=reason, converge_batch=converge_batch)
+
+
+def _switch_profiles(switches: list[Switch], *, source: str, reason: str, converge_batch) -> dict[int, SwitchResult]:
     wanted = {s.user_id: s for s in switches}
     results: dict[int, SwitchResult] = {}
     if connection.vendor == "postgresql":

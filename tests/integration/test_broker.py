@@ -39,6 +39,10 @@ def redis_broker():
     _reset_connections()
 
 
+def unexpected(exc: Exception) -> None:
+    raise AssertionError(f"the broker could not be reached: {exc}")
+
+
 def masked(raw: bytes) -> dict:
     """A stored message without what differs on every send."""
     message = json.loads(raw)
@@ -61,8 +65,8 @@ def masked(raw: bytes) -> dict:
 def test_send_stores_the_message_celery_stores(redis_broker, task, args):
     queue = app.conf.task_default_queue
     task.delay(*args)
-    broker.send(task, *args)
-    broker.send(task, *args)
+    broker.send(task, *args, on_error=unexpected)
+    broker.send(task, *args, on_error=unexpected)
     celery_message, ours, again = (redis_broker.lindex(queue, i) for i in (-1, -2, -3))
     assert masked(ours) == masked(celery_message)
     # Fresh ids, one origin per process, like Celery's.
@@ -87,7 +91,7 @@ def test_a_real_worker_runs_what_send_stored(celery_worker):
     alice = make_user("alice", "1000")
     version = pending_meeting(alice)
 
-    broker.send(converge_user, alice.pk, "sent by portal.broker")
+    broker.send(converge_user, alice.pk, "sent by portal.broker", on_error=unexpected)
 
     target = wait_until_applied(alice, version)
     assert target.status == TargetState.Status.APPLIED
@@ -95,17 +99,19 @@ def test_a_real_worker_runs_what_send_stored(celery_worker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broker_that_is_down_loses_no_switch():
+def test_a_broker_that_is_down_loses_no_switch(caplog):
     saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     app.conf.broker_transport_options = {}
     try:
         alice = make_user("alice", "1000")
-        with pytest.raises(broker.ERRORS):
-            broker.send(converge_user, alice.pk, "")
+        errors = []
+        broker.send(converge_user, alice.pk, "", on_error=errors.append)
+        assert len(errors) == 1 and isinstance(errors[0], broker.ERRORS)
         result = select_profile(user=alice, profile=profile_named(alice, "In a meeting"))  # no error for the user
     finally:
         app.conf.update(saved)
+    assert f"could not enqueue converge of {alice.pk}" in caplog.text
     target = TargetState.objects.get(user=alice)
     assert (target.version, target.status) == (result.target_version, TargetState.Status.PENDING)
     assert device_services.sweep_pending() == []  # the sweep's turn comes later (tests/test_converge.py)
@@ -117,7 +123,7 @@ def test_eager_mode_runs_the_task_in_place():
     version = pending_meeting(alice)
     app.conf.task_always_eager = True  # as the unit tests and CELERY_TASK_ALWAYS_EAGER run
     try:
-        broker.send(converge_user, alice.pk, "eager")
+        broker.send(converge_user, alice.pk, "eager", on_error=unexpected)
     finally:
         app.conf.task_always_eager = False
     target = TargetState.objects.get(user=alice)
@@ -136,7 +142,7 @@ def test_a_routed_task_is_sent_by_celery_itself(redis_broker):
     reroute()
     broker._queue.cache_clear()
     try:
-        broker.send(converge_user, 7, "routed")
+        broker.send(converge_user, 7, "routed", on_error=unexpected)
     finally:
         app.conf.task_routes = saved
         reroute()
@@ -144,3 +150,33 @@ def test_a_routed_task_is_sent_by_celery_itself(redis_broker):
     assert redis_broker.llen("portal-test-elsewhere") == 1  # Celery applied the route
     assert redis_broker.llen(app.conf.task_default_queue) == 0
     redis_broker.delete("portal-test-elsewhere")
+
+
+def test_one_round_trip_holds_the_commands_until_its_end(redis_broker):
+    from portal import redis_batch
+
+    queue = app.conf.task_default_queue
+    channel = "portal-test-channel"
+    listener = redis_broker.pubsub()
+    listener.subscribe(channel)
+    assert listener.get_message(timeout=2)["type"] == "subscribe"
+    with redis_batch.one_round_trip():
+        broker.send(converge_user, 7, "held", on_error=unexpected)
+        redis_batch.command(URL, lambda client: client.publish(channel, b"wake"), unexpected)
+        with redis_batch.one_round_trip():  # a nested block joins the outer one
+            broker.send(converge_user, 8, "held too", on_error=unexpected)
+        assert redis_broker.llen(queue) == 0  # nothing sent yet
+        assert listener.get_message(timeout=0.2) is None
+    assert redis_broker.llen(queue) == 2
+    assert listener.get_message(timeout=2)["data"] == b"wake"
+    listener.close()
+
+
+def test_one_round_trip_to_a_server_that_is_down_reports_each_command():
+    from portal import redis_batch
+
+    errors = []
+    with redis_batch.one_round_trip():
+        for n in range(3):
+            redis_batch.command("redis://127.0.0.1:1/0", lambda client, n=n: client.lpush("q", n), errors.append)
+    assert len(errors) == 3 and all(isinstance(e, redis_batch.ERRORS) for e in errors)
