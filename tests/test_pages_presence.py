@@ -277,3 +277,18 @@ def test_every_icon_is_inlined_on_one_line_as_the_same_drawing():
         for key in ("aria-hidden", "focusable"):
             del drawn.attrib[key]
         assert shape(drawn) == shape(ET.parse(path).getroot()), path.name
+
+
+def test_fixed_url_is_the_url_tag_under_any_prefix():
+    from django.template import Context, Template
+    from django.urls import get_script_prefix, set_script_prefix
+
+    template = Template('{% load portal %}{% fixed_url "profiles:status" %}|{% url "profiles:status" %}')
+    saved = get_script_prefix()
+    try:
+        for prefix in ("/", "/portal/", "/other/"):
+            set_script_prefix(prefix)
+            ours, django = template.render(Context()).split("|")
+            assert ours == django == f"{prefix}presence/status/"
+    finally:
+        set_script_prefix(saved)

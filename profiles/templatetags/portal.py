@@ -11,7 +11,7 @@ from django import template
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import get_template
-from django.urls import get_script_prefix
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext_lazy
@@ -78,6 +78,19 @@ def _render_tile(pk, name, colour, icon_name, is_system, current, oob, language,
 
 
 _kept_tile = lru_cache(maxsize=4096)(_render_tile)
+
+
+@register.simple_tag
+def fixed_url(name: str) -> str:
+    """``{% fixed_url "profiles:status" %}``: ``{% url %}`` for a URL without
+    arguments, reversed once per URL configuration and prefix (reverse()
+    costs about 23 µs; the apply status is rendered on every poll and switch)."""
+    return _fixed_url(name, get_urlconf(), get_script_prefix())
+
+
+@lru_cache(maxsize=256)
+def _fixed_url(name: str, urlconf, prefix: str) -> str:
+    return reverse(name, urlconf=urlconf)
 
 
 @register.filter(expects_localtime=True)
