@@ -292,3 +292,21 @@ def test_fixed_url_is_the_url_tag_under_any_prefix():
             assert ours == django == f"{prefix}presence/status/"
     finally:
         set_script_prefix(saved)
+
+
+def test_short_datetime_writes_what_the_date_filter_writes():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.template import Context, Template
+    from django.utils import translation
+
+    template = Template('{% load portal %}{{ when|short_datetime }}|{{ when|date:"SHORT_DATETIME_FORMAT" }}')
+    base = dt.datetime(2026, 3, 29, 0, 59, 1, tzinfo=dt.UTC)  # Berlin's clocks go forward at 01:00 UTC
+    moments = [base + dt.timedelta(seconds=s) for s in (0, 58, 59, 60, 3600 * 5 + 7)] + [None]
+    for language in ("en", "de"):
+        for zone in ("UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata"):
+            with translation.override(language), timezone.override(ZoneInfo(zone)):
+                for when in moments:
+                    ours, django = template.render(Context({"when": when})).split("|")
+                    assert ours == django, (language, zone, when)

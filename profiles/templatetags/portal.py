@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import get_template
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.formats import date_format, get_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext_lazy
@@ -91,6 +92,32 @@ def fixed_url(name: str) -> str:
 @lru_cache(maxsize=256)
 def _fixed_url(name: str, urlconf, prefix: str) -> str:
     return reverse(name, urlconf=urlconf)
+
+
+@register.filter(expects_localtime=True)
+def short_datetime(value) -> str:
+    """``{{ when|short_datetime }}``: ``date:"SHORT_DATETIME_FORMAT"``, kept
+    by wall-clock minute and language when the language's format shows
+    nothing finer or zone-dependent (portal/formats: day and minute);
+    formatting costs about 45 µs and lists show many times of one minute."""
+    if not value:
+        return ""
+    language = get_language()
+    if not _minute_format(language):
+        return date_format(value, "SHORT_DATETIME_FORMAT")
+    return _short_datetime(value.replace(second=0, microsecond=0, tzinfo=None), language)
+
+
+@lru_cache(maxsize=64)
+def _minute_format(language: str) -> bool:
+    fmt = get_format("SHORT_DATETIME_FORMAT", language)
+    return not any(char in fmt for char in "suUcreOTZI\\")
+
+
+@lru_cache(maxsize=4096)
+def _short_datetime(wall_minute, language: str) -> str:
+    # The language is active (it is the key's): date_format reads it.
+    return date_format(wall_minute, "SHORT_DATETIME_FORMAT")
 
 
 @register.filter(expects_localtime=True)
