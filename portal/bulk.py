@@ -42,23 +42,20 @@ from django.db.models import F, IntegerField, Lookup
 _MODIFIER = re.compile(r"\((\d+)(,\s*\d+)?\)$")
 
 
-def execute(sql: str, params, *, prepare: bool = False, raw: bool = False) -> list[tuple]:
+def execute(sql: str, params, *, prepare: bool = False) -> list[tuple]:
     """Run one PostgreSQL statement with the parameters bound by the server:
     ``%b`` placeholders (arrays of hundreds of values) are sent in binary,
     ``%s`` ones as text. Returns the rows (none for a statement without
     result). Goes through Django's cursor wrapper, so the query is counted
     and logged like any other (django_assert_num_queries, connection.queries).
 
-    ``prepare``: prepared on the server once per connection; ``raw``: the
-    statement has PostgreSQL's own ``$1, $2, …`` and ``params`` is a
-    sequence (both: Statement below)."""
+    ``prepare``: a Statement's run (below): PostgreSQL's own ``$1, $2, …``
+    with ``params`` a sequence, prepared on the server once per connection."""
     import psycopg  # only with PostgreSQL
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        driver_cursor = (_preparing_cursor(raw) if prepare else (psycopg.RawCursor if raw else psycopg.Cursor))(
-            connection.connection
-        )
+        driver_cursor = (_preparing_cursor() if prepare else psycopg.Cursor)(connection.connection)
     connection.validate_thread_sharing()
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(driver_cursor) as cursor:
@@ -99,19 +96,19 @@ class Statement:
 
     def run(self, params: dict) -> list[tuple]:
         """The rows (none for a statement without result); ``params`` by name."""
-        return execute(self.sql, [params[name] for name in self.names], prepare=True, raw=True)
+        return execute(self.sql, [params[name] for name in self.names], prepare=True)
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 @functools.cache
-def _preparing_cursor(raw: bool = False):
+def _preparing_cursor():
     import psycopg  # only with PostgreSQL
 
-    class Preparing(psycopg.RawCursor if raw else psycopg.Cursor):
-        """A server-binding cursor whose statements are prepared (Django's
-        cursor wrapper passes no ``prepare``)."""
+    class Preparing(psycopg.RawCursor):
+        """A raw cursor (``$1, $2, …``, sent as is) whose statements are
+        prepared (Django's cursor wrapper passes no ``prepare``)."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True, binary=binary)

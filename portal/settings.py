@@ -194,8 +194,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] not in ("django.db.backends.postgresql",):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…) or SQLite (sqlite:///…)")
 else:
-    # The driver prepares a statement only when asked (portal.bulk.execute's
-    # prepare=True: the switch's write), never by count. Django's own queries
+    # The driver prepares a statement only when asked (a portal.bulk.Statement:
+    # the switch's write), never by count. Django's own queries
     # are bound on the client and never prepared; its default (None) would
     # turn preparing off altogether.
     _db.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
