@@ -87,6 +87,38 @@ def test_any_of_ignores_numbers_beyond_the_column():
     assert Selection.objects.filter(bulk.any_of("user_id", [])).count() == 0
 
 
+AWKWARD = ['a"b', "c\\d", "{x}", "NULL", "", "a,b", " lead", "trail ", "ü€", '"', "\\", '\\"', "1000"]
+
+
+def test_any_of_matches_what_in_matches_for_awkward_text():
+    """Text values travel as one array literal on PostgreSQL: quotes,
+    backslashes, braces, commas, spaces, the word NULL and the empty text
+    each match exactly their own row, as ``__in`` does."""
+    from devices.models import Extension
+
+    user = make_user("alice", "1000")
+    for i, name in enumerate(AWKWARD):
+        Extension.objects.create(number=f"9{i:03d}", name=name, owner=user)
+    for chosen in (AWKWARD, AWKWARD[:1], AWKWARD[5:9], ["none of these"]):
+        expected = sorted(Extension.objects.filter(name__in=chosen).values_list("pk", flat=True))
+        assert sorted(Extension.objects.filter(bulk.any_of("name", chosen)).values_list("pk", flat=True)) == expected
+    assert Extension.objects.filter(bulk.any_of("name", AWKWARD)).count() == len(AWKWARD)
+
+
+def test_array_literal_reads_back_as_the_same_values():
+    assert bulk.array_literal([1, -2, 2**62]) == "{1,-2,4611686018427387904}"
+    assert bulk.array_literal([]) == "{}"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::text[], %s::bigint[]", [bulk.array_literal(AWKWARD), bulk.array_literal([7, 8])])
+            assert cursor.fetchone() == (AWKWARD, [7, 8])
+    # Values it does not write: psycopg's own dumpers take the list.
+    assert bulk.array_literal(["a\x00b"]) is None
+    assert bulk.array_literal([True, 1]) is None
+    assert bulk.array_literal([None, 1]) is None
+    assert bulk.array_literal([1, "1"]) is None
+
+
 def test_insert_rows_writes_what_bulk_create_writes_and_returns_the_keys_in_order():
     """insert_rows (on PostgreSQL one JSON document of rows) against Django's
     bulk_create: text with quotes, backslashes, newlines and non-Latin
