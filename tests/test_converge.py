@@ -287,3 +287,42 @@ def test_the_simulated_apply_reuses_its_read_only_for_rows_unchanged_since():
     assert driver.applied_states["1000"].destinations is before["1000"].destinations  # reused
     assert (device("1000").gsm, device("1000").forward) == (True, before["1000"].forward)
     assert (device("1001").gsm, device("1001").forward) == (True, "555")  # the handset change is kept
+
+
+@pytest.mark.django_db
+def test_the_simulated_apply_checks_under_its_lock_in_one_query_when_nothing_changed(django_assert_num_queries):
+    """After a read, an apply to extensions nobody touched since locks them
+    and checks that in one query (PostgreSQL: the rows' versions), then
+    writes; a change in between (a handset change, a fault, a destination
+    added) makes it read under the lock instead, and that change counts."""
+    make_user("alice", "1000")
+    make_user("bob", "1001")
+    driver = SimulatedDriver()
+    driver.read(["1000", "1001"])
+    driver.apply([Command("1000", "set_gsm", {"on": True}), Command("1001", "set_gsm", {"on": True})])
+    # Both rows exist now; read again, then apply with nothing changed in between.
+    driver.read(["1000", "1001"])
+    commands = [Command("1000", "set_dnd", {"on": True}), Command("1001", "set_dnd", {"on": True})]
+    if connection.vendor == "postgresql":
+        # savepoint, the check under the lock, one UPDATE of both rows, release
+        with django_assert_num_queries(4):
+            driver.apply(commands)
+    else:
+        driver.apply(commands)
+    assert (device("1000").dnd, device("1001").dnd) == (True, True)
+
+    # A destination added and a permanent fault set between read and apply.
+    driver.read(["1000", "1001"])
+    added = Destination.objects.create(extension=Extension.objects.get(number="1000"), family="mobile", number="0151")
+    _set_permanent_fault("1001")
+    results = driver.apply([Command("1000", "set_gsm", {"on": False}), Command("1001", "set_gsm", {"on": False})])
+    assert [r.ok for r in results] == [True, False]
+    assert "permanent" in results[1].error
+    assert str(added.pk) in driver.applied_states["1000"].destinations  # read again under the lock
+    assert device("1000").gsm is False and device("1001").gsm is True
+
+
+def _set_permanent_fault(number: str) -> None:
+    from devices.models import SimulatedDevice
+
+    SimulatedDevice.objects.filter(extension__number=number).update(fault=SimulatedDevice.Fault.PERMANENT)
