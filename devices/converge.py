@@ -25,6 +25,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -349,13 +352,11 @@ def _converge_pass(user_ids: list[int], *, reason: str, final_attempt: bool, onl
     are absent from the result."""
     done = PassDone()
     targets: dict[int, tuple[int, UserState]] = {}
-    for uid, version, status, applied_version, state in TargetState.objects.filter(
-        bulk.any_of("user_id", user_ids)
-    ).values_list("user_id", "version", "status", "applied_version", "state"):
+    for uid, version, status, applied_version, state in _read_targets(user_ids):
         if only_pending and status == TargetState.Status.APPLIED and applied_version == version:
             done.nothing_pending.add(uid)
         else:
-            targets[uid] = (version, UserState.from_json(state))
+            targets[uid] = (version, state)
     owners = Counter(n for _, desired in targets.values() for n in desired.extensions)
     batch = [uid for uid in user_ids if uid in targets and all(owners[n] == 1 for n in targets[uid][1].extensions)]
     done.left = set(targets) - set(batch)
@@ -402,6 +403,48 @@ def _converge_pass(user_ids: list[int], *, reason: str, final_attempt: bool, onl
     done.transient = {uid for uid, a in attempts.items() if a.error and a.transient}
     done.runs = record_attempts(list(attempts.values()), reason=reason, final_attempt=final_attempt)
     return done
+
+
+# Targets a switch of this task stored just before, as it stored them: user
+# id -> (version, desired state). See known_targets.
+_known: ContextVar[dict[int, tuple[int, UserState]] | None] = ContextVar("known_targets", default=None)
+
+
+@contextmanager
+def known_targets(targets: dict[int, tuple[int, UserState]]) -> Iterator[None]:
+    """Converges inside take these targets (user id -> the version and
+    desired state a switch has just stored and committed) without reading
+    and decoding their states again: a batch converge right after a trigger
+    batch's switch (profiles.services.switching) reads a thousand. The
+    version, status and applied version are still read, and a target whose
+    version moved on since is read whole, as without this."""
+    token = _known.set(targets)
+    try:
+        yield
+    finally:
+        _known.reset(token)
+
+
+def _read_targets(user_ids: list[int]) -> list[tuple[int, int, str, int, UserState]]:
+    """(user id, version, status, applied version, desired state) of the
+    users' targets, read as plain rows."""
+    known = _known.get() or {}
+    rows = []
+    unknown = [uid for uid in user_ids if uid not in known]
+    if len(unknown) < len(user_ids):
+        for uid, version, status, applied_version in TargetState.objects.filter(
+            bulk.any_of("user_id", [uid for uid in user_ids if uid in known])
+        ).values_list("user_id", "version", "status", "applied_version"):
+            if known[uid][0] == version:
+                rows.append((uid, version, status, applied_version, known[uid][1]))
+            else:
+                unknown.append(uid)
+    if unknown:
+        for uid, version, status, applied_version, state in TargetState.objects.filter(
+            bulk.any_of("user_id", unknown)
+        ).values_list("user_id", "version", "status", "applied_version", "state"):
+            rows.append((uid, version, status, applied_version, UserState.from_json(state)))
+    return rows
 
 
 def _after_apply(driver, actual: dict, numbers: list[str]) -> dict:

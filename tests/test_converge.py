@@ -326,3 +326,87 @@ def _set_permanent_fault(number: str) -> None:
     from devices.models import SimulatedDevice
 
     SimulatedDevice.objects.filter(extension__number=number).update(fault=SimulatedDevice.Fault.PERMANENT)
+
+
+@pytest.mark.django_db
+def test_a_trigger_batch_hands_its_stored_targets_to_the_batch_converge(django_capture_on_commit_callbacks):
+    """The batch converge that follows a batch switch in the same task takes
+    the targets the switch stored (version and desired state) instead of
+    reading their states again; the devices end on those targets."""
+    from profiles.models import Selection
+    from profiles.services import Switch, switch_profiles
+
+    users = [make_user("alice", "1000"), make_user("bob", "1001")]
+    seen = []
+
+    def batch(user_ids):
+        with CaptureQueriesContext(connection) as queries:
+            converge.converge_many(user_ids, reason="trigger")
+        seen.extend(q["sql"] for q in queries.captured_queries)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        switch_profiles(
+            [Switch(user_id=u.pk, profile_id=profile_named(u, "In a meeting").pk) for u in users],
+            source=Selection.Source.TRIGGER,
+            converge_batch=batch,
+        )
+    target_reads = [sql for sql in seen if sql.startswith("SELECT") and 'FROM "devices_targetstate"' in sql]
+    # The first is the converge's read (the recording step's lock comes
+    # after): version and status only on PostgreSQL; the ORM path of the
+    # embedded default (SQLite) hands nothing over and reads the states.
+    handed = connection.vendor == "postgresql"
+    assert ('"devices_targetstate"."state"' in target_reads[0]) is not handed
+    for user in users:
+        target = TargetState.objects.get(user=user)
+        assert (target.status, target.applied_version) == (TargetState.Status.APPLIED, target.version)
+    assert (device("1000").dnd, device("1001").dnd) == (True, True)
+
+
+@pytest.mark.django_db
+def test_a_handed_target_whose_version_moved_on_is_read_whole():
+    """A target switched again after the hand-off (its version moved on) is
+    read from the database: the devices end on the newest target, not on
+    the handed one."""
+    from devices.state import UserState
+
+    alice = make_user("alice", "1000")
+    select_profile(user=alice, profile=profile_named(alice, "In a meeting"))  # DND on, applied
+    stale = TargetState.objects.get(user=alice)
+    handed = {alice.pk: (stale.version, UserState.from_json(stale.state))}
+    select_profile(user=alice, profile=profile_named(alice, "In the office"))  # a newer version
+    TargetState.objects.filter(user=alice).update(status=TargetState.Status.PENDING)
+    with converge.known_targets(handed):
+        converge.converge_many([alice.pk], reason="trigger")
+    newest = TargetState.objects.get(user=alice)
+    assert newest.version == stale.version + 1
+    assert (newest.status, newest.applied_version) == (TargetState.Status.APPLIED, newest.version)
+    assert device("1000").dnd is False
+
+
+@pytest.mark.django_db
+def test_a_target_merged_into_an_unapplied_one_is_not_handed_over(django_capture_on_commit_callbacks):
+    """A switch over a target not yet applied merges into it (an extension
+    the new plan does not name keeps its wish): what was stored is not what
+    was planned, so the converge reads it."""
+    from profiles.models import Selection
+    from profiles.services import Switch, switch_profiles
+
+    alice = make_user("alice", "1000")
+    TargetState.objects.filter(user=alice).update(
+        status=TargetState.Status.PENDING, state={"extensions": {"1099": {"dnd": True}}}
+    )
+    seen = []
+
+    def batch(user_ids):
+        seen.append(dict(converge._known.get() or {}))
+        converge.converge_many(user_ids, reason="trigger")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        switch_profiles(
+            [Switch(user_id=alice.pk, profile_id=profile_named(alice, "In a meeting").pk)],
+            source=Selection.Source.TRIGGER,
+            converge_batch=batch,
+        )
+    assert "1099" in TargetState.objects.get(user=alice).state["extensions"]  # merged
+    assert seen == [{}]  # nothing handed over
+    assert device("1000").dnd is True

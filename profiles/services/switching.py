@@ -41,6 +41,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from devices import converge as device_converge
 from devices import services as device_services
 from devices.models import Mismatch, TargetState
 from devices.state import UserState
@@ -123,6 +124,7 @@ class _Written:
     version: int
     applied_version: int
     old_id: int | None
+    stored_as_planned: bool = False  # the target stored is the planned state (not merged into an earlier one)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,10 @@ class _Planned:
     states: dict[str, dict]  # "*": leaving a profile without exit chain; str(profile id): leaving that one
     plain: list[int]  # the profiles "*" covers
     old: catalogs.ProfileEntry | None = None  # known only on the ORM path
+    # The desired states as values, by the keys of ``states``, when this
+    # switch planned them (a kept plan has only the JSON): handed to the
+    # batch converge with the target (device_converge.known_targets).
+    objects: dict[str, UserState] | None = None
 
 
 def select_profile(
@@ -289,12 +295,37 @@ def _switch_profiles(switches: list[Switch], *, source: str, reason: str, conver
     switched = [u for u, r in results.items() if r.switched]
     # The presence events were stored with the switch (the write functions).
     if converge_batch is not None and switched:
-        transaction.on_commit(lambda: converge_batch(switched))
+        known = _stored_targets(results[u].written for u in switched)
+        transaction.on_commit(lambda: _converge_known(converge_batch, switched, known))
     elif len(switched) == 1:
         device_services.enqueue_converge(switched[0], reason=reason)
     elif switched:
         device_services.enqueue_converge_many(switched, reason=reason)
     return results
+
+
+def _stored_targets(written) -> dict[int, tuple[int, UserState]]:
+    """User id -> (version, desired state) of the targets this switch stored
+    exactly as planned, for the batch converge that follows in this task: it
+    need not read and decode them again (a thousand at a trigger minute).
+    The key is the one the statement chose: the profile left when it has
+    its own state, else "*"."""
+    known = {}
+    for w in written:
+        if w is None or not w.stored_as_planned:
+            continue
+        p = w.planned
+        key = str(w.old_id) if w.old_id is not None and w.old_id != p.new.pk else "*"
+        if key not in p.states:
+            key = "*"
+        state = p.objects[key] if p.objects is not None else UserState.from_json(p.states[key])
+        known[p.switch.user_id] = (w.version, state)
+    return known
+
+
+def _converge_known(converge_batch, user_ids: list[int], known: dict) -> None:
+    with device_converge.known_targets(known):
+        converge_batch(user_ids)
 
 
 def presence_data(planned: _Planned, now: dt.datetime) -> dict:
@@ -548,19 +579,21 @@ def _plan(
         key = (switch.user_id, entry.pk, old.pk if old else None, exact)
         # Without prompt values a plan depends only on the catalog: kept.
         kept = None if prompts else cat.plans.get(key)
+        objects = None
         if kept is None:
-            kept = _states(cat, user, entry, old, exact, prompts)
+            states, plain, objects = _states(cat, user, entry, old, exact, prompts)
+            kept = (states, plain)
             if not prompts:
                 cat.keep_plan(key, kept)
         states, plain = kept
-        planned.append(_Planned(switch, user, entry, prompts, states, plain, old))
+        planned.append(_Planned(switch, user, entry, prompts, states, plain, old, objects))
     return planned, refused
 
 
-def _states(cat, user, entry, old, exact: bool, prompts: dict) -> tuple[dict[str, dict], list[int]]:
+def _states(cat, user, entry, old, exact: bool, prompts: dict) -> tuple[dict[str, dict], list[int], dict]:
     """The user's desired state on selecting ``entry``, for each profile it
     may be leaving: one for every profile with an exit chain, "*" for the
-    rest (listed in ``plain``)."""
+    rest (listed in ``plain``); as JSON and as values."""
     candidates = {*user.available, *([old.pk] if old else [])} - {entry.pk}
     if exact:
         candidates &= {old.pk} if old else set()
@@ -568,11 +601,11 @@ def _states(cat, user, entry, old, exact: bool, prompts: dict) -> tuple[dict[str
 
     def state(exit_actions=()):
         if not user.devices:
-            return UserState().to_json()
-        return desired_state(user.devices, entry, entry.actions, exit_actions=exit_actions, prompts=prompts).to_json()
+            return UserState()
+        return desired_state(user.devices, entry, entry.actions, exit_actions=exit_actions, prompts=prompts)
 
-    states = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
-    return states, sorted(candidates - set(with_exit))
+    objects = {"*": state(), **{str(pk): state(cat.profiles[pk].actions) for pk in with_exit}}
+    return {key: value.to_json() for key, value in objects.items()}, sorted(candidates - set(with_exit)), objects
 
 
 def _refusal(switch: Switch, user: catalogs.UserEntry, cat: catalogs.Catalog) -> SwitchResult | None:
@@ -607,13 +640,22 @@ def _clean_prompts(needed: set[str], values: dict | None) -> dict[str, str]:
 
 
 def _switched(
-    p: _Planned, cat: catalogs.Catalog, source: str, now, *, version, applied_version, old_id, mismatches
+    p: _Planned,
+    cat: catalogs.Catalog,
+    source: str,
+    now,
+    *,
+    version,
+    applied_version,
+    old_id,
+    mismatches,
+    as_planned: bool = False,
 ) -> SwitchResult:
     return SwitchResult(
         SwitchOutcome.SWITCHED,
         time_zone=p.user.time_zone,
         mismatches=mismatches,
-        written=_Written(p, cat, source, now, version, applied_version, old_id),
+        written=_Written(p, cat, source, now, version, applied_version, old_id, as_planned),
     )
 
 
@@ -690,7 +732,7 @@ target AS (
             ELSE EXCLUDED.state END,
         status = 'pending', error = '', error_permanent = FALSE, retry_count = 0, retry_at = NULL,
         updated_at = EXCLUDED.updated_at
-    RETURNING t.user_id, t.version, t.applied_version
+    RETURNING t.user_id, t.version, t.applied_version, t.state
 ),
 audit AS (
     INSERT INTO profiles_switchevent
@@ -721,7 +763,7 @@ SELECT plan.user_id, CASE WHEN target.user_id IS NOT NULL THEN 'switched' WHEN p
         ELSE plan.status END,
     target.version, target.applied_version, plan.old_id, plan.old_name,
     (SELECT COUNT(*) FROM devices_mismatch m WHERE m.user_id = plan.user_id AND target.user_id IS NOT NULL),
-    published.id
+    published.id, COALESCE(target.state = plan.state, FALSE)
 FROM plan LEFT JOIN target ON target.user_id = plan.user_id LEFT JOIN published ON published.user_id = plan.user_id
 """
 )
@@ -769,7 +811,7 @@ def _write_postgresql(
     by_user = {p.switch.user_id: p for p in planned}
     results, again, stored = {}, {}, []
     rows = WRITE.run(params)
-    for user_id, status, version, applied, old_id, old_name, mismatches, event_id in rows:
+    for user_id, status, version, applied, old_id, old_name, mismatches, event_id, as_planned in rows:
         if status == "switched":
             stored.append({"id": event_id, "kind": live.PRESENCE, "owner_id": None, "data": events[user_id]})
             results[user_id] = _switched(
@@ -781,6 +823,7 @@ def _write_postgresql(
                 applied_version=applied,
                 old_id=old_id,
                 mismatches=mismatches,
+                as_planned=as_planned,
             )
         elif status == "sticky":
             results[user_id] = SwitchResult(SwitchOutcome.STICKY, f"{old_name} is sticky")
