@@ -120,6 +120,10 @@ def main() -> None:
     minute = (timezone.now() + dt.timedelta(minutes=10)).replace(second=0, microsecond=0)
     seed(args.users, args.users, minute)
     Trigger.objects.filter(profile__name="Away").update(next_fire_at=timezone.now() - dt.timedelta(seconds=5))
+    # A fresh database session, as a worker has: on the session that seeded,
+    # each batch's commits cost PostgreSQL about 110 ms of CPU instead of
+    # 11 ms, which made the per-batch figures 0.1 s too high.
+    connection.close()
     batches = []
     on = not args.no_profile
     if not args.default_gc:
