@@ -3,6 +3,13 @@ import os
 
 from celery import Celery
 from celery.signals import worker_process_init
+from kombu.transport import TRANSPORT_ALIASES
+
+# A filesystem:// broker (the embedded default, the tests without Redis) is
+# kombu's filesystem transport with each message written whole before it
+# appears (portal/filebroker.py: kombu's own lets a worker read one empty).
+# Set before any connection: kombu keeps the class it resolves per name.
+TRANSPORT_ALIASES["filesystem"] = "portal.filebroker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
