@@ -216,6 +216,11 @@ class _Planned:
     # batch converge with the target (device_converge.known_targets).
     objects: dict[str, UserState] | None = None
 
+    def key_leaving(self, old_id: int | None) -> str:
+        """The key of ``states`` for leaving ``old_id``: its own where it has
+        one (an exit chain), else "*". The switch statement picks the same."""
+        return str(old_id) if old_id is not None and str(old_id) in self.states else "*"
+
 
 def select_profile(
     *,
@@ -307,17 +312,13 @@ def _switch_profiles(switches: list[Switch], *, source: str, reason: str, conver
 def _stored_targets(written) -> dict[int, tuple[int, UserState]]:
     """User id -> (version, desired state) of the targets this switch stored
     exactly as planned, for the batch converge that follows in this task: it
-    need not read and decode them again (a thousand at a trigger minute).
-    The key is the one the statement chose: the profile left when it has
-    its own state, else "*"."""
+    need not read and decode them again (a thousand at a trigger minute)."""
     known = {}
     for w in written:
         if w is None or not w.stored_as_planned:
             continue
         p = w.planned
-        key = str(w.old_id) if w.old_id is not None and w.old_id != p.new.pk else "*"
-        if key not in p.states:
-            key = "*"
+        key = p.key_leaving(w.old_id)
         state = p.objects[key] if p.objects is not None else UserState.from_json(p.states[key])
         known[p.switch.user_id] = (w.version, state)
     return known
@@ -841,7 +842,7 @@ def _write_orm(planned: list[_Planned], source: str, cat: catalogs.Catalog) -> d
     if not planned:
         return {}
     now = timezone.now()
-    states = {p.switch.user_id: p.states.get(str(p.old.pk) if p.old else "*", p.states["*"]) for p in planned}
+    states = {p.switch.user_id: p.states[p.key_leaving(p.old.pk if p.old else None)] for p in planned}
     versions = device_services.store_targets({u: UserState.from_json(s) for u, s in states.items()})
     applied = dict(TargetState.objects.filter(user_id__in=list(versions)).values_list("user_id", "applied_version"))
     mismatches = dict(
