@@ -12,15 +12,21 @@ runs them); its default queue is purged at the end.
    teams), the default personal profiles and the system profiles, logged in
    (a session each, made the way django.contrib.auth.login makes it).
 2. Starts gunicorn (2 sync workers, as the README's production setup) on
-   127.0.0.1 with bench/http_settings.py: the product's URLs plus a bare
-   ``@login_required`` view that exists only there.
+   127.0.0.1 with bench/http_settings.py: the product's URLs plus two views
+   that exist only there (bench/http_urls.py): a bare ``@login_required``
+   view, and one doing only a switch's unavoidable writes (one UPDATE and
+   one INSERT in a transaction, committed durably), the floor of a switch.
 3. wrk (Debian's; installed when missing) with 20 connections: the bare
-   view (GET /bench/bare/) and the HTMX switch (POST /presence/select/<id>/,
-   every request another user and another profile) in interleaved rounds.
-4. Prints per round and overall: requests/s, the switch/bare ratio (median
-   of the per-round ratios), p50/p99 latency, and the queries one request of
-   each kind costs (counted in-process with the same settings); writes them
-   to --out (default var/bench/switch_http.txt).
+   view (GET /bench/bare/), the HTMX switch (POST /presence/select/<id>/,
+   every request another user and another profile) and the writes alone
+   (POST /bench/writes/<id>/) in interleaved rounds.
+4. Prints per round and overall: requests/s, the switch/bare and
+   writes/bare ratios (medians of the per-round ratios), p50/p99 latency, and the queries one request of
+   each kind costs (counted in-process with the same settings), and the CPU
+   one request costs by process (gunicorn, PostgreSQL, Redis, wrk; from
+   /proc) with how busy the two CPUs were: a ratio read with them can be
+   compared across machines. Writes them to --out (default
+   var/bench/switch_http.txt).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -160,10 +167,9 @@ def targets(sessions, kind: str) -> list[tuple[str, str]]:
     another user and each user's next switch another profile."""
     if kind == "bare":
         return [(key, "/bench/bare/") for key, _ in sessions]
+    prefix = "/bench/writes/" if kind == "writes" else "/presence/select/"
     longest = max(len(p) for _, p in sessions)
-    return [
-        (key, f"/presence/select/{profiles[n % len(profiles)]}/") for n in range(longest) for key, profiles in sessions
-    ]
+    return [(key, f"{prefix}{profiles[n % len(profiles)]}/") for n in range(longest) for key, profiles in sessions]
 
 
 def lua_script(items, method: str) -> str:
@@ -204,7 +210,43 @@ def start_gunicorn(port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn does not answer")
 
 
+# The bare view, the switch, and the switch's unavoidable writes alone.
+KINDS = ("bare", "switch", "writes")
+CPU_GROUPS = ("web", "PostgreSQL", "Redis", "wrk")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) so far of the processes that serve a round,
+    by group: gunicorn, PostgreSQL (backends and its own workers), Redis,
+    and the waited-for children of this process (wrk)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        group = (
+            "web"
+            if "gunicorn portal.wsgi" in command
+            else "PostgreSQL"
+            if command.startswith("postgres")
+            else "Redis"
+            if "redis-server" in command
+            else None
+        )
+        if group:
+            totals[group] += (int(fields[11]) + int(fields[12])) / tick
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["wrk"] = children.ru_utime + children.ru_stime
+    return totals
+
+
 def run_wrk(wrk: str, port: int, script: str, seconds: int) -> dict:
+    before = cpu_seconds()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
@@ -231,6 +273,10 @@ def run_wrk(wrk: str, port: int, script: str, seconds: int) -> dict:
         raise SystemExit(f"wrk said nothing usable:\n{out.stdout}\n{out.stderr}")
     result = json.loads(line[len("RESULT ") :])
     result["rate"] = result["requests"] / (result["micros"] / 1e6)
+    after = cpu_seconds()
+    # Milliseconds of CPU per request by group, and how busy the CPUs were.
+    result["cpu"] = {g: (after[g] - before[g]) * 1000 / result["requests"] for g in CPU_GROUPS}
+    result["busy"] = sum(after[g] - before[g] for g in CPU_GROUPS) / (result["micros"] / 1e6) / os.cpu_count()
     return result
 
 
@@ -243,6 +289,7 @@ def queries_per_request(sessions) -> dict[str, int]:
     for kind, call in (
         ("bare", lambda: client.get("/bench/bare/")),
         ("switch", lambda: client.post(f"/presence/select/{profiles[1]}/")),
+        ("writes", lambda: client.post(f"/bench/writes/{profiles[1]}/")),
     ):
         call()  # warm
         with CaptureQueriesContext(connection) as queries:
@@ -274,19 +321,20 @@ def main() -> None:
     sessions = seed(args.users)
     counts = queries_per_request(sessions)
     say(f"seeded {len(sessions)} users in {time.perf_counter() - started:.1f} s")
-    say(f"queries per request: bare {counts['bare']}, switch {counts['switch']}")
+    say(f"queries per request: bare {counts['bare']}, switch {counts['switch']}, writes {counts['writes']}")
     say(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     scripts = {
         "bare": lua_script(targets(sessions, "bare"), "GET"),
         "switch": lua_script(targets(sessions, "switch"), "POST"),
+        "writes": lua_script(targets(sessions, "writes"), "POST"),
     }
     server = start_gunicorn(args.port)
-    rounds: dict[str, list[dict]] = {"bare": [], "switch": []}
+    rounds: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     try:
-        for kind in ("bare", "switch"):
+        for kind in KINDS:
             run_wrk(wrk, args.port, scripts[kind], 2)  # warm both workers
         for n in range(args.rounds):
-            for kind in ("bare", "switch"):
+            for kind in KINDS:
                 result = run_wrk(wrk, args.port, scripts[kind], args.seconds)
                 if result["errors"] or result["bad_status"]:
                     raise SystemExit(f"round {n + 1} {kind}: {result['errors']} errors, {result['bad_status']} non-2xx")
@@ -299,9 +347,12 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         app.control.purge()
-    ratios = [s["rate"] / b["rate"] for s, b in zip(rounds["switch"], rounds["bare"], strict=True)]
+    ratios = {
+        kind: [s["rate"] / b["rate"] for s, b in zip(rounds[kind], rounds["bare"], strict=True)]
+        for kind in ("switch", "writes")
+    }
     say()
-    for kind in ("bare", "switch"):
+    for kind in KINDS:
         r = rounds[kind]
         p50 = statistics.median(x["p50"] for x in r) / 1000
         p99 = statistics.median(x["p99"] for x in r) / 1000
@@ -309,7 +360,17 @@ def main() -> None:
             f"{kind:6}: {statistics.median(x['rate'] for x in r):7.1f} req/s (median of {len(r)} rounds)  "
             f"p50 {p50:.1f} ms  p99 {p99:.1f} ms  p99/p50 {p99 / p50:.1f}  {counts[kind]} queries"
         )
-    say(f"switch/bare ratio: {statistics.median(ratios):.2f} (per round: {', '.join(f'{x:.2f}' for x in ratios)})")
+    for kind in KINDS:
+        r = rounds[kind]
+        cpu = {g: statistics.median(x["cpu"][g] for x in r) for g in CPU_GROUPS}
+        say(
+            f"{kind:6}: CPU per request {sum(cpu.values()):.2f} ms ("
+            + ", ".join(f"{g} {cpu[g]:.2f}" for g in CPU_GROUPS)
+            + f"); the CPUs {statistics.median(x['busy'] for x in r):.0%} busy"
+        )
+    for kind, label in (("writes", "its writes alone (the floor)"), ("switch", "the switch")):
+        r = ratios[kind]
+        say(f"{kind}/bare ratio: {statistics.median(r):.2f} (per round: {', '.join(f'{x:.2f}' for x in r)}): {label}")
     say(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
