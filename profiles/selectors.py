@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
@@ -184,9 +185,10 @@ class ApplyStatus:
     target: TargetState | None
     mismatches: list[Mismatch]
 
-    @property
+    @cached_property
     def etag(self) -> str:
         # Changes whenever anything shown changes; cheap (no rendering).
+        # Kept: the status shows it twice.
         t = self.target
         parts = [
             f"{t.version}:{t.applied_version}:{t.status}:{t.updated_at.timestamp() if t.updated_at else 0}"
