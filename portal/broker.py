@@ -95,45 +95,66 @@ def _fields(task) -> tuple[str, dict | None]:
 
 def message(name: str, fields: dict, args: tuple, queue: str, *, reply_to: str) -> bytes:
     """The message kombu's Redis transport stores for ``task.delay(*args)``."""
-    task_id = str(uuid.uuid4())
-    body = json.dumps([list(args), {}, _EMBED]).encode()
-    return json.dumps(
+    task_id = json.dumps(str(uuid.uuid4()))
+    body = base64.b64encode(json.dumps([list(args), {}, _EMBED]).encode()).decode()
+    parts = _envelope(name, tuple(fields["timelimit"]), fields["ignore_result"], queue, reply_to, _origin())
+    # The envelope's text with the values of this message in its gaps (JSON
+    # text each): one json.dumps of the whole document cost about 20 µs.
+    values = (json.dumps(body), task_id, task_id, json.dumps(_repr(args)), task_id, json.dumps(str(uuid.uuid4())))
+    out = [parts[0]]
+    for value, part in zip(values, parts[1:], strict=True):
+        out += (value, part)
+    return "".join(out).encode()
+
+
+# Stands for a value in the envelope's text; json.dumps writes it as
+# "\u0000", which no value (JSON text of its own) contains.
+_GAP = "\x00"
+
+
+@lru_cache(maxsize=64)
+def _envelope(name: str, timelimit: tuple, ignore_result, queue: str, reply_to: str, origin: str) -> tuple[str, ...]:
+    """The envelope of a message as JSON text, split where each message has
+    its own values: body, id, root id, argsrepr, correlation id, delivery tag
+    (message() fills them in this order)."""
+    text = json.dumps(
         {
-            "body": base64.b64encode(body).decode(),
+            "body": _GAP,
             "content-encoding": "utf-8",
             "content-type": "application/json",
             "headers": {
                 "lang": "py",
                 "task": name,
-                "id": task_id,
+                "id": _GAP,
                 "shadow": None,
                 "eta": None,
                 "expires": None,
                 "group": None,
                 "group_index": None,
                 "retries": 0,
-                "timelimit": fields["timelimit"],
-                "root_id": task_id,
+                "timelimit": list(timelimit),
+                "root_id": _GAP,
                 "parent_id": None,
-                "argsrepr": _repr(args),
+                "argsrepr": _GAP,
                 "kwargsrepr": "{}",
-                "origin": _origin(),
-                "ignore_result": fields["ignore_result"],
+                "origin": origin,
+                "ignore_result": ignore_result,
                 "replaced_task_nesting": 0,
                 "stamped_headers": None,
                 "stamps": {},
             },
             "properties": {
-                "correlation_id": task_id,
+                "correlation_id": _GAP,
                 "reply_to": reply_to,
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": queue},
                 "priority": 0,
                 "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
+                "delivery_tag": _GAP,
             },
         }
-    ).encode()
+    )
+    return tuple(text.split(json.dumps(_GAP)))
 
 
 def _repr(args: tuple) -> str:

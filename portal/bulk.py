@@ -63,7 +63,10 @@ def execute(sql: str, params, *, prepare: bool = False) -> list[tuple]:
         if prepare and connection.queries_logged and connection.queries_log[-1]["sql"] is None:
             # The driver keeps no text of a prepared statement's run for Django's log.
             connection.queries_log[-1]["sql"] = sql
-        return cursor.fetchall() if cursor.description is not None else []
+        # Whether rows came back, read off the result's status: the cursor's
+        # description builds a Column object per column (about 10 µs a run).
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK else []
 
 
 class Statement:
