@@ -190,3 +190,12 @@ def test_the_kept_current_card_matches_its_full_rendering_in_every_state(client)
     check()
     # Every step above showed a card of its own.
     assert len(seen) >= 19
+
+
+def test_a_value_that_holds_the_mark_is_shown_as_is_and_not_kept():
+    from profiles.templatetags import portal
+
+    t = _template("{% keep 1 %}{{ text }}{% endkeep %}")
+    odd = f"a{portal._FRESH}b"
+    assert t.render(Context({"text": odd})) == odd
+    assert t.render(Context({"text": "plain"})) == "plain"  # nothing was kept for the odd one

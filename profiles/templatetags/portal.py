@@ -4,6 +4,7 @@ Lucide set, and small display filters."""
 from __future__ import annotations
 
 import re
+import secrets
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -229,9 +230,9 @@ def calendar_status(text: str) -> str:
 
 # --- kept fragments ------------------------------------------------------------------
 
-# Marks where a fresh part goes while a kept fragment is first rendered: NUL
-# is refused in all input (portal.middleware), so no rendered text holds one.
-_FRESH = "\x00fresh\x00"
+# Marks where a fresh part goes while a kept fragment is first rendered; a
+# text that held it anyway (NUL is refused in all input) is not kept.
+_FRESH = f"\x00fresh-{secrets.token_hex(8)}\x00"
 _RECORDING = "portal.keep.recording"
 # The values a kept fragment may be keyed by: what compares by value.
 _KEY_TYPES = (str, int, float, bool, type(None), tuple)
@@ -265,7 +266,10 @@ class KeepNode(template.Node):
         key += (get_language(), get_urlconf(), get_script_prefix())
         kept = self.kept.get(key)
         if kept is None:
-            kept = self.kept[key] = self._record(context)
+            kept = self._record(context)
+            if kept is None:
+                return self.nodelist.render(context)
+            self.kept[key] = kept
             if len(self.kept) > self.MAX:
                 try:
                     del self.kept[next(iter(self.kept))]  # the oldest
@@ -277,14 +281,15 @@ class KeepNode(template.Node):
             out += (node.nodelist.render(context), part)
         return mark_safe("".join(out))
 
-    def _record(self, context) -> tuple[list[str], list]:
+    def _record(self, context) -> tuple[list[str], list] | None:
         fresh: list = []
         context.render_context[_RECORDING] = fresh
         try:
             text = self.nodelist.render(context)
         finally:
             del context.render_context[_RECORDING]
-        return text.split(_FRESH), fresh
+        parts = text.split(_FRESH)
+        return (parts, fresh) if len(parts) == len(fresh) + 1 else None
 
 
 class FreshNode(template.Node):
