@@ -308,6 +308,15 @@ def test_a_renamed_profile_shows_as_typed_in_german(client, alice):
     assert "Im Homeoffice" in html  # the untouched seeded one is translated
 
 
+@pytestmark_db
+def test_the_switch_message_names_the_profile_in_german(client, alice):
+    meeting = profile_named(alice, "In a meeting")
+    response = client.post(
+        reverse("profiles:select", args=[meeting.pk]), HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="de"
+    )
+    assert "Gewechselt zu In einer Besprechung." in response.content.decode()
+
+
 def test_every_admin_label_of_our_models_is_translated():
     """Field and model names are the admin's column headers and labels."""
     from django.apps import apps

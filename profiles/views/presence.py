@@ -21,6 +21,7 @@ from profiles.actions import PROMPT_DND_MESSAGE, PROMPT_FORWARD
 from profiles.automation import triggers as trigger_services
 from profiles.automation.until import Until, resolve_until
 from profiles.automation.why import why_selected
+from profiles.defaults import display_profile_name
 from profiles.errors import NotAllowed, PortalError, PresenceDisabled, PromptRequired
 from profiles.forms import PromptForm, TimeZoneForm, UntilForm, apply_errors
 from profiles.views.common import not_modified, or_404, page, refuse, with_account
@@ -90,7 +91,8 @@ def select(request: HttpRequest, profile_id: int) -> HttpResponse:
     except PortalError as exc:
         return refuse(request, exc, fallback="profiles:presence")
     # Shown and announced in #messages, the live region that stays in place.
-    messages.success(request, _("Switched to %(profile)s.") % {"profile": result.selection.profile.name})
+    name = display_profile_name(result.selection.profile.name)
+    messages.success(request, _("Switched to %(profile)s.") % {"profile": name})
     if not request.htmx:
         return redirect("profiles:presence")
     # Only what changed: the current card with its status, and the tiles
