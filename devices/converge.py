@@ -430,10 +430,11 @@ def _read_targets(user_ids: list[int]) -> list[tuple[int, int, str, int, UserSta
     users' targets, read as plain rows."""
     known = _known.get() or {}
     rows = []
+    held = [uid for uid in user_ids if uid in known]
     unknown = [uid for uid in user_ids if uid not in known]
-    if len(unknown) < len(user_ids):
+    if held:
         for uid, version, status, applied_version in TargetState.objects.filter(
-            bulk.any_of("user_id", [uid for uid in user_ids if uid in known])
+            bulk.any_of("user_id", held)
         ).values_list("user_id", "version", "status", "applied_version"):
             if known[uid][0] == version:
                 rows.append((uid, version, status, applied_version, known[uid][1]))

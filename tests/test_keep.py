@@ -18,7 +18,7 @@ from devices.models import Mismatch, TargetState
 from profiles.models import Account, Selection
 from profiles.services import select_profile
 from profiles.services.switching import Source
-from profiles.templatetags.portal import KeepNode
+from profiles.templatetags.portal import _FRESH, KeepNode
 from tests.factories import make_user, profile_named
 
 
@@ -193,9 +193,7 @@ def test_the_kept_current_card_matches_its_full_rendering_in_every_state(client)
 
 
 def test_a_value_that_holds_the_mark_is_shown_as_is_and_not_kept():
-    from profiles.templatetags import portal
-
     t = _template("{% keep 1 %}{{ text }}{% endkeep %}")
-    odd = f"a{portal._FRESH}b"
+    odd = f"a{_FRESH}b"
     assert t.render(Context({"text": odd})) == odd
     assert t.render(Context({"text": "plain"})) == "plain"  # nothing was kept for the odd one
